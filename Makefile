@@ -1,0 +1,57 @@
+# The two commands of the README: `make demo` and `make test`. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# WeasyPrint (pango, harfbuzz subsetting), the CJK font of reports and UI, the stock
+# OpenSSH client for gateway tests, Chromium for page tests.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig \
+	fonts-noto-cjk openssh-client chromium
+TRANSLATIONS := $(patsubst %.po,%.mo,$(wildcard ncms/web/translations/*/LC_MESSAGES/messages.po))
+BENCHES := $(notdir $(patsubst %/,%,$(dir $(wildcard bench/*/run.py))))
+
+.PHONY: demo test bench system-packages install install-test translations clean
+
+demo: system-packages install
+	$(BIN)/ncms demo
+	$(BIN)/ncms serve
+
+test: system-packages install-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(addprefix bench-,$(BENCHES))
+	@[ -n "$(BENCHES)" ] || echo "no benchmarks yet (bench/*/run.py)"
+
+bench-%: install-test
+	$(BIN)/python bench/$*/run.py
+
+system-packages:
+	@scripts/system-packages $(SYSTEM_PACKAGES)
+
+install: $(VENV)/.installed translations
+install-test: $(VENV)/.installed-test translations
+
+$(VENV)/bin/pip:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: setup.cfg pyproject.toml | $(VENV)/bin/pip
+	$(BIN)/pip install -q -e '.[postgres]'
+	touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml | $(VENV)/bin/pip
+	$(BIN)/pip install -q -e '.[postgres,mysql,test]'
+	touch $@ $(VENV)/.installed
+
+translations: $(TRANSLATIONS)
+
+%.mo: %.po | $(VENV)/.installed
+	$(BIN)/pybabel compile -q -i $< -o $@
+
+# Refresh the catalogue after changing user-visible strings, then translate the .po files.
+messages: install
+	$(BIN)/pybabel extract -q -F babel.cfg -o ncms/web/translations/messages.pot .
+	$(BIN)/pybabel update -q -i ncms/web/translations/messages.pot -d ncms/web/translations
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis $(TRANSLATIONS)

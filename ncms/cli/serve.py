@@ -1,0 +1,33 @@
+"""``ncms serve``: the web UI on a production WSGI server (waitress)."""
+from __future__ import annotations
+
+import logging
+
+import click
+
+from ncms import log
+
+from . import Context, pass_context
+from .db import require_migrated
+
+logger = logging.getLogger("ncms.web")
+
+
+@click.command("serve")
+@click.option("--host", help="Address to listen on (default 127.0.0.1, or NCMS_HOST).")
+@click.option("--port", type=int, help="Port (default 5000, or NCMS_PORT).")
+@click.option("--threads", type=int, default=8, show_default=True)
+@pass_context
+def serve_command(obj: Context, host: str | None, port: int | None, threads: int) -> None:
+    """Serve the web UI until interrupted."""
+    import waitress
+
+    from ncms.web import create_app
+
+    require_migrated(obj)
+    settings = obj.settings.with_secret_key()
+    host, port = host or settings.host, port or settings.port
+    app = create_app(settings)
+    log.event(logger, "web.start", host=host, port=port, database=obj.engine.dialect.name)
+    click.echo(f"serving on http://{host}:{port}/  (Ctrl+C stops)")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="ncms")

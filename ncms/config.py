@@ -1,0 +1,128 @@
+"""Settings: defaults, then an optional instance config file (TOML), then ``NCMS_*`` variables.
+
+Nothing is read at import time; ``load_settings()`` reads when it is called, so tests
+and the CLI each build the settings they need.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import NcmsError
+
+ENV_PREFIX = "NCMS_"
+KEYS = ("data_dir", "database_url", "config_dir", "log_level", "locale", "host", "port")
+SECRET_KEY_FILE = "secret_key"
+
+
+class ConfigError(NcmsError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    config_dir: Path
+    log_level: str = "INFO"
+    locale: str = "zh_Hans_CN"
+    host: str = "127.0.0.1"
+    port: int = 5000
+    secret_key: str | None = field(default=None, repr=False)
+    source_file: Path | None = None
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where the gateway hands packages to the core: ``<county>/inbox`` and ``outbox``."""
+        return self.data_dir / "spool"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Raw uploads and extracts, content-addressed by SHA-256."""
+        return self.data_dir / "archive"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_dirs(self) -> None:
+        for folder in (self.data_dir, self.spool_dir, self.archive_dir, self.reports_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def with_secret_key(self) -> "Settings":
+        """Read the instance secret key, creating it (mode 0600) on first run."""
+        if self.secret_key:
+            return self
+        path = self.data_dir / SECRET_KEY_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return replace(self, secret_key=path.read_text().strip())
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, cwd: Path | None = None, **overrides: Any
+) -> Settings:
+    """Build the settings; explicit ``overrides`` win over the environment, which wins over the file."""
+    env = os.environ if environ is None else environ
+    base = Path.cwd() if cwd is None else cwd
+    values: dict[str, Any] = {}
+
+    config_file = env.get(f"{ENV_PREFIX}CONFIG_FILE")
+    if config_file:
+        values.update(_read_file(_resolve(base, config_file)))
+    for key in KEYS:
+        if f"{ENV_PREFIX}{key.upper()}" in env:
+            values[key] = env[f"{ENV_PREFIX}{key.upper()}"]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+
+    data_dir = _resolve(base, values.get("data_dir", "var"))
+    database_url = values.get("database_url") or f"sqlite:///{data_dir / 'ncms.db'}"
+    try:
+        port = int(values.get("port", 5000))
+    except ValueError as exc:
+        raise ConfigError(f"NCMS_PORT must be a number, got {values['port']!r}") from exc
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        config_dir=_resolve(base, values.get("config_dir", "config")),
+        log_level=str(values.get("log_level", "INFO")).upper(),
+        locale=str(values.get("locale", "zh_Hans_CN")),
+        host=str(values.get("host", "127.0.0.1")),
+        port=port,
+        secret_key=env.get(f"{ENV_PREFIX}SECRET_KEY") or None,
+        source_file=_resolve(base, config_file) if config_file else None,
+    )
+
+
+def _resolve(base: Path, value: str | Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"NCMS_CONFIG_FILE points at {path}, which does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    section = data.get("ncms", data)
+    unknown = set(section) - set(KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; allowed: {', '.join(KEYS)}"
+        )
+    return dict(section)

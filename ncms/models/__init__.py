@@ -1,0 +1,29 @@
+"""The domain model. Import from here: ``from ncms.models import Claim``."""
+from .auth import AuditLog, User
+from .base import Base, Money, Quantity, Ratio, to_money
+from .catalogue import CatalogueItem, Restriction
+from .claims import Claim, ClaimItem
+from .enums import (
+    BatchSource,
+    BatchStatus,
+    ClaimKind,
+    DeploymentMode,
+    FindingEventKind,
+    FindingStatus,
+    FundingSource,
+    InstitutionLevel,
+    ItemCategory,
+    ReportStatus,
+    RestrictionKind,
+    Role,
+    Severity,
+    Sex,
+)
+from .fund import CompensationScheme, FundFinancing, SchemeLevel
+from .geo import County, Institution
+from .ingest import Batch, RejectedRow
+from .people import Enrolment, Household, Member
+from .report import ReportRun
+from .review import Finding, FindingEvent
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,85 @@
+"""Households, members and their yearly enrolment, as each county registers them."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, Money, TimestampMixin, enum_column
+from .enums import Sex
+
+
+class Household(TimestampMixin, Base):
+    """Members enrol by household (户); the number is the county's own."""
+
+    __tablename__ = "household"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = mapped_column(ForeignKey("county.code"))
+    household_no: Mapped[str] = mapped_column(String(32))
+    head_name: Mapped[str | None] = mapped_column(String(64))
+    township: Mapped[str | None] = mapped_column(String(64))
+    village: Mapped[str | None] = mapped_column(String(64))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"))
+
+    members: Mapped[list["Member"]] = relationship(back_populates="household")
+
+    __table_args__ = (UniqueConstraint("county_code", "household_no"),)
+
+
+class Member(TimestampMixin, Base):
+    """A person on a county's register (参合人员).
+
+    Keyed by the county's member number, not by the national ID: the same person
+    registered in two counties is two rows here, which is exactly what the
+    duplicate-enrolment rule looks for. Sex and birth date are derived from the
+    national ID when the row is loaded.
+    """
+
+    __tablename__ = "member"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = mapped_column(ForeignKey("county.code"))
+    member_no: Mapped[str] = mapped_column(String(32))
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id"))
+    national_id: Mapped[str] = mapped_column(String(18), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    sex: Mapped[Sex] = mapped_column(enum_column(Sex, "sex"))
+    birth_date: Mapped[date]
+    death_date: Mapped[date | None]
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"))
+
+    household: Mapped[Household | None] = relationship(back_populates="members")
+    enrolments: Mapped[list["Enrolment"]] = relationship(
+        back_populates="member", order_by="Enrolment.year"
+    )
+
+    __table_args__ = (
+        UniqueConstraint("county_code", "member_no"),
+        CheckConstraint("length(national_id) = 18", name="national_id_length"),
+        CheckConstraint("death_date IS NULL OR death_date >= birth_date", name="death_after_birth"),
+    )
+
+
+class Enrolment(TimestampMixin, Base):
+    """One member's enrolment (参合) for one calendar year, with the contribution paid."""
+
+    __tablename__ = "enrolment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    year: Mapped[int]
+    contribution: Mapped[Decimal] = mapped_column(Money())
+    enrolled_on: Mapped[date | None]
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"))
+
+    member: Mapped[Member] = relationship(back_populates="enrolments")
+
+    __table_args__ = (
+        UniqueConstraint("member_id", "year"),
+        CheckConstraint("year BETWEEN 2003 AND 2100", name="year_range"),
+        CheckConstraint("contribution >= 0", name="contribution_positive"),
+        Index("ix_enrolment_year", "year"),
+    )

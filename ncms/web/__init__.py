@@ -1,0 +1,66 @@
+"""The web application: the auditors' UI and, later, the REST API.
+
+``create_app`` only wires things together: no database connection, no migration,
+no file read. The caller (``ncms serve``, ``ncms.web.wsgi``, a test) builds the settings.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, Response, g, request
+
+from ncms import log
+
+from ncms import __version__
+from ncms.config import Settings
+
+from . import database, i18n
+
+
+def create_app(settings: Settings, test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key,
+        NCMS_SETTINGS=settings,
+        BABEL_DEFAULT_LOCALE=settings.locale,
+        BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    if test_config:
+        app.config.update(test_config)
+    register_extensions(app, settings)
+    register_blueprints(app)
+    register_request_log(app)
+    app.jinja_env.globals["ncms_version"] = __version__
+    return app
+
+
+def register_extensions(app: Flask, settings: Settings) -> None:
+    database.init_app(app, settings.database_url)
+    i18n.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import health, province
+
+    app.register_blueprint(province.bp)
+    app.register_blueprint(health.bp)
+
+
+def register_request_log(app: Flask) -> None:
+    """One structured line per request: method, path, status, milliseconds."""
+    logger = logging.getLogger("ncms.web.request")
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.pop("request_started", time.perf_counter())
+        log.event(logger, "http.request", method=request.method, path=request.path,
+                  status=response.status_code, ms=round(elapsed * 1000, 1),
+                  remote=request.remote_addr)
+        return response

@@ -1,0 +1,36 @@
+"""The province at a glance: its counties, how each connects, and what is registered for it."""
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from sqlalchemy import func, select
+
+from ncms.models import CompensationScheme, County, Institution
+
+from .database import get_session
+
+bp = Blueprint("province", __name__)
+
+
+@bp.get("/")
+def index():  # type: ignore[no-untyped-def]
+    session = get_session()
+    institutions = (
+        select(Institution.area_code, func.count().label("n"))
+        .group_by(Institution.area_code)
+        .subquery()
+    )
+    schemes = (
+        select(CompensationScheme.county_code,
+               func.min(CompensationScheme.year).label("first"),
+               func.max(CompensationScheme.year).label("last"))
+        .group_by(CompensationScheme.county_code)
+        .subquery()
+    )
+    rows = session.execute(
+        select(County, institutions.c.n, schemes.c.first, schemes.c.last)
+        .outerjoin(institutions, institutions.c.area_code == County.code)
+        .outerjoin(schemes, schemes.c.county_code == County.code)
+        .order_by(County.code)
+    ).all()
+    total_population = sum(c.agricultural_population or 0 for c, *_ in rows)
+    return render_template("province/index.html", rows=rows, total_population=total_population)

@@ -1,0 +1,140 @@
+"""Fixtures: every database test runs on SQLite and, when NCMS_TEST_DATABASE_URL is set, on PostgreSQL.
+
+Each PostgreSQL test gets a schema of its own (dropped afterwards), so neither another
+test nor the leftovers of an earlier run can change its result.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+from ncms import migrate
+from ncms.config import Settings, load_settings
+from ncms.db import create_engine, normalise_url, session_scope
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = ROOT / "config"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("NCMS_TEST_DATABASE_URL")
+    return normalise_url(url) if url else None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = _postgres_url()
+    return f"databases: sqlite{', ' + make_url(url).render_as_string() if url else ' (NCMS_TEST_DATABASE_URL unset: PostgreSQL not tested)'}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """If PostgreSQL was asked for, it must be there: a silent skip would pass CI untested."""
+    url = _postgres_url()
+    if url:
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.OperationalError as exc:
+            pytest.exit(f"NCMS_TEST_DATABASE_URL={url} is not reachable: {exc.orig}", returncode=3)
+        finally:
+            engine.dispose()
+
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a fresh SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ncms.db'}"
+        return
+    base = _postgres_url()
+    if not base:
+        pytest.skip("NCMS_TEST_DATABASE_URL not set")
+    schema = f"t_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def bare_engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(bare_engine: Engine) -> Engine:
+    """A database migrated to the newest revision."""
+    migrate.upgrade(bare_engine)
+    return bare_engine
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with session_scope(engine) as s:
+        yield s
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return load_settings({}, data_dir=str(tmp_path / "var"), database_url=database_url,
+                         config_dir=str(CONFIG_DIR))
+
+
+@pytest.fixture
+def loaded_engine(engine: Engine) -> Engine:
+    """A migrated database holding the demo province's configuration."""
+    from ncms.reference import load_reference, read_reference
+
+    with session_scope(engine) as s:
+        load_reference(s, read_reference(CONFIG_DIR))
+    return engine
+
+
+@pytest.fixture
+def cli(settings: Settings):  # type: ignore[no-untyped-def]
+    """Run ``ncms`` commands against this test's database and data folder."""
+    from ncms.cli import main
+
+    runner = CliRunner()
+    base = ["--data-dir", str(settings.data_dir), "--database-url", settings.database_url,
+            "--config-dir", str(settings.config_dir)]
+
+    def invoke(*args: str, **kwargs):  # type: ignore[no-untyped-def]
+        return runner.invoke(main, [*base, *args], catch_exceptions=False, **kwargs)
+
+    return invoke
+
+
+@pytest.fixture
+def app(settings: Settings, loaded_engine: Engine):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from ncms.web import create_app
+
+    return create_app(replace(settings, secret_key="test"), {"TESTING": True})
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()

@@ -1,0 +1,103 @@
+"""The ``ncms`` command as an operator uses it: clear output, one-line errors, safe to repeat."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ncms.cli import main
+from ncms.db import create_engine
+from ncms.models import AuditLog, County, User
+
+
+def count(url: str, model) -> int:  # type: ignore[no-untyped-def]
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_help_needs_nothing(monkeypatch):
+    from click.testing import CliRunner
+
+    monkeypatch.setenv("NCMS_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for group in ("db", "users", "demo", "serve", "doctor"):
+        assert group in result.output
+
+
+def test_demo_twice_in_a_row(cli, settings):
+    first = cli("demo")
+    assert first.exit_code == 0, first.output
+    assert "3 centralised (etl) and 3 distributed (gateway) counties" in first.output
+    second = cli("demo")
+    assert second.exit_code == 0, second.output
+    assert count(settings.database_url, County) == 6
+
+
+def test_upgrade_then_current(cli):
+    result = cli("db", "upgrade")
+    assert result.exit_code == 0 and "database at revision 0001 (was empty)" in result.output
+    assert "up to date" in cli("db", "current").output
+
+
+def test_commands_refuse_an_unmigrated_database_with_the_fix(cli):
+    result = cli("db", "load-config")
+    assert result.exit_code == 1
+    assert "run `ncms db upgrade`" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_database_is_one_line_not_a_traceback(cli):
+    result = cli("--database-url", "postgresql://nobody@127.0.0.1:1/none", "db", "upgrade")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: database:")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_users_create_with_roles_and_scope(cli, settings):
+    assert cli("demo").exit_code == 0
+    ok = cli("users", "create", "wang", "--role", "auditor", "--full-name", "王审计",
+             env={"NCMS_NEW_PASSWORD": "long-enough-secret"})
+    assert ok.exit_code == 0 and "created auditor wang" in ok.output
+    county = cli("users", "create", "kaiyang", "--role", "county", "--county", "520121",
+                 input="county-secret-1\ncounty-secret-1\n")
+    assert county.exit_code == 0 and "for county 520121" in county.output
+    unscoped = cli("users", "create", "li", "--role", "county", env={"NCMS_NEW_PASSWORD": "long-enough-secret"})
+    assert unscoped.exit_code == 1 and "county code is required" in unscoped.output
+    again = cli("users", "create", "wang", env={"NCMS_NEW_PASSWORD": "long-enough-secret"})
+    assert again.exit_code == 1 and "already exists" in again.output
+    short = cli("users", "create", "zhao", env={"NCMS_NEW_PASSWORD": "short"})
+    assert short.exit_code == 1 and "at least 10 characters" in short.output
+    listing = cli("users", "list").output
+    assert "kaiyang" in listing and "520121" in listing and "wang" in listing and "province" in listing
+    assert count(settings.database_url, User) == 2
+    assert count(settings.database_url, AuditLog) == 2
+
+    engine = create_engine(settings.database_url)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(User.password_hash).where(User.username == "wang")).scalar_one()
+    engine.dispose()
+    assert "long-enough-secret" not in stored
+
+
+def test_doctor_says_what_is_wrong_and_how_to_fix_it(cli):
+    before = cli("doctor")
+    assert before.exit_code == 1
+    assert "[FAIL] database migrated" in before.output
+    assert "fix: run `ncms db upgrade`" in before.output
+    assert cli("demo").exit_code == 0
+    after = cli("doctor")
+    assert "[ok  ] database migrated" in after.output
+    assert "[ok  ] spool writable" in after.output
+    assert "[ok  ] CJK font for PDF reports" in after.output
+    assert after.exit_code == 0, after.output
+
+
+def test_doctor_reports_an_unwritable_folder(cli, settings, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = cli("--data-dir", str(blocker / "var"), "doctor")
+    assert result.exit_code == 1
+    assert "writable" in result.output and "fix:" in result.output

@@ -1,0 +1,49 @@
+"""The first page shows the province's counties, in Chinese by default and in English on request."""
+from __future__ import annotations
+
+import re
+
+
+def test_home_lists_the_counties_in_chinese(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'lang="zh-CN"' in html
+    assert "全省统筹县" in html
+    codes = re.findall(r'data-county="(\d{6})"', html)
+    assert codes == ["520121", "520122", "520123", "520322", "520323", "520422"]
+    assert "开阳县" in html and "普定县" in html
+    assert html.count("集中部署（ETL 抽取）") == 3
+    assert html.count("分布部署（前置交换）") == 3
+    assert "2010–2012" in html
+
+
+def test_english_is_chosen_and_remembered(client):
+    html = client.get("/?lang=en").get_data(as_text=True)
+    assert 'lang="en"' in html and "Counties of the province" in html and "Kaiyang" in html
+    assert "Counties of the province" in client.get("/").get_data(as_text=True)
+    assert "全省统筹县" in client.get("/?lang=zh_Hans_CN").get_data(as_text=True)
+
+
+def test_empty_database_tells_what_to_run(settings, engine):
+    from dataclasses import replace
+
+    from ncms.web import create_app
+
+    html = create_app(replace(settings, secret_key="t")).test_client().get("/").get_data(as_text=True)
+    assert "ncms db load-config" in html
+
+
+def test_healthz_reports_revision(client):
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and body["revision"] == body["expected_revision"]
+
+
+def test_healthz_fails_on_an_unmigrated_database(settings, bare_engine):
+    from dataclasses import replace
+
+    from ncms.web import create_app
+
+    response = create_app(replace(settings, secret_key="t")).test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "error"

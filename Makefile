@@ -46,12 +46,12 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(VENV)/bin/pip
 translations: $(TRANSLATIONS)
 
 %.mo: %.po | $(VENV)/.installed
-	$(BIN)/pybabel compile -q -i $< -o $@
+	$(BIN)/pybabel -q compile -i $< -o $@
 
 # Refresh the catalogue after changing user-visible strings, then translate the .po files.
 messages: install
-	$(BIN)/pybabel extract -q -F babel.cfg -o ncms/web/translations/messages.pot .
-	$(BIN)/pybabel update -q -i ncms/web/translations/messages.pot -d ncms/web/translations
+	$(BIN)/pybabel -q extract -F babel.cfg -o ncms/web/translations/messages.pot .
+	$(BIN)/pybabel -q update -i ncms/web/translations/messages.pot -d ncms/web/translations
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis $(TRANSLATIONS)

@@ -79,3 +79,10 @@ def test_auditor_sees_the_counties_and_switches_language(server, page, tmp_path)
     assert "Centralised (ETL)" in page.locator("#counties").inner_text()
     page.goto(server)  # the choice is remembered
     assert page.locator("h1").inner_text() == "Counties of the province"
+
+
+def test_a_taken_port_is_one_clear_line(server, cli):
+    port = server.rsplit(":", 1)[1].strip("/")
+    result = cli("serve", "--port", port)
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output

@@ -52,7 +52,8 @@ class NcmsGroup(click.Group):
         except NcmsError as exc:
             raise UsageError(str(exc)) from exc
         except OSError as exc:
-            raise UsageError(f"file system: {exc.strerror}: {exc.filename} (`ncms doctor` explains)") from exc
+            where = f": {exc.filename}" if exc.filename else ""
+            raise UsageError(f"{exc.strerror or exc}{where} (`ncms doctor` explains)") from exc
         except SQLAlchemyError as exc:
             first = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
             raise UsageError(f"database: {first} (check NCMS_DATABASE_URL; `ncms doctor` explains)") from exc

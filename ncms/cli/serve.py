@@ -7,7 +7,7 @@ import click
 
 from ncms import log
 
-from . import Context, pass_context
+from . import Context, UsageError, pass_context
 from .db import require_migrated
 
 logger = logging.getLogger("ncms.web")
@@ -28,6 +28,14 @@ def serve_command(obj: Context, host: str | None, port: int | None, threads: int
     settings = obj.settings.with_secret_key()
     host, port = host or settings.host, port or settings.port
     app = create_app(settings)
+    try:
+        server = waitress.create_server(app, host=host, port=port, threads=threads, ident="ncms")
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror} "
+                         "(is another server running there? choose one with --port)") from exc
     log.event(logger, "web.start", host=host, port=port, database=obj.engine.dialect.name)
     click.echo(f"serving on http://{host}:{port}/  (Ctrl+C stops)")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="ncms")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        log.event(logger, "web.stop", host=host, port=port)

@@ -38,6 +38,7 @@ class Batch(Base):
     rows_rejected: Mapped[int] = mapped_column(default=0)
     counts: Mapped[dict | None] = mapped_column(JSON)  # per record type: read / loaded / rejected
     error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(32))  # why the whole package was refused
 
     rejected_rows: Mapped[list["RejectedRow"]] = relationship(
         back_populates="batch", cascade="all, delete-orphan", order_by="RejectedRow.id"
@@ -58,6 +59,7 @@ class RejectedRow(Base):
     line: Mapped[int | None]
     field: Mapped[str | None] = mapped_column(String(64))
     value: Mapped[str | None] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(String(32))  # why, as a machine code (messages.TEMPLATES)
     message_zh: Mapped[str] = mapped_column(Text)
     message_en: Mapped[str] = mapped_column(Text)
     record: Mapped[dict | None] = mapped_column(JSON)

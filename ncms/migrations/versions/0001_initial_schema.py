@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 23:50:08.351787
+Create Date: 2026-11-29 00:02:39.182024
 """
 from alembic import op
 import sqlalchemy as sa
@@ -93,6 +93,7 @@ def upgrade() -> None:
     sa.Column('rows_rejected', sa.Integer(), nullable=False),
     sa.Column('counts', sa.JSON(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('error_code', sa.String(length=32), nullable=True),
     sa.ForeignKeyConstraint(['county_code'], ['county.code'], name=op.f('fk_batch_county_code_county')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_batch'))
     )
@@ -232,6 +233,7 @@ def upgrade() -> None:
     sa.Column('line', sa.Integer(), nullable=True),
     sa.Column('field', sa.String(length=64), nullable=True),
     sa.Column('value', sa.Text(), nullable=True),
+    sa.Column('code', sa.String(length=32), nullable=False),
     sa.Column('message_zh', sa.Text(), nullable=False),
     sa.Column('message_en', sa.Text(), nullable=False),
     sa.Column('record', sa.JSON(), nullable=True),

@@ -1,0 +1,353 @@
+"""Data packages: a ZIP of ``manifest.json`` and record files, read safely and in chunks.
+
+Reading never trusts the package: member names, sizes, compression ratio, checksums and
+row counts are all checked against limits and against the manifest, XML is parsed with
+DTDs and entities refused, and every file is transcoded to UTF-8 once, while it is hashed,
+with each record tagged with its line number so that a refused row can be pointed at.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+from marshmallow import ValidationError
+
+from ncms.errors import NcmsError
+
+from .schemas import FORMAT_NAME, FORMAT_VERSION, RECORD_SCHEMAS, Manifest
+from .screen import LINE
+
+MANIFEST = "manifest.json"
+CODECS = {"UTF-8": "utf-8-sig", "GB18030": "gb18030"}
+READ_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a package may be; beyond these it is refused before anything is loaded."""
+
+    max_package_bytes: int = 2 << 30
+    max_file_bytes: int = 4 << 30
+    max_total_bytes: int = 8 << 30
+    max_ratio: int = 200  # uncompressed / compressed, per file
+    max_record_bytes: int = 16 << 20  # one CSV record (a 10 MB field fits, and is then refused as too long)
+    max_manifest_bytes: int = 1 << 20
+    chunk_rows: int = 100_000
+
+
+class PackageError(NcmsError):
+    """The package as a whole is refused; ``code`` names the reason for the receipt."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class RaggedRow:
+    file: str
+    line: int | None
+    expected: int
+    actual: int
+    text: str
+
+
+@dataclass
+class RecordFile:
+    name: str
+    record_type: str
+    format: str
+    rows: int
+    sha256: str
+    path: Path  # the UTF-8 working copy
+    ragged: list[RaggedRow] = field(default_factory=list)
+    rows_read: int = 0
+
+
+class Package:
+    """An opened package: a checked manifest and its record files, extracted to ``workdir``."""
+
+    def __init__(self, path: Path, workdir: Path, limits: Limits = Limits()) -> None:
+        self.path = Path(path)
+        self.workdir = Path(workdir)
+        self.limits = limits
+        self.manifest: dict[str, Any] = {}
+        self.files: list[RecordFile] = []
+
+    def open(self) -> "Package":
+        if self.path.stat().st_size > self.limits.max_package_bytes:
+            raise PackageError("too_large", f"package is larger than {self.limits.max_package_bytes} bytes")
+        try:
+            archive = zipfile.ZipFile(self.path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise PackageError("not_zip", f"not a readable ZIP file: {exc}") from exc
+        with archive:
+            members = {info.filename: info for info in archive.infolist()}
+            for name in members:
+                _check_member_name(name)
+            self.manifest = _read_manifest(archive, members, self.limits)
+            listed = {f["name"] for f in self.manifest["files"]} | {MANIFEST}
+            extra = sorted(set(members) - listed)
+            if extra:
+                raise PackageError("unexpected_file", f"files not listed in the manifest: {', '.join(extra)}")
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            total = 0
+            for index, entry in enumerate(self.manifest["files"]):
+                info = members.get(entry["name"])
+                if info is None:
+                    raise PackageError("missing_file", f"{entry['name']} is listed in the manifest but not in the package")
+                total += info.file_size
+                self._check_size(info, total)
+                target = self.workdir / f"{index:02d}-{entry['record_type']}.{entry['format']}"
+                digest = _extract(archive, info, target, self.manifest["encoding"], entry["format"], self.limits)
+                if digest != entry["sha256"]:
+                    raise PackageError("checksum", f"{entry['name']}: SHA-256 is {digest}, the manifest says {entry['sha256']}")
+                self.files.append(RecordFile(path=target, **entry))
+        return self
+
+    def _check_size(self, info: zipfile.ZipInfo, total: int) -> None:
+        if info.file_size > self.limits.max_file_bytes or total > self.limits.max_total_bytes:
+            raise PackageError("too_large", f"{info.filename}: uncompressed size {info.file_size} is over the limit")
+        if info.file_size > 1 << 20 and info.file_size > self.limits.max_ratio * max(info.compress_size, 1):
+            raise PackageError("zip_bomb", f"{info.filename}: compresses {info.file_size // max(info.compress_size, 1)}:1, "
+                                           f"more than the {self.limits.max_ratio}:1 allowed")
+
+    @property
+    def county_code(self) -> str:
+        return self.manifest["county_code"]
+
+    def chunks(self, record_file: RecordFile) -> Iterator[pl.DataFrame]:
+        """The file's records as string columns plus ``_line``, ``chunk_rows`` at a time."""
+        reader = _csv_chunks if record_file.format == "csv" else _xml_chunks
+        for frame in reader(record_file, self.limits):
+            record_file.rows_read += frame.height
+            yield frame
+
+
+def _check_member_name(name: str) -> None:
+    path = PurePosixPath(name)
+    if (name.startswith(("/", "\\")) or "\\" in name or ".." in path.parts or re.match(r"^[A-Za-z]:", name)
+            or len(path.parts) != 1):
+        raise PackageError("unsafe_path", f"unsafe file name in the package: {name!r} (only plain file names are allowed)")
+
+
+def _read_manifest(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], limits: Limits) -> dict[str, Any]:
+    info = members.get(MANIFEST)
+    if info is None:
+        raise PackageError("no_manifest", f"the package has no {MANIFEST}")
+    if info.file_size > limits.max_manifest_bytes:
+        raise PackageError("too_large", f"{MANIFEST} is larger than {limits.max_manifest_bytes} bytes")
+    try:
+        with archive.open(info) as fh:
+            raw = json.loads(fh.read(limits.max_manifest_bytes + 1).decode("utf-8-sig"))
+        manifest = Manifest().load(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        detail = exc.messages if isinstance(exc, ValidationError) else str(exc)
+        raise PackageError("bad_manifest", f"{MANIFEST} is not valid: {detail} "
+                                           f"(format {FORMAT_NAME} {FORMAT_VERSION}, see docs/exchange-format.md)") from exc
+    return manifest
+
+
+def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, encoding: str,
+             fmt: str, limits: Limits) -> str:
+    """Stream one member to a UTF-8 working copy; returns the SHA-256 of the bytes as sent."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(CODECS[encoding])(errors="replace")
+    tagger = _LineTagger() if fmt == "csv" else _XmlDeclaration()
+    written = 0
+    with archive.open(info) as src, target.open("w", encoding="utf-8", newline="") as out:
+        while block := src.read(READ_BLOCK):
+            written += len(block)
+            if written > info.file_size:
+                raise PackageError("zip_bomb", f"{info.filename} holds more than its header says")
+            digest.update(block)
+            out.write(tagger.feed(decoder.decode(block)))
+        out.write(tagger.feed(decoder.decode(b"", final=True), final=True))
+    return digest.hexdigest()
+
+
+class _LineTagger:
+    """Prefix each CSV record with its line number, so refused rows can be pointed at.
+
+    A line that starts inside a quoted value (a value with a line break) is a continuation
+    and gets no prefix; quote parity across lines tells which is which.
+    """
+
+    def __init__(self) -> None:
+        self.line = 0
+        self.in_quotes = False
+        self.pending = ""
+
+    def feed(self, text: str, final: bool = False) -> str:
+        parts = (self.pending + text).split("\n")
+        self.pending = parts.pop()  # after the last newline: an incomplete line
+        lines = [part + "\n" for part in parts]
+        if final and self.pending:
+            lines.append(self.pending)
+            self.pending = ""
+        out = []
+        for line in lines:
+            self.line += 1
+            if not self.in_quotes:
+                out.append(f"{LINE}," if self.line == 1 else f"{self.line},")
+            out.append(line)
+            if line.count('"') % 2:
+                self.in_quotes = not self.in_quotes
+        return "".join(out)
+
+
+class _XmlDeclaration:
+    """Rewrite the XML declaration's encoding: the working copy is UTF-8 whatever was sent."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def feed(self, text: str, final: bool = False) -> str:
+        if not self.started and text:
+            self.started = True
+            text = re.sub(r'^(\s*<\?xml[^>]*?encoding=)["\'][^"\']*["\']', r'\1"UTF-8"', text, count=1)
+        return text
+
+
+def _csv_chunks(record_file: RecordFile, limits: Limits) -> Iterator[pl.DataFrame]:
+    columns = _csv_header(record_file.path)
+
+    def on_ragged(row: Any) -> str:
+        line, _, rest = row.text.partition(",")
+        record_file.ragged.append(RaggedRow(record_file.name, int(line) if line.isdigit() else None,
+                                            row.expected_columns - 1, row.actual_columns - 1, rest[:200]))
+        return "skip"
+
+    try:
+        reader = pacsv.open_csv(
+            record_file.path,
+            read_options=pacsv.ReadOptions(block_size=limits.max_record_bytes, use_threads=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_ragged),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: (pa.int64() if c == LINE else pa.string()) for c in columns},
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+        batches = _rebatch(reader, limits.chunk_rows)
+        for table in batches:
+            frame = pl.from_arrow(table)
+            yield frame.with_columns(pl.col(pl.String).replace("", None))
+    except pa.ArrowInvalid as exc:
+        raise PackageError("unreadable_csv", f"{record_file.name}: cannot be read as CSV: {exc}") from exc
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8") as fh:
+        first = fh.readline(64 * 1024)
+    columns = [c.strip() for c in next(csv.reader([first]), [])]
+    if len(columns) < 2:
+        raise PackageError("unreadable_csv", f"{path.name}: no header line")
+    return columns
+
+
+def _rebatch(reader: Any, rows: int) -> Iterator[pa.Table]:
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in reader:
+        pending.append(batch)
+        size += batch.num_rows
+        if size >= rows:
+            yield pa.Table.from_batches(pending)
+            pending, size = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+def _xml_chunks(record_file: RecordFile, limits: Limits) -> Iterator[pl.DataFrame]:
+    schema = RECORD_SCHEMAS[record_file.record_type]
+    names = list(schema.specs())
+    rows: list[dict[str, Any]] = []
+    depth, number = 0, 0
+    try:
+        for event, elem in iterparse(str(record_file.path), events=("start", "end"),
+                                     forbid_dtd=True, forbid_entities=True, forbid_external=True):
+            if event == "start":
+                depth += 1
+                continue
+            depth -= 1
+            if depth == 1:  # a record element under the root
+                number += 1
+                row = {name: None for name in names}
+                for child in elem:
+                    if child.tag in row:
+                        row[child.tag] = child.text if child.text not in ("",) else None
+                row[LINE] = number
+                rows.append(row)
+                elem.clear()
+                if len(rows) >= limits.chunk_rows:
+                    yield _frame(rows, names)
+                    rows = []
+    except (DefusedXmlException, SyntaxError) as exc:
+        raise PackageError("unreadable_xml", f"{record_file.name}: refused XML: {exc}") from exc
+    if rows:
+        yield _frame(rows, names)
+
+
+def _frame(rows: list[dict[str, Any]], names: list[str]) -> pl.DataFrame:
+    schema = {name: pl.String for name in names} | {LINE: pl.Int64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+# --- writing ---------------------------------------------------------------------------
+
+def write_package(path: Path, *, county_code: str, sequence: int, period: tuple[date, date],
+                  records: dict[str, pl.DataFrame], encoding: str = "UTF-8", fmt: str = "csv",
+                  created_at: str | None = None) -> Path:
+    """Write a package in the exchange format (used by the synthetic province, ETL and tests)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files = []
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for record_type, frame in records.items():
+            schema = RECORD_SCHEMAS[record_type]
+            name = f"{schema.file_stem}.{fmt}"
+            data = _csv_bytes(frame, encoding) if fmt == "csv" else _xml_bytes(frame, record_type, encoding)
+            archive.writestr(name, data)
+            files.append(dict(name=name, record_type=record_type, format=fmt, rows=frame.height,
+                              sha256=hashlib.sha256(data).hexdigest()))
+        manifest = dict(format=FORMAT_NAME, format_version=FORMAT_VERSION, county_code=county_code,
+                        sequence=sequence, period=dict(start=period[0].isoformat(), end=period[1].isoformat()),
+                        encoding=encoding, files=files)
+        if created_at:
+            manifest["created_at"] = created_at
+        archive.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+    return path
+
+
+def _csv_bytes(frame: pl.DataFrame, encoding: str) -> bytes:
+    text = frame.write_csv(null_value="")
+    return text.encode("utf-8") if encoding == "UTF-8" else text.encode("gb18030")
+
+
+def _xml_bytes(frame: pl.DataFrame, record_type: str, encoding: str) -> bytes:
+    from xml.sax.saxutils import escape
+
+    out = io.StringIO()
+    out.write(f'<?xml version="1.0" encoding="{encoding}"?>\n<records type="{record_type}">\n')
+    for row in frame.iter_rows(named=True):
+        out.write(f"<{record_type}>")
+        for key, value in row.items():
+            if value is not None and value != "":
+                out.write(f"<{key}>{escape(str(value))}</{key}>")
+        out.write(f"</{record_type}>\n")
+    out.write("</records>\n")
+    return out.getvalue().encode("utf-8" if encoding == "UTF-8" else "gb18030")

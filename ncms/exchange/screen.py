@@ -1,0 +1,79 @@
+"""Validation of whole chunks: a vectorised screen, then marshmallow for the rows it flags.
+
+The screen finds bad rows at column speed; only those rows go through marshmallow, which
+says exactly which field is wrong and why. Good rows leave here as strings, normalised
+(national IDs upper-cased) and ready to stage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from .fields import NATIONAL_ID, bad_value
+from .messages import Problem
+from .schemas import Record
+
+LINE = "_line"
+
+
+@dataclass
+class Screened:
+    good: pl.DataFrame
+    problems: list[Problem]
+
+
+def screen(schema_cls: type[Record], frame: pl.DataFrame, *, today: date, file: str) -> Screened:
+    """Split a chunk (all columns strings, plus ``_line``) into good rows and problems."""
+    specs = schema_cls.specs()
+    frame = _conform(frame, specs)
+    field_bad = [bad_value(spec, name, today).alias(f"_bad_{name}") for name, spec in specs.items()]
+    rule_bad = [r.bad().fill_null(False) for r in schema_cls.row_rules]
+    bad = pl.any_horizontal([*field_bad, *rule_bad]) if field_bad else pl.lit(False)
+    flagged = frame.with_columns(bad.alias("_bad"))
+    good = flagged.filter(~pl.col("_bad")).drop("_bad")
+    rejected = flagged.filter(pl.col("_bad"))
+    problems = explain(schema_cls, rejected.drop("_bad"), today=today, file=file)
+    for name, spec in specs.items():
+        if spec.kind == NATIONAL_ID:
+            good = good.with_columns(pl.col(name).str.strip_chars().str.to_uppercase())
+    return Screened(good=good, problems=problems)
+
+
+def explain(schema_cls: type[Record], rows: pl.DataFrame, *, today: date, file: str) -> list[Problem]:
+    """The exact reason for each row, from marshmallow; one problem per failing field."""
+    schema = schema_cls(today=today)
+    problems: list[Problem] = []
+    specs = schema_cls.specs()
+    for row in rows.iter_rows(named=True):
+        line = row.pop(LINE, None)
+        errors = row_errors(schema, row)
+        if not errors:  # the screen and marshmallow disagree: never drop a row silently
+            errors = {"_row": ["screen_mismatch"]}
+        for field, codes in errors.items():
+            for code in codes:
+                problems.append(Problem(
+                    record_type=schema_cls.record_type, file=file, line=line, field=field,
+                    value=None if field == "_row" else row.get(field), code=code,
+                    spec=specs.get(field), record=row))
+    return problems
+
+
+def row_errors(schema: Record, row: dict[str, Any]) -> dict[str, list[str]]:
+    """marshmallow's verdict on one row, as ``{field: [code, …]}`` (empty when it is valid)."""
+    return {field: list(codes) for field, codes in schema.validate(row).items()}
+
+
+def _conform(frame: pl.DataFrame, specs: dict[str, Any]) -> pl.DataFrame:
+    """Keep the schema's columns as strings, adding any the file lacks as empty."""
+    columns = []
+    for name in specs:
+        if name in frame.columns:
+            columns.append(pl.col(name).cast(pl.String))
+        else:
+            columns.append(pl.lit(None, dtype=pl.String).alias(name))
+    if LINE in frame.columns:
+        columns.append(pl.col(LINE))
+    return frame.select(columns)

@@ -1,0 +1,224 @@
+"""The single data path: package in, batch and receipt out.
+
+archive → open (every package-level check) → per chunk: screen, stage, keep the refused
+rows → set-based checks → upsert → batch record → receipt. The data of a batch is loaded
+in one transaction together with its bookkeeping, so a crash at any point leaves either
+the whole batch or nothing, and a rerun loads it exactly once.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ncms import log
+from ncms.config import Settings
+from ncms.db import session_scope
+from ncms.exchange.messages import Problem
+from ncms.exchange.package import Limits, Package, PackageError, RecordFile
+from ncms.exchange.schemas import LOAD_ORDER, RECORD_SCHEMAS
+from ncms.exchange.screen import LINE, screen
+from ncms.models import Batch, BatchSource, BatchStatus, County, RejectedRow
+from ncms.models.base import utcnow
+
+from .archive import archive_file
+from .checks import run_checks
+from .receipt import write_receipt
+from .staging import DETAIL, ERROR, create_staging, drop_staging, stage
+from .upsert import load_staged
+
+logger = logging.getLogger("ncms.ingest")
+Progress = Callable[[int], None]
+
+
+@dataclass
+class IngestResult:
+    batch_id: int | None
+    county_code: str | None
+    status: BatchStatus
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    seconds: float
+    receipt: Path | None = None
+    error: str | None = None
+
+
+def ingest_package(engine: Engine, settings: Settings, path: Path, *, sender: str | None = None,
+                   source: BatchSource = BatchSource.GATEWAY, today: date | None = None,
+                   limits: Limits = Limits(), progress: Progress | None = None) -> IngestResult:
+    """Validate and load one package; ``sender`` is the county it came from, when known."""
+    started = time.perf_counter()
+    path = Path(path)
+    sha, _ = archive_file(path, settings.archive_dir)
+    workdir = Path(tempfile.mkdtemp(prefix="ncms-ingest-", dir=_work_root(settings)))
+    try:
+        try:
+            package = Package(path, workdir, limits).open()
+        except PackageError as exc:
+            if sender is None:
+                raise
+            return _refuse(engine, settings, sender, path, sha, source, exc, started)
+        county = sender or package.county_code
+        if package.county_code != county:
+            return _refuse(engine, settings, county, path, sha, source, PackageError(
+                "wrong_county", f"the manifest's county {package.county_code} is not the sender's county {county}"),
+                started, package)
+        _require_county(engine, county)
+        batch_id = _open_batch(engine, county, path, sha, source, package)
+        try:
+            with engine.begin() as conn:
+                loader = _Loader(conn, county, batch_id, today or date.today(), progress)
+                loader.run(package)
+        except PackageError as exc:
+            return _refuse(engine, settings, county, path, sha, source, exc, started, package, batch_id)
+        except Exception as exc:
+            _fail(engine, batch_id, exc)
+            raise
+        return _finish(engine, settings, batch_id, started)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+class _Loader:
+    """Everything that happens inside the batch's one transaction."""
+
+    def __init__(self, conn: Connection, county: str, batch_id: int, today: date, progress: Progress | None) -> None:
+        self.conn, self.county, self.batch_id, self.today = conn, county, batch_id, today
+        self.progress = progress
+        self.rejected_lines: dict[str, set[int | None]] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+
+    def run(self, package: Package) -> None:
+        tables = create_staging(self.conn)
+        for record_type in LOAD_ORDER:
+            for record_file in (f for f in package.files if f.record_type == record_type):
+                self.stage_file(package, record_file, tables[record_type])
+        run_checks(self.conn, tables, self.county)
+        for record_type, table in tables.items():
+            self.save(self.staged_problems(record_type, table))
+        load_staged(self.conn, tables, self.county, self.batch_id)
+        drop_staging(self.conn, tables)
+        self.close_batch()
+
+    def stage_file(self, package: Package, record_file: RecordFile, table: sa.Table) -> None:
+        schema = RECORD_SCHEMAS[record_file.record_type]
+        for chunk in package.chunks(record_file):
+            result = screen(schema, chunk, today=self.today, file=record_file.name)
+            stage(self.conn, table, result.good)
+            self.save(result.problems)
+            if self.progress:
+                self.progress(chunk.height)
+        self.save(Problem(record_file.record_type, record_file.name, r.line, None, r.text, "ragged_row",
+                          detail=f"expected {r.expected}, got {r.actual}") for r in record_file.ragged)
+        found = record_file.rows_read + len(record_file.ragged)
+        if found != record_file.rows:
+            raise PackageError("row_count", f"{record_file.name}: the manifest says {record_file.rows} rows, "
+                                            f"the file has {found}")
+        self.files[record_file.name] = {"record_type": record_file.record_type, "rows": found}
+
+    def staged_problems(self, record_type: str, table: sa.Table) -> Iterable[Problem]:
+        key = RECORD_SCHEMAS[record_type].key
+        specs = RECORD_SCHEMAS[record_type].specs()
+        field = {"unknown_institution": "institution_code", "unknown_member": "member_no",
+                 "unknown_claim": "claim_id", "claim_rejected": "claim_id", "items_sum": "total_amount"}
+        rows = self.conn.execute(sa.select(table).where(table.c[ERROR].is_not(None))).mappings()
+        for row in rows:
+            code = row[ERROR]
+            name = field.get(code, key[-1] if code == "duplicate_key" else None)
+            record = {k: v for k, v in row.items() if k not in (ERROR, DETAIL, LINE)}
+            yield Problem(record_type, self.file_of(record_type), row[LINE], name,
+                          row[name] if name else None, code, spec=specs.get(name), record=record,
+                          detail=row[DETAIL] or ", ".join(f"{k}={row[k]}" for k in key))
+
+    def file_of(self, record_type: str) -> str | None:
+        return next((n for n, f in self.files.items() if f["record_type"] == record_type), None)
+
+    def save(self, problems: Iterable[Problem]) -> None:
+        rows = []
+        for p in problems:
+            self.rejected_lines.setdefault(p.file or "", set()).add(p.line)
+            rows.append(dict(batch_id=self.batch_id, record_type=p.record_type, file=p.file, line=p.line,
+                             field=p.field, value=None if p.value is None else str(p.value), code=p.code,
+                             message_zh=p.messages[0], message_en=p.messages[1], record=p.record))
+        if rows:
+            self.conn.execute(sa.insert(RejectedRow), rows)
+
+    def close_batch(self) -> None:
+        rejected = sum(len(lines) for lines in self.rejected_lines.values())
+        read = sum(f["rows"] for f in self.files.values())
+        for name, info in self.files.items():
+            info["rejected"] = len(self.rejected_lines.get(name, ()))
+            info["loaded"] = info["rows"] - info["rejected"]
+        status = BatchStatus.PARTIAL if rejected else BatchStatus.LOADED
+        self.conn.execute(sa.update(Batch).where(Batch.id == self.batch_id).values(
+            status=status, rows_read=read, rows_rejected=rejected, rows_loaded=read - rejected,
+            counts={"files": self.files}, finished_at=utcnow()))
+
+
+def _work_root(settings: Settings) -> Path:
+    root = settings.data_dir / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _require_county(engine: Engine, county: str) -> None:
+    with engine.connect() as conn:
+        if conn.scalar(sa.select(County.code).where(County.code == county)) is None:
+            raise PackageError("unknown_county", f"county {county} is not configured in this province "
+                                                 "(config/province.yaml, then `ncms db load-config`)")
+
+
+def _open_batch(engine: Engine, county: str, path: Path, sha: str, source: BatchSource,
+                package: Package | None) -> int:
+    manifest = package.manifest if package else {}
+    period = manifest.get("period") or {}
+    with session_scope(engine) as session:
+        batch = Batch(county_code=county, source=source, status=BatchStatus.LOADING, filename=path.name,
+                      sha256=sha, package_seq=manifest.get("sequence"), format_version=manifest.get("format_version"),
+                      period_start=period.get("start"), period_end=period.get("end"), started_at=utcnow())
+        session.add(batch)
+        session.flush()
+        return batch.id
+
+
+def _refuse(engine: Engine, settings: Settings, county: str, path: Path, sha: str, source: BatchSource,
+            exc: PackageError, started: float, package: Package | None = None,
+            batch_id: int | None = None) -> IngestResult:
+    _require_county(engine, county)
+    if batch_id is None:
+        batch_id = _open_batch(engine, county, path, sha, source, package)
+    with session_scope(engine) as session:
+        batch = session.get(Batch, batch_id)
+        batch.status, batch.error, batch.error_code, batch.finished_at = (
+            BatchStatus.REJECTED, str(exc), exc.code, utcnow())
+        batch.rows_read = batch.rows_loaded = batch.rows_rejected = 0
+    return _finish(engine, settings, batch_id, started)
+
+
+def _fail(engine: Engine, batch_id: int, exc: BaseException) -> None:
+    with session_scope(engine) as session:
+        batch = session.get(Batch, batch_id)
+        batch.status, batch.error, batch.finished_at = BatchStatus.FAILED, f"{type(exc).__name__}: {exc}", utcnow()
+    log.event(logger, "ingest.failed", level=logging.ERROR, batch=batch_id, error=str(exc))
+
+
+def _finish(engine: Engine, settings: Settings, batch_id: int, started: float) -> IngestResult:
+    with session_scope(engine) as session:
+        batch = session.get(Batch, batch_id)
+        receipt, _ = write_receipt(session, batch, settings.spool_dir)
+        result = IngestResult(batch.id, batch.county_code, batch.status, batch.rows_read, batch.rows_loaded,
+                              batch.rows_rejected, time.perf_counter() - started, receipt, batch.error)
+    log.event(logger, "ingest.batch", batch=result.batch_id, county=result.county_code, status=result.status.value,
+              rows_read=result.rows_read, rows_loaded=result.rows_loaded, rows_rejected=result.rows_rejected,
+              seconds=round(result.seconds, 3), error=result.error)
+    return result

@@ -1,0 +1,133 @@
+"""Moving checked rows from staging into the platform's tables, keyed on natural keys.
+
+One ``INSERT … SELECT … ON CONFLICT DO UPDATE`` per table, the same statement on SQLite and
+PostgreSQL: loading a batch twice leaves one copy of everything, and a row that did not
+change is not even rewritten. A claim sent again with items has its items replaced.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from ncms.models import (CatalogueItem, Claim, ClaimItem, Enrolment, FundFinancing, Household,
+                         Institution, Member)
+from ncms.models.base import utcnow
+
+from .staging import ERROR
+
+
+def load_staged(conn: Connection, tables: dict[str, sa.Table], county_code: str, batch_id: int) -> None:
+    ctx = _Context(conn, county_code, batch_id, utcnow())
+    s = {name: t.alias("s") for name, t in tables.items()}
+    ctx.households(s["member"])
+    ctx.members(s["member"])
+    ctx.enrolments(s["enrolment"])
+    ctx.claims(s["claim"])
+    ctx.items(s["claim_item"])
+    ctx.financing(s["financing"])
+
+
+class _Context:
+    def __init__(self, conn: Connection, county: str, batch_id: int, now: datetime) -> None:
+        self.conn, self.county, self.batch_id, self.now = conn, county, batch_id, now
+        self.sqlite = conn.dialect.name == "sqlite"
+
+    # -- conversions from staged text ---------------------------------------------------
+    def date(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return col if self.sqlite else sa.cast(col, sa.Date)  # SQLite keeps ISO text
+
+    @staticmethod
+    def money(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.cast(col, sa.Numeric(14, 2))
+
+    @staticmethod
+    def flag(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.coalesce(col, "0") == "1"
+
+    def stamps(self) -> list[sa.ColumnElement[Any]]:
+        return [sa.literal(self.batch_id, sa.Integer), sa.literal(self.now, Claim.created_at.type),
+                sa.literal(self.now, Claim.updated_at.type)]
+
+    # -- one statement per table ---------------------------------------------------------
+    def households(self, s: sa.Table) -> None:
+        head = sa.func.max(sa.case((s.c.relation == "head", s.c.name)))
+        select = (sa.select(sa.literal(self.county), s.c.household_no, sa.func.max(s.c.township),
+                            sa.func.max(s.c.village), head, *self.stamps())
+                  .where(s.c[ERROR].is_(None)).group_by(s.c.household_no))
+        self.upsert(Household.__table__, ["county_code", "household_no", "township", "village", "head_name"],
+                    select, key=["county_code", "household_no"])
+
+    def members(self, s: sa.Table) -> None:
+        h = Household.__table__
+        nid = s.c.national_id
+        sex = sa.case((sa.cast(sa.func.substr(nid, 17, 1, type_=sa.String), sa.Integer) % 2 == 1, "M"), else_="F")
+        part = lambda start, length: sa.func.substr(nid, start, length, type_=sa.String)  # noqa: E731
+        birth_iso = part(7, 4) + "-" + part(11, 2) + "-" + part(13, 2)
+        select = (sa.select(sa.literal(self.county), s.c.member_no, h.c.id, nid, s.c.name, sex,
+                            self.date(birth_iso), self.date(s.c.death_date), *self.stamps())
+                  .join(h, sa.and_(h.c.county_code == self.county, h.c.household_no == s.c.household_no))
+                  .where(s.c[ERROR].is_(None)))
+        self.upsert(Member.__table__, ["county_code", "member_no", "household_id", "national_id", "name", "sex",
+                                       "birth_date", "death_date"], select, key=["county_code", "member_no"])
+
+    def enrolments(self, s: sa.Table) -> None:
+        m = Member.__table__
+        select = (sa.select(m.c.id, sa.cast(s.c.year, sa.Integer), self.money(s.c.contribution),
+                            self.date(s.c.enrolled_on), *self.stamps())
+                  .join(m, sa.and_(m.c.county_code == self.county, m.c.member_no == s.c.member_no))
+                  .where(s.c[ERROR].is_(None)))
+        self.upsert(Enrolment.__table__, ["member_id", "year", "contribution", "enrolled_on"], select,
+                    key=["member_id", "year"])
+
+    def claims(self, s: sa.Table) -> None:
+        i = Institution.__table__
+        select = (sa.select(sa.literal(self.county), s.c.claim_id, s.c.kind, s.c.member_no, s.c.national_id, i.c.id,
+                            self.date(s.c.admission_date), self.date(s.c.discharge_date),
+                            self.date(s.c.settlement_date), s.c.diagnosis_code, self.money(s.c.total_amount),
+                            self.money(s.c.eligible_amount), self.money(s.c.compensated_amount),
+                            self.flag(s.c.referral), self.flag(s.c.voided), *self.stamps())
+                  .join(i, i.c.code == s.c.institution_code)
+                  .where(s.c[ERROR].is_(None)))
+        self.upsert(Claim.__table__, ["county_code", "source_id", "kind", "member_no", "national_id",
+                                      "institution_id", "admission_date", "discharge_date", "settlement_date",
+                                      "diagnosis_code", "total_amount", "eligible_amount", "compensated_amount",
+                                      "referral", "voided"], select, key=["county_code", "source_id"])
+
+    def items(self, s: sa.Table) -> None:
+        """Items of a claim are replaced as a whole: a corrected claim may have fewer lines."""
+        c, ci = Claim.__table__, ClaimItem.__table__
+        resent = (sa.select(c.c.id).join(s, sa.and_(c.c.county_code == self.county, c.c.source_id == s.c.claim_id))
+                  .where(s.c[ERROR].is_(None)))
+        self.conn.execute(ci.delete().where(ci.c.claim_id.in_(resent)))
+        unmapped = ~sa.exists().where(CatalogueItem.code == s.c.item_code)
+        select = (sa.select(c.c.id, sa.cast(s.c.line_no, sa.Integer), s.c.item_code, s.c.item_name, s.c.category,
+                            sa.cast(s.c.quantity, sa.Numeric(12, 3)), self.money(s.c.unit_price),
+                            self.money(s.c.amount), unmapped)
+                  .join(c, sa.and_(c.c.county_code == self.county, c.c.source_id == s.c.claim_id))
+                  .where(s.c[ERROR].is_(None)))
+        self.conn.execute(ci.insert().from_select(
+            ["claim_id", "line_no", "item_code", "item_name", "category", "quantity", "unit_price", "amount",
+             "unmapped"], select))
+
+    def financing(self, s: sa.Table) -> None:
+        select = (sa.select(sa.literal(self.county), sa.cast(s.c.year, sa.Integer), sa.cast(s.c.month, sa.Integer),
+                            s.c.source, self.money(s.c.amount), *self.stamps())
+                  .where(s.c[ERROR].is_(None)))
+        self.upsert(FundFinancing.__table__, ["county_code", "year", "month", "source", "amount"], select,
+                    key=["county_code", "year", "month", "source"])
+
+    def upsert(self, table: sa.Table, columns: list[str], select: sa.Select, key: list[str]) -> None:
+        columns = [*columns, "batch_id", "created_at", "updated_at"]
+        insert = (sqlite.insert if self.sqlite else postgresql.insert)(table)
+        stmt = insert.from_select(columns, select)
+        changing = [c for c in columns if c not in key and c not in ("batch_id", "created_at", "updated_at")]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=key,
+            set_={c: stmt.excluded[c] for c in [*changing, "batch_id", "updated_at"]},
+            where=sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in changing)),
+        )
+        self.conn.execute(stmt)

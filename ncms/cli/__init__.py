@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from functools import cached_property
 from typing import Any
 
@@ -51,6 +53,9 @@ class NcmsGroup(click.Group):
             raise UsageError(f"configuration: {exc}") from exc
         except NcmsError as exc:
             raise UsageError(str(exc)) from exc
+        except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0) from None
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             raise UsageError(f"{exc.strerror or exc}{where} (`ncms doctor` explains)") from exc
@@ -79,10 +84,11 @@ def main(ctx: click.Context, data_dir: str | None, database_url: str | None, con
 
 
 def _register() -> None:
-    from . import db, demo, doctor, serve, users
+    from . import db, demo, doctor, ingest, serve, users
 
     main.add_command(db.db_group)
     main.add_command(users.users_group)
+    main.add_command(ingest.ingest_group)
     main.add_command(demo.demo_command)
     main.add_command(serve.serve_command)
     main.add_command(doctor.doctor_command)

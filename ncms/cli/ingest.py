@@ -1,0 +1,108 @@
+"""``ncms ingest``: load data packages, and see which county is late."""
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from pathlib import Path
+
+import click
+
+from ncms.db import session_scope
+from ncms.ingest import ingest_package
+from ncms.ingest.status import timeliness
+from ncms.models import BatchStatus
+
+from . import Context, pass_context
+from .db import require_migrated
+
+
+class DefaultGroup(click.Group):
+    """A group whose first argument, when it is no subcommand, goes to ``default_command``."""
+
+    default_command = "packages"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("ingest", cls=DefaultGroup)
+def ingest_group() -> None:
+    """Validate and load data packages: `ncms ingest PACKAGE…`, `ncms ingest status`."""
+
+
+@ingest_group.command("packages")
+@click.argument("packages", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--county", help="The county that sent the packages (default: the county in each manifest).")
+@pass_context
+def packages_command(obj: Context, packages: tuple[Path, ...], county: str | None) -> None:
+    """Load PACKAGES; each gets a batch and a receipt in its county's outbox."""
+    require_migrated(obj)
+    obj.settings.ensure_dirs()
+    failed = 0
+    for path in packages:
+        with click.progressbar(length=_declared_rows(path), label=path.name, show_pos=True,
+                               show_eta=True, item_show_func=lambda _: None) as bar:
+            result = ingest_package(obj.engine, obj.settings, path, sender=county, progress=bar.update)
+        rate = result.rows_read / result.seconds if result.seconds else 0
+        click.echo(f"{path.name}: batch {result.batch_id} {result.status.value} — {result.rows_read} rows read, "
+                   f"{result.rows_loaded} loaded, {result.rows_rejected} refused in {result.seconds:.1f} s "
+                   f"({rate:,.0f} rows/s); receipt {result.receipt}")
+        if result.error:
+            click.echo(f"  refused: {result.error}")
+        failed += result.status in (BatchStatus.REJECTED, BatchStatus.FAILED)
+    if failed:
+        raise click.ClickException(f"{failed} of {len(packages)} package(s) refused; see the receipts")
+
+
+def _declared_rows(path: Path) -> int:
+    """Rows the manifest announces, for the progress bar only (the reader checks it properly)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read("manifest.json")[: 1 << 20])
+        return sum(int(f.get("rows", 0)) for f in manifest.get("files", []))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, TypeError, AttributeError):
+        return 0
+
+
+@ingest_group.command("status")
+@pass_context
+def status_command(obj: Context) -> None:
+    """Each county's newest package and period, and any package that never arrived."""
+    require_migrated(obj)
+    today = date.today()
+    with session_scope(obj.engine) as session:
+        statuses = timeliness(session)
+    click.echo(f"{'county':<16} {'mode':<8} {'batches':>7} {'last seq':>8} {'period end':<11} {'days':>5}  problems")
+    for s in statuses:
+        problems = []
+        if s.missing_sequences:
+            problems.append("missing " + _ranges(s.missing_sequences))
+        if s.refused_sequences:
+            problems.append("refused " + _ranges(s.refused_sequences))
+        if not s.batches:
+            problems.append("nothing received")
+        behind = s.days_behind(today)
+        click.echo(f"{_pad(s.county_code + ' ' + s.name, 16)} {s.mode.value:<8} {s.batches:>7} {s.last_sequence or '-':>8} "
+                   f"{(s.last_period_end.isoformat() if s.last_period_end else '-'):<11} "
+                   f"{behind if behind is not None else '-':>5}  {'; '.join(problems)}")
+
+
+def _ranges(numbers: list[int]) -> str:
+    out, start = [], None
+    for i, n in enumerate(numbers):
+        start = n if start is None else start
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            out.append(str(start) if start == n else f"{start}-{n}")
+            start = None
+    return ", ".join(out)
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-align for a terminal, where a Chinese character takes two columns."""
+    shown = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - shown)

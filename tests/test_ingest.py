@@ -1,0 +1,217 @@
+"""The single ingest path end to end, on SQLite and PostgreSQL: load, reload, correct, refuse."""
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from ncms.db import session_scope
+from ncms.ingest import ingest_package
+from ncms.ingest import pipeline
+from ncms.ingest.status import timeliness
+from ncms.models import (Batch, BatchStatus, Claim, ClaimItem, Enrolment, FundFinancing, Household, Member,
+                         RejectedRow)
+
+from .packages import COUNTY, basic, claim, items, member, package
+
+TODAY = date(2013, 1, 1)
+
+
+@pytest.fixture
+def load(loaded_engine, settings):
+    settings.ensure_dirs()
+
+    def run(path, **kw):
+        kw.setdefault("today", TODAY)
+        return ingest_package(loaded_engine, settings, path, **kw)
+    return run
+
+
+def counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {m.__tablename__: conn.execute(sa.select(sa.func.count()).select_from(m)).scalar_one()
+                for m in (Household, Member, Enrolment, Claim, ClaimItem, FundFinancing)}
+
+
+def test_valid_package_loads_every_record(load, loaded_engine, tmp_path, settings):
+    result = load(basic(tmp_path / "p1.zip"), sender=COUNTY)
+    assert result.status == BatchStatus.LOADED
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (10, 10, 0)
+    assert counts(loaded_engine) == dict(household=1, member=2, enrolment=2, claim=2, claim_item=3, fund_financing=1)
+    with session_scope(loaded_engine) as s:
+        m1 = s.scalar(sa.select(Member).where(Member.member_no == "M1"))
+        assert m1.sex.value == "M" and m1.birth_date.year >= 1970
+        c2 = s.scalar(sa.select(Claim).where(Claim.source_id == "C2"))
+        assert c2.total_amount == Decimal("45.50") and c2.eligible_amount == Decimal("40.00")
+        assert c2.institution.code == "520122300001" and c2.referral is False
+        assert [i.unmapped for i in c2.items] == [False]
+        batch = s.get(Batch, result.batch_id)
+        assert batch.package_seq == 1 and batch.period_end == date(2011, 3, 31) and batch.sha256
+    archived = list(settings.archive_dir.rglob("*.zip"))
+    assert len(archived) == 1 and archived[0].stem == batch.sha256
+    receipt = json.loads(result.receipt.read_text())
+    assert receipt["status"] == "loaded" and receipt["rows"] == {"read": 10, "loaded": 10, "rejected": 0}
+    assert result.receipt.parent == settings.spool_dir / COUNTY / "outbox"
+
+
+def test_loading_twice_leaves_one_copy(load, loaded_engine, tmp_path):
+    path = basic(tmp_path / "p1.zip")
+    load(path, sender=COUNTY)
+    before = counts(loaded_engine)
+    with loaded_engine.connect() as conn:
+        stamp = conn.execute(sa.select(Claim.updated_at).where(Claim.source_id == "C1")).scalar_one()
+    second = load(path, sender=COUNTY)
+    assert second.status == BatchStatus.LOADED
+    assert counts(loaded_engine) == before
+    with loaded_engine.connect() as conn:  # an unchanged row is not rewritten
+        assert conn.execute(sa.select(Claim.updated_at).where(Claim.source_id == "C1")).scalar_one() == stamp
+
+
+def test_later_package_corrects_and_voids(load, loaded_engine, tmp_path):
+    load(basic(tmp_path / "p1.zip"), sender=COUNTY)
+    correction = package(tmp_path / "p2.zip", seq=2,
+                         claims=[claim("C1", total_amount="20.00", eligible_amount="20.00", compensated_amount="8.00"),
+                                 claim("C2", member_no="M2", total_amount="45.50", eligible_amount="40.00", voided="1")],
+                         claim_items=items("C1", "20.00"))
+    result = load(correction, sender=COUNTY)
+    assert result.status == BatchStatus.LOADED
+    with session_scope(loaded_engine) as s:
+        c1 = s.scalar(sa.select(Claim).where(Claim.source_id == "C1"))
+        assert c1.total_amount == Decimal("20.00") and [i.amount for i in c1.items] == [Decimal("20.00")]
+        c2 = s.scalar(sa.select(Claim).where(Claim.source_id == "C2"))
+        assert c2.voided is True and len(c2.items) == 1  # sent without items: its items stay
+    assert counts(loaded_engine)["claim"] == 2
+
+
+def test_bad_rows_are_refused_with_reasons_and_good_rows_load(load, loaded_engine, tmp_path):
+    path = basic(
+        tmp_path / "p.zip",
+        claims=[claim("C1"), claim("C2", eligible_amount="99.00"), claim("C3", institution_code="999"),
+                claim("C4", total_amount="31.00"), claim("C5", member_no="M404")],
+        claim_items=items("C1", "17.00", "13.00") + items("C3", "30.00") + items("C4", "30.00") + items("C9", "1.00"),
+        enrolments=[dict(member_no="M1", year="2011", contribution="30.00", enrolled_on=None),
+                    dict(member_no="M404", year="2011", contribution="30.00", enrolled_on=None)],
+    )
+    result = load(path, sender=COUNTY)
+    assert result.status == BatchStatus.PARTIAL
+    with session_scope(loaded_engine) as s:
+        got = {(r.file, r.line, r.code) for r in s.scalars(sa.select(RejectedRow))}
+        loaded = set(s.scalars(sa.select(Claim.source_id)))
+    assert got == {
+        ("claims.csv", 3, "eligible_gt_total"), ("claims.csv", 4, "unknown_institution"),
+        ("claims.csv", 5, "items_sum"), ("claim_items.csv", 4, "claim_rejected"),
+        ("claim_items.csv", 5, "claim_rejected"), ("claim_items.csv", 6, "unknown_claim"),
+        ("enrolments.csv", 3, "unknown_member"),
+    }
+    # a claim of a member missing from the register is suspicious, not malformed: it loads
+    assert loaded == {"C1", "C5"}
+    csv_text = result.receipt.with_suffix(".csv").read_text(encoding="utf-8-sig")
+    assert "医疗机构编码 999 未在省级平台登记" in csv_text and "institution 999 is not registered" in csv_text
+    assert result.rows_rejected == 7
+
+
+def test_duplicate_keys_in_a_file_refuse_every_copy(load, loaded_engine, tmp_path):
+    path = basic(tmp_path / "p.zip", claims=[claim("C1"), claim("C1", total_amount="31.00"), claim("C2")],
+                 claim_items=items("C2", "30.00"))
+    result = load(path, sender=COUNTY)
+    with session_scope(loaded_engine) as s:
+        dupes = s.scalars(sa.select(RejectedRow).where(RejectedRow.code == "duplicate_key")).all()
+        assert sorted(r.line for r in dupes) == [2, 3]
+        assert "lines 2…3" in dupes[0].message_en
+        assert set(s.scalars(sa.select(Claim.source_id))) == {"C2"}
+    assert result.status == BatchStatus.PARTIAL
+
+
+def test_unknown_item_codes_load_marked_unmapped(load, loaded_engine, tmp_path):
+    lines = items("C1", "17.00", "13.00")
+    lines[1]["item_code"] = "LOCAL-42"
+    load(basic(tmp_path / "p.zip", claim_items=lines, claims=[claim("C1")]), sender=COUNTY)
+    with loaded_engine.connect() as conn:
+        assert dict(conn.execute(sa.select(ClaimItem.item_code, ClaimItem.unmapped)).all()) == {
+            "D0001": False, "LOCAL-42": True}
+
+
+def test_package_from_another_county_is_refused_with_a_receipt(load, loaded_engine, tmp_path, settings):
+    path = basic(tmp_path / "p.zip", county="520422")
+    result = load(path, sender=COUNTY)
+    assert result.status == BatchStatus.REJECTED
+    assert counts(loaded_engine)["claim"] == 0
+    receipt = json.loads(result.receipt.read_text())
+    assert receipt["error_code"] == "wrong_county" and "520422" in receipt["error"]
+    assert result.receipt.parent == settings.spool_dir / COUNTY / "outbox"
+
+
+def test_a_manifest_that_lies_about_row_counts_loads_nothing(load, loaded_engine, tmp_path):
+    good = basic(tmp_path / "good.zip")
+    lying = tmp_path / "lying.zip"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(lying, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "manifest.json":
+                manifest = json.loads(data)
+                manifest["files"][3]["rows"] += 1  # claim items
+                data = json.dumps(manifest).encode()
+            dst.writestr(info.filename, data)
+    result = load(lying, sender=COUNTY)
+    assert result.status == BatchStatus.REJECTED
+    assert "the manifest says 4 rows, the file has 3" in result.error
+    assert counts(loaded_engine) == dict(household=0, member=0, enrolment=0, claim=0, claim_item=0, fund_financing=0)
+    with session_scope(loaded_engine) as s:  # the rows screened before the lie was found are not reported
+        assert s.scalar(sa.select(sa.func.count()).select_from(RejectedRow)) == 0
+
+
+def test_a_crash_mid_load_leaves_nothing_and_a_rerun_loads_once(load, loaded_engine, tmp_path, monkeypatch):
+    path = basic(tmp_path / "p.zip")
+    calls = {"n": 0}
+    real = pipeline.load_staged
+
+    def crash(*args, **kwargs):
+        real(*args, **kwargs)  # the upserts ran; the commit will not
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(pipeline, "load_staged", crash)
+    with pytest.raises(RuntimeError):
+        load(path, sender=COUNTY)
+    assert counts(loaded_engine)["claim"] == 0
+    with session_scope(loaded_engine) as s:
+        assert s.scalar(sa.select(Batch.status)) == BatchStatus.FAILED
+    monkeypatch.setattr(pipeline, "load_staged", real)
+    assert load(path, sender=COUNTY).status == BatchStatus.LOADED
+    assert counts(loaded_engine)["claim"] == 2
+    del calls
+
+
+def test_gb18030_and_xml_packages_load_the_same(load, loaded_engine, tmp_path):
+    for n, (encoding, fmt) in enumerate((("GB18030", "csv"), ("UTF-8", "xml"), ("GB18030", "xml")), 1):
+        result = load(basic(tmp_path / f"p{n}.zip", seq=n, encoding=encoding, fmt=fmt), sender=COUNTY)
+        assert result.status == BatchStatus.LOADED, result.error
+    with loaded_engine.connect() as conn:
+        assert set(conn.execute(sa.select(Member.name)).scalars()) == {"张M1", "张M2"}
+    assert counts(loaded_engine)["claim"] == 2
+
+
+def test_timeliness_finds_gaps_and_refusals(load, loaded_engine, tmp_path):
+    load(basic(tmp_path / "p1.zip", seq=1), sender=COUNTY)
+    load(basic(tmp_path / "p4.zip", seq=4), sender=COUNTY)
+    load(basic(tmp_path / "p2.zip", seq=2, county="520422"), sender=COUNTY)  # refused: wrong county
+    with session_scope(loaded_engine) as s:
+        status = {st.county_code: st for st in timeliness(s)}
+    st = status[COUNTY]
+    assert st.last_sequence == 4 and st.missing_sequences == [2, 3] and st.refused_sequences == [2]
+    assert st.last_period_end == date(2011, 3, 31)
+    assert status["520121"].batches == 0
+
+
+def test_ingest_cli_shows_a_summary_and_status(cli, tmp_path):
+    assert cli("demo").exit_code == 0
+    result = cli("ingest", str(basic(tmp_path / "p1.zip", seq=3)), "--county", COUNTY)
+    assert result.exit_code == 0, result.output
+    assert "batch" in result.output and "10 loaded, 0 refused" in result.output
+    status = cli("ingest", "status")
+    assert status.exit_code == 0 and "missing 1-2" in status.output
+    refused = cli("ingest", str(basic(tmp_path / "p2.zip", county="520422")), "--county", COUNTY)
+    assert refused.exit_code == 1 and "is not the sender's county" in refused.output

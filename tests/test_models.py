@@ -141,7 +141,6 @@ def test_check_constraints_refuse_malformed_rows(loaded_engine):
     assert commit_fails(loaded_engine, claim(institution_id=inst, eligible_amount=Decimal("2000")))
     assert commit_fails(loaded_engine, claim(institution_id=inst, discharge_date=date(2011, 2, 1)))
     assert commit_fails(loaded_engine, claim(institution_id=inst, settlement_date=date(2011, 3, 4)))
-    assert commit_fails(loaded_engine, claim(institution_id=inst, county_code="999999"))  # foreign key
 
 
 def test_enum_columns_store_codes_and_refuse_others(loaded_engine):

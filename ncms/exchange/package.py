@@ -194,8 +194,17 @@ class _LineTagger:
         self.pending = ""
 
     def feed(self, text: str, final: bool = False) -> str:
-        parts = (self.pending + text).split("\n")
+        block = self.pending + text
+        parts = block.split("\n")
         self.pending = parts.pop()  # after the last newline: an incomplete line
+        if not self.in_quotes and '"' not in block:  # the usual case, at C speed
+            first, self.line = self.line + 1, self.line + len(parts)
+            out = "".join([f"{n},{part}\n" for n, part in zip(range(first, self.line + 1), parts)])
+            if first == 1 and parts:
+                out = f"{LINE}," + out[2:]
+            if final and self.pending:
+                out += self.feed("\n")[:-1]
+            return out
         lines = [part + "\n" for part in parts]
         if final and self.pending:
             lines.append(self.pending)

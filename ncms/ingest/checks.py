@@ -27,21 +27,24 @@ def run_checks(conn: Connection, tables: dict[str, sa.Table], county_code: str) 
         sa.exists().where(Member.county_code == county_code, Member.member_no == enrolment.c.member_no),
     )
     _mark(conn, enrolment, ~known_member, "unknown_member")
-
-    registered = sa.exists().where(Institution.code == claim.c.institution_code)
-    _mark(conn, claim, ~registered, "unknown_institution")
+    _mark(conn, claim, ~sa.exists().where(Institution.code == claim.c.institution_code), "unknown_institution")
     mark_item_totals(conn, claim, item)
 
-    _mark(conn, item, sa.exists().where(claim.c.claim_id == item.c.claim_id, claim.c[ERROR].is_not(None)),
-          "claim_rejected")
-    loaded_claim = sa.exists().where(Claim.county_code == county_code, Claim.source_id == item.c.claim_id)
     in_package = sa.exists().where(claim.c.claim_id == item.c.claim_id)
-    _mark(conn, item, ~in_package & ~loaded_claim, "unknown_claim")
+    loaded = sa.exists().where(Claim.county_code == county_code, Claim.source_id == item.c.claim_id)
+    _mark(conn, item, ~in_package & ~loaded, "unknown_claim")
+    if conn.scalar(sa.select(sa.exists().where(claim.c[ERROR].is_not(None)))):
+        conn.execute(item.update()
+                     .where(item.c[ERROR].is_(None), claim.c.claim_id == item.c.claim_id, claim.c[ERROR].is_not(None))
+                     .values({ERROR: "claim_rejected"}))
 
 
 def mark_duplicates(conn: Connection, table: sa.Table, key: tuple[str, ...]) -> None:
     """Every copy of a key that appears twice is refused: the county must say which is right."""
     cols = [table.c[k] for k in key]
+    any_twice = sa.select(*cols).group_by(*cols).having(sa.func.count() > 1).limit(1)
+    if conn.execute(any_twice).first() is None:  # the usual case: nothing to mark
+        return
     dupes = (
         sa.select(*cols, sa.func.count().label("n"), sa.func.min(table.c._line).label("first"),
                   sa.func.max(table.c._line).label("last"))
@@ -59,18 +62,16 @@ def mark_duplicates(conn: Connection, table: sa.Table, key: tuple[str, ...]) -> 
 
 
 def mark_item_totals(conn: Connection, claim: sa.Table, item: sa.Table) -> None:
-    """A claim sent with items must add up to its total, within one fen."""
+    """A claim sent with items must add up to its total, within one fen, counting only
+    the lines that passed: a claim with a refused line cannot be loaded without it."""
+    good_amount = sa.case((item.c[ERROR].is_(None), sa.cast(item.c.amount, sa.Numeric(14, 2))), else_=0)
+    sums = (sa.select(item.c.claim_id, sa.func.sum(good_amount).label("amount"))
+            .group_by(item.c.claim_id).subquery("item_sums"))
     total = sa.cast(claim.c.total_amount, sa.Numeric(14, 2))
-    items_sum = (
-        sa.select(sa.func.sum(sa.cast(item.c.amount, sa.Numeric(14, 2))))
-        .where(item.c.claim_id == claim.c.claim_id, item.c[ERROR].is_(None))
-        .scalar_subquery()
-    )
-    has_items = sa.exists().where(item.c.claim_id == claim.c.claim_id)
-    off = sa.func.abs(sa.func.coalesce(items_sum, 0) - total) > WITHIN_ONE_FEN
-    detail = (sa.literal("items ") + sa.cast(sa.func.coalesce(items_sum, 0), sa.String)
-              + sa.literal(", total_amount ") + claim.c.total_amount)
-    conn.execute(claim.update().where(claim.c[ERROR].is_(None), has_items, off)
+    detail = sa.literal("items ") + sa.cast(sums.c.amount, sa.String) + sa.literal(", total_amount ") + claim.c.total_amount
+    conn.execute(claim.update()
+                 .where(claim.c[ERROR].is_(None), sums.c.claim_id == claim.c.claim_id,
+                        sa.func.abs(sums.c.amount - total) > WITHIN_ONE_FEN)
                  .values({ERROR: "items_sum", DETAIL: detail}))
 
 

@@ -33,7 +33,7 @@ from ncms.models.base import utcnow
 from .archive import archive_file
 from .checks import run_checks
 from .receipt import write_receipt
-from .staging import DETAIL, ERROR, create_staging, drop_staging, stage
+from .staging import DETAIL, ERROR, create_staging, drop_staging, index_staging, stage
 from .upsert import load_staged
 
 logger = logging.getLogger("ncms.ingest")
@@ -103,6 +103,7 @@ class _Loader:
         for record_type in LOAD_ORDER:
             for record_file in (f for f in package.files if f.record_type == record_type):
                 self.stage_file(package, record_file, tables[record_type])
+        index_staging(self.conn, tables)
         run_checks(self.conn, tables, self.county)
         for record_type, table in tables.items():
             self.save(self.staged_problems(record_type, table))

@@ -21,7 +21,7 @@ class FundFinancing(TimestampMixin, Base):
     month: Mapped[int]
     source: Mapped[FundingSource] = mapped_column(enum_column(FundingSource, "funding_source"))
     amount: Mapped[Decimal] = mapped_column(Money())
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"))
+    batch_id: Mapped[int | None]  # the batch that last wrote the row (no constraint: bookkeeping)
 
     __table_args__ = (
         UniqueConstraint("county_code", "year", "month", "source"),

@@ -22,7 +22,7 @@ class Household(TimestampMixin, Base):
     head_name: Mapped[str | None] = mapped_column(String(64))
     township: Mapped[str | None] = mapped_column(String(64))
     village: Mapped[str | None] = mapped_column(String(64))
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"))
+    batch_id: Mapped[int | None]  # the batch that last wrote the row (no constraint: bookkeeping)
 
     members: Mapped[list["Member"]] = relationship(back_populates="household")
 
@@ -49,7 +49,7 @@ class Member(TimestampMixin, Base):
     sex: Mapped[Sex] = mapped_column(enum_column(Sex, "sex"))
     birth_date: Mapped[date]
     death_date: Mapped[date | None]
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"))
+    batch_id: Mapped[int | None]  # the batch that last wrote the row (no constraint: bookkeeping)
 
     household: Mapped[Household | None] = relationship(back_populates="members")
     enrolments: Mapped[list["Enrolment"]] = relationship(
@@ -73,7 +73,7 @@ class Enrolment(TimestampMixin, Base):
     year: Mapped[int]
     contribution: Mapped[Decimal] = mapped_column(Money())
     enrolled_on: Mapped[date | None]
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"))
+    batch_id: Mapped[int | None]  # the batch that last wrote the row (no constraint: bookkeeping)
 
     member: Mapped[Member] = relationship(back_populates="enrolments")
 

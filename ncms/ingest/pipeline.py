@@ -32,6 +32,7 @@ from ncms.models.base import utcnow
 
 from .archive import archive_file
 from .checks import run_checks
+from .prefetch import prefetch
 from .receipt import write_receipt
 from .staging import DETAIL, ERROR, create_staging, drop_staging, index_staging, stage
 from .upsert import load_staged
@@ -113,12 +114,13 @@ class _Loader:
 
     def stage_file(self, package: Package, record_file: RecordFile, table: sa.Table) -> None:
         schema = RECORD_SCHEMAS[record_file.record_type]
-        for chunk in package.chunks(record_file):
-            result = screen(schema, chunk, today=self.today, file=record_file.name)
+        screened = (screen(schema, chunk, today=self.today, file=record_file.name)
+                    for chunk in package.chunks(record_file))
+        for result in prefetch(screened):
             stage(self.conn, table, result.good)
             self.save(result.problems)
             if self.progress:
-                self.progress(chunk.height)
+                self.progress(result.good.height + len({p.line for p in result.problems}))
         self.save(Problem(record_file.record_type, record_file.name, r.line, None, r.text, "ragged_row",
                           detail=f"expected {r.expected}, got {r.actual}") for r in record_file.ragged)
         found = record_file.rows_read + len(record_file.ragged)

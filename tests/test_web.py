@@ -47,3 +47,20 @@ def test_healthz_fails_on_an_unmigrated_database(settings, bare_engine):
     response = create_app(replace(settings, secret_key="t")).test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["status"] == "error"
+
+
+def test_home_shows_what_each_county_has_sent(app, client, settings, loaded_engine, tmp_path):
+    from ncms.ingest import ingest_package
+
+    from .packages import COUNTY, basic
+
+    settings.ensure_dirs()
+    for seq in (1, 3):
+        ingest_package(loaded_engine, settings, basic(tmp_path / f"p{seq}.zip", seq=seq), sender=COUNTY)
+    html = client.get("/").get_data(as_text=True)
+    row = html.split(f'data-county="{COUNTY}"')[1].split("</tr>")[0]
+    assert "#3 · 截至 2011-03-31" in row
+    assert "缺 2 号包" in row
+    assert '<td class="num">2</td>' in row  # claims loaded
+    other = html.split('data-county="520121"')[1].split("</tr>")[0]
+    assert "尚未报送" in other

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
-from ncms.models import CompensationScheme, County, Institution
+from ncms.ingest.status import timeliness
+from ncms.models import Claim, CompensationScheme, County, Institution
 
 from .database import get_session
 
@@ -33,4 +34,7 @@ def index():  # type: ignore[no-untyped-def]
         .order_by(County.code)
     ).all()
     total_population = sum(c.agricultural_population or 0 for c, *_ in rows)
-    return render_template("province/index.html", rows=rows, total_population=total_population)
+    claims = dict(session.execute(select(Claim.county_code, func.count()).group_by(Claim.county_code)).all())
+    arrivals = {s.county_code: s for s in timeliness(session)}
+    return render_template("province/index.html", rows=rows, total_population=total_population,
+                           claims=claims, arrivals=arrivals)

@@ -215,3 +215,16 @@ def test_ingest_cli_shows_a_summary_and_status(cli, tmp_path):
     assert status.exit_code == 0 and "missing 1-2" in status.output
     refused = cli("ingest", str(basic(tmp_path / "p2.zip", county="520422")), "--county", COUNTY)
     assert refused.exit_code == 1 and "is not the sender's county" in refused.output
+
+
+def test_a_ten_megabyte_field_is_refused_and_not_kept_whole(load, loaded_engine, tmp_path):
+    # varied text, as a real runaway field would be (a repeated character would trip the zip-bomb limit)
+    huge = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(10 * 1024 * 1024 // 3))
+    result = load(basic(tmp_path / "p.zip", members=[member("M1"), member("M2", name=huge)]), sender=COUNTY)
+    assert result.status == BatchStatus.PARTIAL
+    with session_scope(loaded_engine) as s:
+        row = s.scalar(sa.select(RejectedRow).where(RejectedRow.code == "too_long"))
+        assert row.field == "name" and row.line == 3
+        assert len(row.value) < 2000 and row.value.endswith(f"({len(huge)} characters)")
+        assert len(json.dumps(row.record, ensure_ascii=False)) < 5000
+    assert counts(loaded_engine)["member"] == 1

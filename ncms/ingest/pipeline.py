@@ -39,6 +39,7 @@ from .upsert import load_staged
 
 logger = logging.getLogger("ncms.ingest")
 Progress = Callable[[int], None]
+MAX_KEPT = 1000  # characters of a refused value kept in rejected_row
 
 
 @dataclass
@@ -150,9 +151,10 @@ class _Loader:
         rows = []
         for p in problems:
             self.rejected_lines.setdefault(p.file or "", set()).add(p.line)
+            record = {k: _clip(v) for k, v in p.record.items()} if p.record else None
             rows.append(dict(batch_id=self.batch_id, record_type=p.record_type, file=p.file, line=p.line,
-                             field=p.field, value=None if p.value is None else str(p.value), code=p.code,
-                             message_zh=p.messages[0], message_en=p.messages[1], record=p.record))
+                             field=p.field, value=_clip(p.value), code=p.code,
+                             message_zh=p.messages[0], message_en=p.messages[1], record=record))
         if rows:
             self.conn.execute(sa.insert(RejectedRow), rows)
 
@@ -166,6 +168,14 @@ class _Loader:
         self.conn.execute(sa.update(Batch).where(Batch.id == self.batch_id).values(
             status=status, rows_read=read, rows_rejected=rejected, rows_loaded=read - rejected,
             counts={"files": self.files}, finished_at=utcnow()))
+
+
+def _clip(value: Any) -> str | None:
+    """Refused values are kept for the county to see, but a 10 MB field is not kept whole."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= MAX_KEPT else f"{text[:MAX_KEPT]}… ({len(text)} characters)"
 
 
 def _work_root(settings: Settings) -> Path:

@@ -25,6 +25,7 @@ ICD10_PATTERN = r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 INTEGER_PATTERN = r"^-?[0-9]{1,9}$"
 BOOLEAN_VALUES = ("0", "1")
+ID_PADDING = " \t\u3000"  # spaces (also ideographic) around a national ID are forgiven, nothing else
 _ICD10 = re.compile(ICD10_PATTERN)
 _DATE = re.compile(DATE_PATTERN)
 _INTEGER = re.compile(INTEGER_PATTERN)
@@ -102,18 +103,18 @@ def parse_value(spec: Spec, raw: str | None, today: date) -> Any:
             raise FieldError("not_boolean")
         return raw == "1"
     if spec.kind == INTEGER:
-        if not _INTEGER.match(raw):
+        if not _INTEGER.fullmatch(raw):
             raise FieldError("not_integer")
         return _in_range(spec, int(raw))
     if spec.kind == DECIMAL:
-        if not re.match(spec.decimal_pattern(), raw):
+        if not re.fullmatch(spec.decimal_pattern(), raw):
             raise FieldError("not_decimal", scale=spec.scale)
         try:
             return _in_range(spec, Decimal(raw))
         except InvalidOperation as exc:  # pragma: no cover - the pattern admits only numbers
             raise FieldError("not_decimal", scale=spec.scale) from exc
     if spec.kind == DATE:
-        if not _DATE.match(raw):
+        if not _DATE.fullmatch(raw):
             raise FieldError("not_date")
         try:
             value = date.fromisoformat(raw)
@@ -123,12 +124,16 @@ def parse_value(spec: Spec, raw: str | None, today: date) -> Any:
             raise FieldError("date_out_of_range", today=today.isoformat())
         return value
     if spec.kind == NATIONAL_ID:
+        value = raw.strip(ID_PADDING)
         try:
-            return ids.parse_national_id(raw, today=today)
+            parsed = ids.parse_national_id(value, today=today)
         except ids.InvalidId as exc:
             raise FieldError("national_id", reason=str(exc)) from exc
+        if parsed.number != value.upper():  # ids.parse forgives more padding than the screen does
+            raise FieldError("national_id", reason="characters other than the 18 of the number")
+        return parsed
     if spec.kind == ICD10:
-        if not _ICD10.match(raw):
+        if not _ICD10.fullmatch(raw):
             raise FieldError("not_icd10")
         return raw
     raise AssertionError(f"unknown kind {spec.kind}")
@@ -211,7 +216,7 @@ def _out_of_range(spec: Spec, number: pl.Expr) -> pl.Expr:
 
 def _bad_national_id(col: pl.Expr, today: date) -> pl.Expr:
     """The same checks as ncms.ids.parse_national_id, on a whole column."""
-    value = col.str.strip_chars().str.to_uppercase()
+    value = col.str.strip_chars(ID_PADDING).str.to_uppercase()
     shape = value.str.contains(r"^[0-9]{17}[0-9X]$")
     birth = value.str.slice(6, 8).str.strptime(pl.Date, "%Y%m%d", strict=False)
     total = pl.sum_horizontal(

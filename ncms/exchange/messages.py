@@ -69,18 +69,19 @@ def render(problem: Problem) -> tuple[str, str]:
     if problem.code == "national_id" and not detail:
         detail = _national_id_reason(problem.value)
     values = dict(field=problem.field, code=problem.code, detail=detail,
-                  value=shown_value(problem.value),
+                  value=shown_value(problem.value, problem.field),
                   allowed=problem.spec.allowed if problem.spec else "")
     return zh.format(**values), en.format(**values)
 
 
-def shown_value(value: Any) -> str:
-    """A value as the receipt shows it: national IDs masked, long values cut."""
+def shown_value(value: Any, field: str | None = None) -> str:
+    """A value as the receipt shows it: national IDs (or anything like one) masked, long values cut."""
     if value is None:
         return ""
     text = str(value)
-    if len(text) in (15, 18) and text[:17].isdigit():
-        return ids.mask_national_id(text)
+    digits = sum(ch.isdigit() for ch in text)
+    if field == "national_id" or (12 <= digits <= 20 and digits >= len(text.strip()) - 2):
+        return ids.mask_national_id(text.strip())
     return text if len(text) <= MAX_VALUE_SHOWN else text[:MAX_VALUE_SHOWN] + f"… ({len(text)} characters)"
 
 

@@ -14,6 +14,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -132,7 +133,8 @@ class Package:
         return self.manifest["county_code"]
 
     def chunks(self, record_file: RecordFile) -> Iterator[pl.DataFrame]:
-        """The file's records as string columns plus ``_line``, ``chunk_rows`` at a time."""
+        """The file's records as string columns plus ``_line``, in chunks of whole reader
+        blocks adding up to at least ``chunk_rows`` rows (or the rest of the file)."""
         reader = _csv_chunks if record_file.format == "csv" else _xml_chunks
         for frame in reader(record_file, self.limits):
             record_file.rows_read += frame.height
@@ -156,7 +158,7 @@ def _read_manifest(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]
         with archive.open(info) as fh:
             raw = json.loads(fh.read(limits.max_manifest_bytes + 1).decode("utf-8-sig"))
         manifest = Manifest().load(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, ValidationError) as exc:
         detail = exc.messages if isinstance(exc, ValidationError) else str(exc)
         raise PackageError("bad_manifest", f"{MANIFEST} is not valid: {detail} "
                                            f"(format {FORMAT_NAME} {FORMAT_VERSION}, see docs/exchange-format.md)") from exc
@@ -169,15 +171,15 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, enco
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(CODECS[encoding])(errors="replace")
     tagger = _LineTagger() if fmt == "csv" else _XmlDeclaration()
-    written = 0
-    with archive.open(info) as src, target.open("w", encoding="utf-8", newline="") as out:
-        while block := src.read(READ_BLOCK):
-            written += len(block)
-            if written > info.file_size:
-                raise PackageError("zip_bomb", f"{info.filename} holds more than its header says")
-            digest.update(block)
-            out.write(tagger.feed(decoder.decode(block)))
-        out.write(tagger.feed(decoder.decode(b"", final=True), final=True))
+    # zipfile stops at the size the header declares and checks the CRC at the end
+    try:
+        with archive.open(info) as src, target.open("w", encoding="utf-8", newline="") as out:
+            while block := src.read(READ_BLOCK):
+                digest.update(block)
+                out.write(tagger.feed(decoder.decode(block)))
+            out.write(tagger.feed(decoder.decode(b"", final=True), final=True))
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
+        raise PackageError("corrupt_zip", f"{info.filename} cannot be decompressed: {exc}") from exc
     return digest.hexdigest()
 
 
@@ -185,7 +187,9 @@ class _LineTagger:
     """Prefix each CSV record with its line number, so refused rows can be pointed at.
 
     A line that starts inside a quoted value (a value with a line break) is a continuation
-    and gets no prefix; quote parity across lines tells which is which.
+    and gets no prefix. As for the CSV reader, a quote opens a quoted value only at the
+    start of a field (``O"Brien`` is plain text), and ``""`` inside one is a quote. Blank
+    lines are no records and stay blank; header names lose surrounding spaces.
     """
 
     def __init__(self) -> None:
@@ -197,27 +201,50 @@ class _LineTagger:
         block = self.pending + text
         parts = block.split("\n")
         self.pending = parts.pop()  # after the last newline: an incomplete line
-        if not self.in_quotes and '"' not in block:  # the usual case, at C speed
-            first, self.line = self.line + 1, self.line + len(parts)
-            out = "".join([f"{n},{part}\n" for n, part in zip(range(first, self.line + 1), parts)])
-            if first == 1 and parts:
-                out = f"{LINE}," + out[2:]
-            if final and self.pending:
-                out += self.feed("\n")[:-1]
-            return out
-        lines = [part + "\n" for part in parts]
         if final and self.pending:
-            lines.append(self.pending)
+            parts.append(self.pending)
             self.pending = ""
         out = []
-        for line in lines:
-            self.line += 1
-            if not self.in_quotes:
-                out.append(f"{LINE}," if self.line == 1 else f"{self.line},")
-            out.append(line)
-            if line.count('"') % 2:
-                self.in_quotes = not self.in_quotes
-        return "".join(out)
+        if self.line == 0 and parts:
+            out.append(f"{LINE}," + ",".join(name.strip() for name in parts[0].rstrip("\r").split(",")) + "\n")
+            self.line, parts = 1, parts[1:]
+        if not self.in_quotes and '"' not in block:  # the usual case, at C speed
+            first, self.line = self.line + 1, self.line + len(parts)
+            out.append("".join([f"{n},{part}\n" if part.strip("\r") else "\n"
+                                for n, part in zip(range(first, self.line + 1), parts)]))
+        else:
+            for part in parts:
+                self.line += 1
+                if not self.in_quotes and part.strip("\r"):
+                    out.append(f"{self.line},")
+                out.append(part + "\n")
+                self.in_quotes = _ends_in_quotes(part, self.in_quotes)
+        return "".join(out)  # a last line without its newline gets one: the same CSV
+
+
+def _ends_in_quotes(line: str, in_quotes: bool) -> bool:
+    """Whether a quoted value is still open at the end of ``line``."""
+    i, end = 0, len(line)
+    while i <= end:
+        if in_quotes:
+            close = line.find('"', i)
+            while close != -1 and line.startswith('""', close):
+                close = line.find('"', close + 2)
+            if close == -1:
+                return True
+            in_quotes, i = False, close + 1
+            comma = line.find(",", i)
+            if comma == -1:
+                return False
+            i = comma + 1
+        elif line.startswith('"', i):
+            in_quotes, i = True, i + 1
+        else:
+            comma = line.find(",", i)
+            if comma == -1:
+                return False
+            i = comma + 1
+    return in_quotes
 
 
 class _XmlDeclaration:
@@ -235,6 +262,11 @@ class _XmlDeclaration:
 
 def _csv_chunks(record_file: RecordFile, limits: Limits) -> Iterator[pl.DataFrame]:
     columns = _csv_header(record_file.path)
+    specs = RECORD_SCHEMAS[record_file.record_type].specs()
+    missing = [name for name, spec in specs.items() if spec.required and name not in columns]
+    if missing:
+        raise PackageError("bad_header", f"{record_file.name}: the header lacks the required column(s) "
+                                         f"{', '.join(missing)} (see docs/exchange-format.md)")
 
     def on_ragged(row: Any) -> str:
         line, _, rest = row.text.partition(",")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
 import polars as pl
@@ -69,7 +69,7 @@ class RowRule:
 
 def _money_col(name: str) -> pl.Expr:
     # integer fen: exact comparison of two-decimal amounts without float noise
-    return (pl.col(name).cast(pl.Float64, strict=False) * 100).round(0).cast(pl.Int64)
+    return (pl.col(name).cast(pl.Float64, strict=False) * 100).round(0).cast(pl.Int128, strict=False)
 
 
 def _date_col(name: str) -> pl.Expr:
@@ -176,13 +176,13 @@ class ClaimRecord(Record):
 
 
 def _amount_matches(row: dict[str, Any]) -> bool:
-    expected = (row["quantity"] * row["unit_price"]).quantize(FEN)
+    expected = (row["quantity"] * row["unit_price"]).quantize(FEN, rounding=ROUND_HALF_UP)
     return abs(row["amount"] - expected) <= FEN
 
 
 def _amount_mismatch_bad() -> pl.Expr:
     # quantity has at most 3 decimals, price 2: their product is exact in integer 1/100000
-    q = (pl.col("quantity").cast(pl.Float64, strict=False) * 1000).round(0).cast(pl.Int64)
+    q = (pl.col("quantity").cast(pl.Float64, strict=False) * 1000).round(0).cast(pl.Int128, strict=False)
     p = _money_col("unit_price")
     expected_fen = ((q * p) + 500).floordiv(1000)  # round half up to the fen
     return (_money_col("amount") - expected_fen).abs() > 1

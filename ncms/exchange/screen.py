@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from .fields import NATIONAL_ID, bad_value
+from .fields import ID_PADDING, NATIONAL_ID, bad_value
 from .messages import Problem
 from .schemas import Record
 
@@ -38,7 +38,7 @@ def screen(schema_cls: type[Record], frame: pl.DataFrame, *, today: date, file: 
     problems = explain(schema_cls, rejected.drop("_bad"), today=today, file=file)
     for name, spec in specs.items():
         if spec.kind == NATIONAL_ID:
-            good = good.with_columns(pl.col(name).str.strip_chars().str.to_uppercase())
+            good = good.with_columns(pl.col(name).str.strip_chars(ID_PADDING).str.to_uppercase())
     return Screened(good=good, problems=problems)
 
 

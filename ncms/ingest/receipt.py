@@ -32,7 +32,7 @@ def write_receipt(session: Session, batch: Batch, spool_dir: Path) -> tuple[Path
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([row.file, row.line, row.record_type, row.field, shown_value(row.value), row.code,
+        writer.writerow([row.file, row.line, row.record_type, row.field, shown_value(row.value, row.field), row.code,
                          row.message_zh, row.message_en])
     csv_path = _atomic_write(folder / f"{stem}.csv", buffer.getvalue().encode("utf-8-sig"))
     json_path = _atomic_write(folder / f"{stem}.json", json.dumps(

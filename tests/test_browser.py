@@ -24,7 +24,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(cli, settings):
-    assert cli("demo").exit_code == 0
+    assert cli("demo", "--claims", "3000").exit_code == 0
     port = free_port()
     env = dict(os.environ, NCMS_DATA_DIR=str(settings.data_dir), NCMS_DATABASE_URL=settings.database_url,
                NCMS_CONFIG_DIR=str(settings.config_dir))

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from ncms.cli import main
 from ncms.db import create_engine
-from ncms.models import AuditLog, County, User
+from ncms.models import AuditLog, Claim, County, User
 
 
 def count(url: str, model) -> int:  # type: ignore[no-untyped-def]
@@ -28,12 +28,18 @@ def test_help_needs_nothing(monkeypatch):
 
 
 def test_demo_twice_in_a_row(cli, settings):
-    first = cli("demo")
+    first = cli("demo", "--claims", "3000")
     assert first.exit_code == 0, first.output
     assert "3 centralised (etl) and 3 distributed (gateway) counties" in first.output
-    second = cli("demo")
+    assert "held back 520422-0003.zip" in first.output
+    claims = count(settings.database_url, Claim)
+    assert 2500 < claims <= 3000  # a few malformed claims are refused, the late package is held back
+    second = cli("demo", "--claims", "3000")
     assert second.exit_code == 0, second.output
     assert count(settings.database_url, County) == 6
+    assert count(settings.database_url, Claim) == claims  # the same seed: the same data, loaded once
+    receipts = list((settings.spool_dir / "520122" / "outbox").glob("receipt-*.json"))
+    assert len(receipts) == 8  # 4 packages, twice: every batch gets its receipt
 
 
 def test_upgrade_then_current(cli):
@@ -57,7 +63,7 @@ def test_unreachable_database_is_one_line_not_a_traceback(cli):
 
 
 def test_users_create_with_roles_and_scope(cli, settings):
-    assert cli("demo").exit_code == 0
+    assert cli("demo", "--claims", "3000").exit_code == 0
     ok = cli("users", "create", "wang", "--role", "auditor", "--full-name", "王审计",
              env={"NCMS_NEW_PASSWORD": "long-enough-secret"})
     assert ok.exit_code == 0 and "created auditor wang" in ok.output
@@ -87,7 +93,7 @@ def test_doctor_says_what_is_wrong_and_how_to_fix_it(cli):
     assert before.exit_code == 1
     assert "[FAIL] database migrated" in before.output
     assert "fix: run `ncms db upgrade`" in before.output
-    assert cli("demo").exit_code == 0
+    assert cli("demo", "--claims", "3000").exit_code == 0
     after = cli("doctor")
     assert "[ok  ] database migrated" in after.output
     assert "[ok  ] spool writable" in after.output

@@ -207,7 +207,7 @@ def test_timeliness_finds_gaps_and_refusals(load, loaded_engine, tmp_path):
 
 
 def test_ingest_cli_shows_a_summary_and_status(cli, tmp_path):
-    assert cli("demo").exit_code == 0
+    assert cli("db", "upgrade").exit_code == 0 and cli("db", "load-config").exit_code == 0
     result = cli("ingest", str(basic(tmp_path / "p1.zip", seq=3)), "--county", COUNTY)
     assert result.exit_code == 0, result.output
     assert "batch" in result.output and "10 loaded, 0 refused" in result.output

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import re
+import time
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -352,8 +353,18 @@ def _frame(rows: list[dict[str, Any]], names: list[str]) -> pl.DataFrame:
 
 def write_package(path: Path, *, county_code: str, sequence: int, period: tuple[date, date],
                   records: dict[str, pl.DataFrame], encoding: str = "UTF-8", fmt: str = "csv",
-                  created_at: str | None = None) -> Path:
-    """Write a package in the exchange format (used by the synthetic province, ETL and tests)."""
+                  created_at: str | None = None, date_time: tuple[int, ...] | None = None) -> Path:
+    """Write a package in the exchange format (used by the synthetic province, ETL and tests).
+
+    ``date_time`` stamps every ZIP entry (default: now); a fixed one makes the bytes reproducible.
+    """
+    stamp = date_time or time.localtime()[:6]
+
+    def add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+        info = zipfile.ZipInfo(name, date_time=stamp)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        archive.writestr(info, data, compresslevel=1)
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     files = []
@@ -362,7 +373,7 @@ def write_package(path: Path, *, county_code: str, sequence: int, period: tuple[
             schema = RECORD_SCHEMAS[record_type]
             name = f"{schema.file_stem}.{fmt}"
             data = _csv_bytes(frame, encoding) if fmt == "csv" else _xml_bytes(frame, record_type, encoding)
-            archive.writestr(name, data)
+            add(archive, name, data)
             files.append(dict(name=name, record_type=record_type, format=fmt, rows=frame.height,
                               sha256=hashlib.sha256(data).hexdigest()))
         manifest = dict(format=FORMAT_NAME, format_version=FORMAT_VERSION, county_code=county_code,
@@ -370,7 +381,7 @@ def write_package(path: Path, *, county_code: str, sequence: int, period: tuple[
                         encoding=encoding, files=files)
         if created_at:
             manifest["created_at"] = created_at
-        archive.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+        add(archive, MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
     return path
 
 

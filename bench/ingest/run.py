@@ -1,0 +1,121 @@
+"""Ingestion throughput against the machine's raw load limit, on SQLite and PostgreSQL.
+
+1. The synthetic province (1 million claims by default, NCMS_BENCH_CLAIMS to change) is
+   written as packages, one per county and year.
+2. Raw limit: the same rows, already in memory, loaded with no validation and no mapping
+   into tables with the same unique keys — PostgreSQL ``COPY``, SQLite a bare
+   ``executemany`` insert.
+3. End to end: ``ncms ingest`` of every package in a child process (archive, read,
+   transcode, validate, stage, check, upsert, bookkeeping, receipts), from an empty
+   migrated database; its peak memory is the child's maximum resident set size.
+
+Prints ``RESULT ingest <db> value=<rows/s> …`` and ``RESULT ingest-memory <db> value=<MiB> …``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import ROOT, Timer, databases, fresh_schema, result  # noqa: E402
+
+from ncms import migrate  # noqa: E402
+from ncms.db import create_engine  # noqa: E402
+from ncms.exchange.schemas import RECORD_SCHEMAS  # noqa: E402
+from ncms.reference import read_reference  # noqa: E402
+from ncms.synth import generate, write_packages  # noqa: E402
+
+CLAIMS = int(os.environ.get("NCMS_BENCH_CLAIMS", "1000000"))
+MEMORY_LIMIT_MIB = 1024
+
+RAW_TYPES = {"text": "TEXT", "code": "TEXT", "national_id": "TEXT", "icd10": "TEXT", "integer": "INTEGER",
+             "decimal": "NUMERIC(14,3)", "date": "DATE", "boolean": "SMALLINT"}
+
+
+def raw_tables(conn: sa.Connection) -> None:
+    for record_type, schema in RECORD_SCHEMAS.items():
+        cols = ", ".join(f"{n} {RAW_TYPES[s.kind]}" for n, s in schema.specs().items())
+        key = ", ".join(("county_code", *schema.key))
+        conn.execute(sa.text(f"CREATE TABLE raw_{record_type} (county_code TEXT, {cols}, UNIQUE ({key}))"))
+
+
+def raw_load(url: str, frames: dict[str, pl.DataFrame]) -> float:
+    """Seconds to load every row with no checks: the floor any loader is measured against."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        raw_tables(conn)
+    with Timer() as timer, engine.begin() as conn:
+        for record_type, frame in frames.items():
+            columns = ["county_code", *RECORD_SCHEMAS[record_type].specs()]
+            frame = frame.select(columns)
+            if conn.dialect.name == "postgresql":
+                buffer = io.BytesIO()
+                frame.write_csv(buffer, include_header=False, null_value="")
+                with conn.connection.dbapi_connection.cursor() as cur:
+                    with cur.copy(f"COPY raw_{record_type} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as cp:
+                        cp.write(buffer.getbuffer())
+            else:
+                conn.exec_driver_sql(f"INSERT INTO raw_{record_type} ({', '.join(columns)}) "
+                                     f"VALUES ({', '.join('?' for _ in columns)})", frame.rows())
+    engine.dispose()
+    return timer.seconds
+
+
+CHILD = """
+import resource, sys
+from ncms.cli import main
+try:
+    main(sys.argv[1:], standalone_mode=False)
+finally:
+    print(f"PEAK_KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+"""
+
+
+def end_to_end(url: str, packages: list[Path], data_dir: Path) -> tuple[float, float]:
+    """Seconds and peak MiB of `ncms ingest` over every package, in a child process that
+    reports its own maximum resident set size (the parent's is no measure of it)."""
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    args = ["--data-dir", str(data_dir), "--database-url", url, "--config-dir", str(ROOT / "config")]
+    subprocess.run([sys.executable, "-c", CHILD, *args, "db", "load-config"], check=True, capture_output=True)
+    with Timer() as timer:
+        done = subprocess.run([sys.executable, "-c", CHILD, *args, "ingest", *map(str, packages)],
+                              capture_output=True, text=True)
+    peak = [line for line in done.stderr.splitlines() if line.startswith("PEAK_KIB ")]
+    if done.returncode != 0 or not peak:
+        sys.exit(f"ingest failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+    print("\n".join(line for line in done.stdout.splitlines() if "batch" in line))
+    return timer.seconds, int(peak[-1].split()[1]) / 1024
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="ncms-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        with Timer() as gen:
+            province = generate(read_reference(ROOT / "config"), seed=1, claims=CLAIMS, years=(2011,))
+        frames = {k: v for k, v in province.frames.items() if k in RECORD_SCHEMAS}
+        rows = sum(f.height for f in frames.values())
+        packages = write_packages(province, tmp / "packages", months_per_package=12)
+        print(f"# {frames['claim'].height} claims, {frames['claim_item'].height} items, {rows} rows in all, "
+              f"{len(packages)} packages; generated in {gen.seconds:.1f} s")
+        del province
+        for name, url in databases(tmp):
+            with fresh_schema(url) as raw_url:
+                raw_seconds = raw_load(raw_url, frames)
+            with fresh_schema(url if name != "sqlite" else f"sqlite:///{tmp / 'e2e.db'}") as e2e_url:
+                seconds, peak_mib = end_to_end(e2e_url, packages, tmp / f"var-{name}")
+            print(f"# {name}: raw load {raw_seconds:.1f} s, end to end {seconds:.1f} s, peak {peak_mib:.0f} MiB")
+            result("ingest", name, rows / seconds, "rows/s", rows / raw_seconds)
+            result("ingest-memory", name, peak_mib, "MiB", MEMORY_LIMIT_MIB)
+
+
+if __name__ == "__main__":
+    main()

@@ -68,19 +68,22 @@ def raw_load(url: str, frames: dict[str, pl.DataFrame]) -> float:
     return timer.seconds
 
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forked copy of this
+# (large) parent, so it would report the parent's size, not the ingest's.
 CHILD = """
-import resource, sys
+import re, sys
 from ncms.cli import main
 try:
     main(sys.argv[1:], standalone_mode=False)
 finally:
-    print(f"PEAK_KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+    status = open("/proc/self/status").read()
+    print("PEAK_KIB", re.search(r"VmHWM:\\s+(\\d+)", status).group(1), file=sys.stderr)
 """
 
 
 def end_to_end(url: str, packages: list[Path], data_dir: Path) -> tuple[float, float]:
     """Seconds and peak MiB of `ncms ingest` over every package, in a child process that
-    reports its own maximum resident set size (the parent's is no measure of it)."""
+    reports its own peak resident set size."""
     engine = create_engine(url)
     migrate.upgrade(engine)
     engine.dispose()

@@ -228,3 +228,29 @@ def test_a_ten_megabyte_field_is_refused_and_not_kept_whole(load, loaded_engine,
         assert len(row.value) < 2000 and row.value.endswith(f"({len(huge)} characters)")
         assert len(json.dumps(row.record, ensure_ascii=False)) < 5000
     assert counts(loaded_engine)["member"] == 1
+
+
+def test_inbox_handoff_ingests_each_county_and_empties_the_inbox(cli, settings, tmp_path):
+    assert cli("db", "upgrade").exit_code == 0 and cli("db", "load-config").exit_code == 0
+    inbox = settings.spool_dir / COUNTY / "inbox"
+    inbox.mkdir(parents=True)
+    basic(inbox / "p1.zip")
+    (inbox / "p1.zip.sha256").write_text("sidecar")
+    basic(inbox / "p2.zip", seq=2, county="520422")  # uploaded by 520122's account, names another county
+    (inbox / ".partial-looking").write_text("hidden files are not packages")
+    other = settings.spool_dir / "520422" / "inbox"
+    other.mkdir(parents=True)
+    basic(other / "q1.zip", county="520422")
+    result = cli("ingest", "--inbox")
+    assert result.exit_code == 0, result.output
+    assert "3 package(s) taken from the inbox" in result.output
+    assert "520122/p1.zip: batch" in result.output and "loaded" in result.output
+    assert "is not the sender's county 520122" in result.output
+    assert sorted(p.name for p in inbox.iterdir()) == [".partial-looking"]
+    assert list(other.iterdir()) == []
+    receipts = sorted(p.name for p in (settings.spool_dir / COUNTY / "outbox").glob("*.json"))
+    assert len(receipts) == 2
+    again = cli("ingest", "--inbox")
+    assert "0 package(s) taken" in again.output
+    both = cli("ingest", "--inbox", str(basic(tmp_path / "x.zip")))
+    assert both.exit_code == 2 and "not both" in both.output

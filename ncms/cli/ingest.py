@@ -33,13 +33,18 @@ def ingest_group() -> None:
 
 
 @ingest_group.command("packages")
-@click.argument("packages", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("packages", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--county", help="The county that sent the packages (default: the county in each manifest).")
+@click.option("--inbox", is_flag=True, help="Load every complete package the gateway left in the spool inboxes.")
 @pass_context
-def packages_command(obj: Context, packages: tuple[Path, ...], county: str | None) -> None:
-    """Load PACKAGES; each gets a batch and a receipt in its county's outbox."""
+def packages_command(obj: Context, packages: tuple[Path, ...], county: str | None, inbox: bool) -> None:
+    """Load PACKAGES (or, with --inbox, the spool); each gets a batch and a receipt in its county's outbox."""
     require_migrated(obj)
     obj.settings.ensure_dirs()
+    if inbox == bool(packages):
+        raise click.UsageError("give PACKAGE files or --inbox (not both)")
+    if inbox:
+        return _ingest_inbox(obj, county)
     failed = 0
     for path in packages:
         with click.progressbar(length=_declared_rows(path), label=path.name, show_pos=True,
@@ -54,6 +59,18 @@ def packages_command(obj: Context, packages: tuple[Path, ...], county: str | Non
         failed += result.status in (BatchStatus.REJECTED, BatchStatus.FAILED)
     if failed:
         raise click.ClickException(f"{failed} of {len(packages)} package(s) refused; see the receipts")
+
+
+def _ingest_inbox(obj: Context, county: str | None) -> None:
+    from ncms.ingest.inbox import ingest_inbox
+
+    def report(path: Path, result) -> None:  # type: ignore[no-untyped-def]
+        click.echo(f"{result.county_code}/{path.name}: batch {result.batch_id} {result.status.value} — "
+                   f"{result.rows_loaded} loaded, {result.rows_rejected} refused"
+                   + (f"; refused: {result.error}" if result.error else ""))
+
+    results = ingest_inbox(obj.engine, obj.settings, county=county, on_result=report)
+    click.echo(f"{len(results)} package(s) taken from the inbox")
 
 
 def _declared_rows(path: Path) -> int:

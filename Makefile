@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # WeasyPrint (pango, harfbuzz subsetting), the CJK font of reports and UI, the stock
-# OpenSSH client for gateway tests, Chromium for page tests.
+# OpenSSH client for gateway tests and sshd (with its sftp-server) as their baseline,
+# Chromium for page tests.
 SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig \
-	fonts-noto-cjk openssh-client chromium
+	fonts-noto-cjk openssh-client openssh-server chromium
 TRANSLATIONS := $(patsubst %.po,%.mo,$(wildcard ncms/web/translations/*/LC_MESSAGES/messages.po))
 BENCHES := $(notdir $(patsubst %/,%,$(dir $(wildcard bench/*/run.py))))
 

@@ -1,0 +1,280 @@
+"""The SSH side of the gateway: accept connections, authenticate counties, serve SFTP only.
+
+One thread per connection (plus paramiko's transport thread). Authentication re-reads the
+accounts file when it changed, so keys are added and removed without a restart.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gateway.config import ConfigStore, GatewayConfig
+from gateway.log import event
+from gateway.sftp import JailedSFTPServer, Usage
+
+WINDOW_SIZE = 2**27
+MAX_PACKET_SIZE = 2**18
+ALLOWED_KEY_NAMES = {"ssh-ed25519", "ssh-rsa"}
+
+
+def load_or_create_host_key(path: Path) -> paramiko.PKey:
+    """Read the ed25519 host key, creating it (mode 0600) on first start."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+    return paramiko.Ed25519Key(filename=str(path))
+
+
+class GatewayConnection(paramiko.ServerInterface):
+    """Policy for one SSH connection: public keys only, the sftp subsystem only."""
+
+    def __init__(self, gateway: "GatewayServer", peer: str):
+        self.gateway = gateway
+        self.peer = peer
+        self.account: str | None = None
+        self.last_activity = time.monotonic()
+        self.sftp_sessions = 0
+        self._lock = threading.Lock()
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.gateway.store.current
+
+    @property
+    def usage(self) -> Usage:
+        return self.gateway.usage(self.account)
+
+    def touch(self) -> None:
+        self.last_activity = time.monotonic()
+
+    # -- authentication --------------------------------------------------
+    def get_allowed_auths(self, username):
+        return "publickey"
+
+    def check_auth_none(self, username):
+        return paramiko.AUTH_FAILED
+
+    def check_auth_password(self, username, password):
+        event("gateway.auth", account=username, peer=self.peer, method="password", result="refused")
+        return paramiko.AUTH_FAILED
+
+    def check_auth_interactive(self, username, submethods):
+        return paramiko.AUTH_FAILED
+
+    def check_auth_publickey(self, username, key):
+        self.touch()
+        config = self.gateway.store.refresh()
+        account = config.accounts.get(username)
+        if account is None or key.get_name() not in ALLOWED_KEY_NAMES or not account.accepts(key):
+            event("gateway.auth", account=username, peer=self.peer, method="publickey",
+                  key=key.get_fingerprint().hex(), result="refused")
+            return paramiko.AUTH_FAILED
+        if self.gateway.active_sessions(username) >= config.max_sessions_per_account:
+            event("gateway.auth", account=username, peer=self.peer, result="refused",
+                  reason="too many sessions")
+            return paramiko.AUTH_FAILED
+        return paramiko.AUTH_SUCCESSFUL
+
+    # -- channels --------------------------------------------------------
+    def check_channel_request(self, kind, chanid):
+        if kind == "session":
+            return paramiko.OPEN_SUCCEEDED
+        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_channel_subsystem_request(self, channel, name):
+        self.touch()
+        transport = channel.get_transport()
+        if name != "sftp" or not transport.is_authenticated():
+            return False
+        self.account = transport.get_username()
+        if not self.gateway.reserve_session(self.account):
+            event("gateway.session", account=self.account, peer=self.peer, result="refused",
+                  reason="too many sessions")
+            return False
+        with self._lock:
+            self.sftp_sessions += 1
+        event("gateway.session", account=self.account, peer=self.peer, state="open")
+        if not super().check_channel_subsystem_request(channel, name):
+            self.sftp_ended()
+            return False
+        return True
+
+    def sftp_ended(self) -> None:
+        with self._lock:
+            if self.sftp_sessions <= 0:
+                return
+            self.sftp_sessions -= 1
+        self.gateway.release_session(self.account)
+        event("gateway.session", account=self.account, peer=self.peer, state="close")
+
+    # Everything else is refused: shell, exec, pty, x11, env, port forwarding.
+    def check_channel_exec_request(self, channel, command):
+        return False
+
+    def check_channel_shell_request(self, channel):
+        return False
+
+    def check_channel_pty_request(self, *args):
+        return False
+
+    def check_channel_x11_request(self, *args):
+        return False
+
+    def check_channel_env_request(self, *args):
+        return False
+
+    def check_channel_forward_agent_request(self, channel):
+        return False
+
+    def check_port_forward_request(self, address, port):
+        return False
+
+    def check_channel_direct_tcpip_request(self, chanid, origin, destination):
+        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_global_request(self, kind, msg):
+        return False
+
+
+class GatewayServer:
+    """``GatewayServer(config).start()`` listens (port 0 picks a free port); ``.stop()`` ends all."""
+
+    def __init__(self, config: GatewayConfig):
+        self.store = ConfigStore(config, on_error=lambda e: event("gateway.config", result="error", error=str(e)),
+                                 on_reload=lambda c: event("gateway.config", result="reloaded",
+                                                           accounts=len(c.accounts)))
+        self._lock = threading.Lock()
+        self._sessions: dict[str, int] = {}
+        self._usage: dict[str, Usage] = {}
+        self._transports: set[paramiko.Transport] = set()
+        self._threads: set[threading.Thread] = set()
+        self._stopping = threading.Event()
+        self._sock: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self.host_key: paramiko.PKey | None = None
+        self.port: int | None = None
+
+    # -- bookkeeping -----------------------------------------------------
+    def active_sessions(self, account: str) -> int:
+        with self._lock:
+            return self._sessions.get(account, 0)
+
+    def reserve_session(self, account: str) -> bool:
+        with self._lock:
+            n = self._sessions.get(account, 0)
+            if n >= self.store.current.max_sessions_per_account:
+                return False
+            self._sessions[account] = n + 1
+            return True
+
+    def release_session(self, account: str) -> None:
+        with self._lock:
+            self._sessions[account] = max(0, self._sessions.get(account, 0) - 1)
+
+    def usage(self, account: str) -> Usage:
+        with self._lock:
+            if account not in self._usage:
+                self._usage[account] = Usage(self.store.current.county_dir(account))
+            return self._usage[account]
+
+    # -- life cycle ------------------------------------------------------
+    def start(self) -> "GatewayServer":
+        config = self.store.current
+        config.ensure_spool()
+        self.host_key = load_or_create_host_key(config.host_key or config.spool / ".host_ed25519")
+        sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((config.host, config.port))
+        sock.listen(128)
+        sock.settimeout(0.2)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="gateway-accept", daemon=True)
+        self._accept_thread.start()
+        event("gateway.start", host=config.host, port=self.port, spool=str(config.spool),
+              accounts=len(config.accounts))
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        if self._sock is not None:
+            self._sock.close()
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout)
+        with self._lock:
+            transports, threads = list(self._transports), list(self._threads)
+        for t in transports:
+            t.close()
+        deadline = time.monotonic() + timeout
+        for th in threads:
+            th.join(max(0.0, deadline - time.monotonic()))
+        event("gateway.stop", port=self.port)
+
+    def serve_forever(self, stop_event: threading.Event) -> None:
+        self.start()
+        try:
+            while not stop_event.wait(0.5):
+                pass
+        finally:
+            self.stop()
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, addr = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            th = threading.Thread(target=self._serve, args=(client, addr), name=f"gateway-{addr[1]}", daemon=True)
+            with self._lock:
+                self._threads.add(th)
+            th.start()
+
+    def _serve(self, client: socket.socket, addr) -> None:
+        peer = f"{addr[0]}:{addr[1]}"
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        transport = paramiko.Transport(client, default_window_size=WINDOW_SIZE,
+                                       default_max_packet_size=MAX_PACKET_SIZE)
+        conn = GatewayConnection(self, peer)
+        with self._lock:
+            self._transports.add(transport)
+        try:
+            transport.add_server_key(self.host_key)
+            transport.set_subsystem_handler("sftp", paramiko.SFTPServer, JailedSFTPServer)
+            transport.start_server(server=conn)
+            self._watch(transport, conn)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            event("gateway.connection", peer=peer, result="error", error=str(exc))
+        finally:
+            transport.close()
+            with self._lock:
+                self._transports.discard(transport)
+                self._threads.discard(threading.current_thread())
+            if conn.account:
+                event("gateway.connection", peer=peer, account=conn.account, state="close")
+
+    def _watch(self, transport: paramiko.Transport, conn: GatewayConnection) -> None:
+        """Note who authenticated; close the connection when idle too long or on stop."""
+        logged = False
+        while transport.is_active() and not self._stopping.is_set():
+            if not logged and transport.is_authenticated():
+                logged = True
+                conn.account = conn.account or transport.get_username()
+                event("gateway.auth", account=conn.account, peer=conn.peer, method="publickey", result="ok")
+            idle = self.store.current.idle_timeout
+            if idle and time.monotonic() - conn.last_activity > idle:
+                event("gateway.connection", peer=conn.peer, account=conn.account, state="idle-timeout")
+                break
+            time.sleep(0.05 if not logged else 0.25)

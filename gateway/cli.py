@@ -68,8 +68,10 @@ def _connection_options(command):  # type: ignore[no-untyped-def]
 @click.argument("packages", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @_connection_options
 @click.option("--sidecar", is_flag=True, help="Upload <name>.sha256 first (for files that are not package ZIPs).")
+@click.option("--interrupt-after", type=click.IntRange(min=1), metavar="BYTES",
+              help="Rehearse a dropped link: cut the first package's connection once after BYTES.")
 def push_command(packages: tuple[str, ...], host: str, port: int, county: str, key_path: str,
-                 known_hosts: str | None, retries: int, sidecar: bool) -> None:
+                 known_hosts: str | None, retries: int, sidecar: bool, interrupt_after: int | None) -> None:
     """Upload PACKAGE… to the county's inbox, resuming interrupted uploads."""
     import logging
     import sys
@@ -86,14 +88,17 @@ def push_command(packages: tuple[str, ...], host: str, port: int, county: str, k
                 def progress(done: int, total: int) -> None:
                     bar.update(done - bar.pos)
                 result = push(package, host, port, county, key_path, known_hosts=known_hosts,
-                              retries=retries, sidecar=sidecar, progress=progress)
+                              retries=retries, sidecar=sidecar, progress=progress,
+                              interrupt_after=interrupt_after, backoff=1.0 if interrupt_after is None else 0.2)
+                interrupt_after = None  # only the first package rehearses the cut
         except (TransferError, OSError) as exc:
             failed += 1
             click.echo(f"{name}: FAILED: {exc}", err=True)
             continue
         rate = result.bytes_sent / 1e6 / result.seconds if result.seconds else 0.0
-        click.echo(f"{name}: {size} bytes, {result.bytes_sent} sent, resumed from {result.resumed_from}, "
-                   f"{result.attempts} attempt(s), {rate:.1f} MB/s")
+        resumed = f", resumed at {result.last_offset}" if result.attempts > 1 else ""
+        click.echo(f"{name}: {size} bytes, {result.bytes_sent} sent, server held {result.resumed_from} at the "
+                   f"start{resumed}, {result.attempts} attempt(s), {rate:.1f} MB/s")
     if failed:
         raise SystemExit(1)
 

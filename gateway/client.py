@@ -37,9 +37,10 @@ class TransferError(Exception):
 @dataclass(frozen=True)
 class PushResult:
     bytes_sent: int
-    resumed_from: int
+    resumed_from: int  # what the server already held when the push began
     attempts: int
     seconds: float
+    last_offset: int = 0  # where the attempt that finished began (after a drop: the resume point)
 
 
 def _is_network_error(exc: BaseException, transport: paramiko.Transport | None) -> bool:
@@ -148,15 +149,24 @@ def _remote_size(sftp: paramiko.SFTPClient, path: str) -> int | None:
 
 
 def _upload_from(sftp: paramiko.SFTPClient, local: Path, remote: str, offset: int,
-                 exists: bool, sent: Callable[[int], None]) -> None:
-    """Write ``local[offset:]`` at ``offset`` of ``remote`` (never truncating a partial) and close."""
+                 exists: bool, sent: Callable[[int], None], cut_at: int | None = None) -> None:
+    """Write ``local[offset:]`` at ``offset`` of ``remote`` (never truncating a partial) and close.
+
+    ``cut_at`` rehearses a dropped link: the connection fails once that many bytes are on
+    the server, exactly as a WAN cut would leave it.
+    """
     with open(local, "rb") as src, sftp.open(remote, "r+" if exists else "w") as dst:
         dst.set_pipelined(True)
         dst.seek(offset)
         src.seek(offset)
-        while block := src.read(BLOCK_SIZE):
+        position = offset
+        while block := src.read(BLOCK_SIZE if cut_at is None else max(0, min(BLOCK_SIZE, cut_at - position))):
             dst.write(block)
+            position += len(block)
             sent(len(block))
+        if cut_at is not None and position < local.stat().st_size:
+            dst.flush()
+            raise EOFError(f"rehearsal: link cut after {position} bytes")
     # leaving the ``with`` closes the file: the server decides here whether it is complete
 
 
@@ -188,7 +198,7 @@ def _session(host: str, port: int, user: str, key: paramiko.PKey, known_hosts, t
 def push(path: str | os.PathLike, host: str, port: int, user: str, key_path: str | os.PathLike, *,
          known_hosts: str | os.PathLike | None = None, retries: int = 8, backoff: float = 1.0,
          timeout: float = 30, sidecar: bool = False, progress: Progress | None = None,
-         remote_dir: str = "inbox") -> PushResult:
+         remote_dir: str = "inbox", interrupt_after: int | None = None) -> PushResult:
     """Upload ``path`` to ``<remote_dir>/<name>``, resuming from what the server already holds.
 
     Each attempt asks the server for the size of its partial copy and sends only the rest;
@@ -198,13 +208,15 @@ def push(path: str | os.PathLike, host: str, port: int, user: str, key_path: str
     when ``known_hosts`` is given (see ``open_sftp``). With ``sidecar`` a
     ``<name>.sha256`` is uploaded first, so the server can verify a file that is not a
     package ZIP. ``progress(done, total)`` is called after every block.
+    ``interrupt_after`` rehearses a dropped link: the first attempt stops after that many
+    bytes and the push resumes as it would after a real cut.
     """
     local = Path(path)
     size = local.stat().st_size
     key = load_key(key_path)
     remote = f"{remote_dir.rstrip('/')}/{local.name}" if remote_dir else local.name
     pending_sidecar = _sidecar_text(local) if sidecar else None
-    state = {"sent": 0, "resumed": None, "offset": -1}
+    state = {"sent": 0, "resumed": None, "offset": -1, "cut_at": interrupt_after}
     started = time.monotonic()
 
     def body(sftp: paramiko.SFTPClient) -> None:
@@ -233,21 +245,23 @@ def push(path: str | os.PathLike, host: str, port: int, user: str, key_path: str
 
         if progress:
             progress(done, size)
-        _upload(sftp, local, remote, offset, size, exists, sent)
+        cut_at, state["cut_at"] = state["cut_at"], None  # the rehearsal cuts the first attempt only
+        _upload(sftp, local, remote, offset, size, exists, sent, cut_at)
 
     def attempt() -> None:
         previous = state["offset"]
         _session(host, port, user, key, known_hosts, timeout, body, lambda: state["offset"] > previous >= 0)
 
     attempts = _retrying(f"push {local.name}", retries, backoff, attempt)
-    return PushResult(state["sent"], state["resumed"] or 0, attempts, time.monotonic() - started)
+    return PushResult(state["sent"], state["resumed"] or 0, attempts, time.monotonic() - started,
+                      max(state["offset"], 0))
 
 
 def _upload(sftp: paramiko.SFTPClient, local: Path, remote: str, offset: int, size: int,
-            exists: bool, sent: Callable[[int], None]) -> None:
+            exists: bool, sent: Callable[[int], None], cut_at: int | None = None) -> None:
     """Send the rest, close, and check the server kept (or already took) the whole file."""
     try:
-        _upload_from(sftp, local, remote, offset, exists, sent)
+        _upload_from(sftp, local, remote, offset, exists, sent, cut_at)
     except OSError as exc:
         transport = sftp.get_channel().get_transport()
         if not (exists and offset == size and transport.is_active()):

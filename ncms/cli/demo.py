@@ -15,6 +15,7 @@ from ncms.reference import read_reference
 
 from . import Context, pass_context
 from .db import load_configuration
+from .demo_gateway import deliver
 
 DEMO_SEED = 2011
 DEMO_YEARS = (2011,)
@@ -40,11 +41,30 @@ def demo_command(obj: Context, claims: int) -> None:
     )
     packages = generate_packages(obj, claims)
     late = [p for p in packages if p.name == LATE_PACKAGE]
-    ingest_all(obj, [p for p in packages if p not in late])
+    modes = _county_modes(obj)
+    direct = [p for p in packages if p not in late and modes.get(p.parent.name) != DeploymentMode.GATEWAY]
+    uploads: dict[str, list] = {}
+    for path in packages:
+        if path not in late and modes.get(path.parent.name) == DeploymentMode.GATEWAY:
+            uploads.setdefault(path.parent.name, []).append(path)
+    click.echo(f"centralised counties: loading {len(direct)} extracts directly (ETL from their databases comes next)")
+    ingest_all(obj, direct)
+    click.echo(f"distributed counties: uploading {sum(map(len, uploads.values()))} packages through the gateway")
+    deliver(obj.settings, uploads, click.echo)
+    from ncms.ingest.inbox import ingest_inbox
+
+    taken = ingest_inbox(obj.engine, obj.settings)
+    click.echo(f"took {len(taken)} packages from the gateway's spool inboxes: "
+               f"{sum(r.rows_loaded for r in taken):,} rows loaded, {sum(r.rows_rejected for r in taken):,} refused")
     for path in late:
         click.echo(f"held back {path.name} to show a late package: see `ncms ingest status`, "
                    f"then load it with `ncms ingest {path}`")
     click.echo("next: `ncms serve`, then open http://127.0.0.1:5000/")
+
+
+def _county_modes(obj: Context) -> dict[str, DeploymentMode]:
+    with session_scope(obj.engine) as session:
+        return dict(session.execute(select(County.code, County.mode)).all())
 
 
 def generate_packages(obj: Context, claims: int) -> list:  # type: ignore[type-arg]

@@ -146,7 +146,13 @@ def test_cli_push_and_fetch(sshd, account: Path, package: Path, tmp_path: Path) 
     result = CliRunner().invoke(main, ["push", str(package), *common])
     assert result.exit_code == 0, result.output
     assert f"{package.name}: {package.stat().st_size} bytes" in result.output
-    assert "resumed from 0, 1 attempt(s)" in result.output
+    assert "server held 0 at the start, 1 attempt(s)" in result.output
+    assert (account / "inbox" / package.name).read_bytes() == package.read_bytes()
+
+    (account / "inbox" / package.name).unlink()
+    result = CliRunner().invoke(main, ["push", str(package), *common, "--interrupt-after", "1000003"])
+    assert result.exit_code == 0, result.output
+    assert "resumed at 1000003, 2 attempt(s)" in result.output
     assert (account / "inbox" / package.name).read_bytes() == package.read_bytes()
 
     bigger = tmp_path / "bigger" / package.name
@@ -189,4 +195,26 @@ def test_push_resumes_a_partial_upload_on_the_gateway(gateway, connect, tmp_path
     assert sftp.stat(f"inbox/{package.name}").st_size == n
     result = push(package, "127.0.0.1", gateway.port, "520122", gateway.keys["520122"][0].path)
     assert (result.resumed_from, result.bytes_sent) == (n, package.stat().st_size - n)
+    assert (gateway.county("520122") / "inbox" / package.name).read_bytes() == package.read_bytes()
+
+
+def test_rehearsed_cut_leaves_a_partial_and_the_push_resumes_it(gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.gateway.conftest import big_package
+
+    package = tmp_path / "520122-2027-01.zip"
+    package.write_bytes(big_package(3 * 2**20))
+    cut = 1_000_003
+    seen: list[int] = []
+
+    def watch(done: int, total: int) -> None:
+        partial = gateway.county("520122") / ".partial" / package.name
+        inbox = gateway.county("520122") / "inbox" / package.name
+        if done == cut and not seen:  # the link is down: the server holds a partial, nothing in inbox
+            seen.append(partial.stat().st_size)
+            assert not inbox.exists()
+
+    result = push(package, "127.0.0.1", gateway.port, "520122", gateway.keys["520122"][0].path,
+                  interrupt_after=cut, backoff=0.01, progress=watch)
+    assert (result.attempts, result.resumed_from, result.last_offset) == (2, 0, cut)
+    assert result.bytes_sent == package.stat().st_size
     assert (gateway.county("520122") / "inbox" / package.name).read_bytes() == package.read_bytes()

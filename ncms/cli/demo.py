@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
 import click
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ncms import migrate
 from ncms.db import session_scope
 from ncms.ingest import ingest_package
+from ncms.ingest.inbox import ingest_inbox
 from ncms.models import County, DeploymentMode
 from ncms.reference import read_reference
 
@@ -33,26 +35,24 @@ def demo_command(obj: Context, claims: int) -> None:
     migrate.upgrade(obj.engine)
     click.echo(f"database at revision {migrate.current_revision(obj.engine)}")
     load_configuration(obj)
-    with session_scope(obj.engine) as session:
-        by_mode = dict(session.execute(select(County.mode, func.count()).group_by(County.mode)).all())
-    click.echo(
-        f"province ready: {by_mode.get(DeploymentMode.ETL, 0)} centralised (etl) and "
-        f"{by_mode.get(DeploymentMode.GATEWAY, 0)} distributed (gateway) counties"
-    )
+    modes = _county_modes(obj)
+    click.echo(f"province ready: {list(modes.values()).count(DeploymentMode.ETL)} centralised (etl) and "
+               f"{list(modes.values()).count(DeploymentMode.GATEWAY)} distributed (gateway) counties")
     packages = generate_packages(obj, claims)
     late = [p for p in packages if p.name == LATE_PACKAGE]
-    modes = _county_modes(obj)
-    direct = [p for p in packages if p not in late and modes.get(p.parent.name) != DeploymentMode.GATEWAY]
-    uploads: dict[str, list] = {}
+    direct: list[Path] = []
+    uploads: dict[str, list[Path]] = {}
     for path in packages:
-        if path not in late and modes.get(path.parent.name) == DeploymentMode.GATEWAY:
+        if path in late:
+            continue
+        if modes.get(path.parent.name) == DeploymentMode.GATEWAY:
             uploads.setdefault(path.parent.name, []).append(path)
+        else:
+            direct.append(path)
     click.echo(f"centralised counties: loading {len(direct)} extracts directly (ETL from their databases comes next)")
     ingest_all(obj, direct)
     click.echo(f"distributed counties: uploading {sum(map(len, uploads.values()))} packages through the gateway")
     deliver(obj.settings, uploads, click.echo)
-    from ncms.ingest.inbox import ingest_inbox
-
     taken = ingest_inbox(obj.engine, obj.settings)
     click.echo(f"took {len(taken)} packages from the gateway's spool inboxes: "
                f"{sum(r.rows_loaded for r in taken):,} rows loaded, {sum(r.rows_rejected for r in taken):,} refused")
@@ -64,10 +64,10 @@ def demo_command(obj: Context, claims: int) -> None:
 
 def _county_modes(obj: Context) -> dict[str, DeploymentMode]:
     with session_scope(obj.engine) as session:
-        return dict(session.execute(select(County.code, County.mode)).all())
+        return dict(session.execute(select(County.code, County.mode).order_by(County.code)).all())
 
 
-def generate_packages(obj: Context, claims: int) -> list:  # type: ignore[type-arg]
+def generate_packages(obj: Context, claims: int) -> list[Path]:
     from ncms.synth import generate, write_packages
 
     started = time.perf_counter()
@@ -82,7 +82,7 @@ def generate_packages(obj: Context, claims: int) -> list:  # type: ignore[type-a
     return packages
 
 
-def ingest_all(obj: Context, packages: list) -> None:  # type: ignore[type-arg]
+def ingest_all(obj: Context, packages: list[Path]) -> None:
     totals = {"read": 0, "loaded": 0, "rejected": 0}
     with click.progressbar(packages, label="ingesting", show_pos=True) as bar:
         for path in bar:

@@ -5,6 +5,7 @@ accounts file when it changed, so keys are added and removed without a restart.
 """
 from __future__ import annotations
 
+import hmac
 import os
 import socket
 import threading
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import paramiko
+import paramiko.packet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -21,6 +23,16 @@ from gateway.sftp import JailedSFTPServer, Usage
 
 WINDOW_SIZE = 2**27
 MAX_PACKET_SIZE = 2**18
+
+
+def _one_shot_hmac(key: bytes, message: bytes, digest_class) -> bytes:  # type: ignore[no-untyped-def]
+    """paramiko MACs every packet by building an ``hmac.HMAC`` object; the one-shot C
+    ``hmac.digest`` gives the same bytes without that per-packet set-up, which the
+    benchmark measured at a sixth of the gateway's CPU during an upload."""
+    return hmac.digest(key, message, digest_class().name)
+
+
+paramiko.packet.compute_hmac = _one_shot_hmac
 ALLOWED_KEY_NAMES = {"ssh-ed25519", "ssh-rsa"}
 
 
@@ -252,6 +264,7 @@ class GatewayServer:
             self._transports.add(transport)
         try:
             transport.add_server_key(self.host_key)
+            transport.get_security_options().ciphers = self.store.current.ciphers
             transport.set_subsystem_handler("sftp", paramiko.SFTPServer, JailedSFTPServer)
             transport.start_server(server=conn)
             self._watch(transport, conn)

@@ -468,3 +468,26 @@ def test_serve_command_runs_and_stops_on_sigterm(tmp_path):
     finally:
         proc.kill()
         proc.wait(5)
+
+
+def test_one_shot_hmac_gives_the_same_bytes_as_paramikos_own():
+    import hashlib
+    import hmac as std_hmac
+
+    from gateway.server import _one_shot_hmac
+
+    for digest in (hashlib.sha256, hashlib.sha512, hashlib.sha1, hashlib.md5):
+        key, message = b"k" * 32, b"\x00packet" * 1000
+        assert _one_shot_hmac(key, message, digest) == std_hmac.HMAC(key, message, digest).digest()
+
+
+def test_only_aead_ciphers_are_offered_unless_configured(gateway_factory):
+    """AES-GCM by default (no per-packet HMAC); CTR only for old clients, when listed."""
+    gw = gateway_factory()
+    for cipher, accepted in (("aes128-gcm@openssh.com", True), ("aes128-ctr", False)):
+        done = openssh(gw, "520122", gw.keys["520122"][0].path, "ls inbox\n", "-c", cipher)
+        assert (done.returncode == 0) == accepted, (cipher, done.stderr)
+    gw.rewrite(ciphers=["aes128-gcm@openssh.com", "aes128-ctr"])
+    gw.restart()
+    done = openssh(gw, "520122", gw.keys["520122"][0].path, "ls inbox\n", "-c", "aes128-ctr")
+    assert done.returncode == 0, done.stderr

@@ -42,3 +42,51 @@ def test_cut_upload_resumed_with_reput_is_ingested_once(cli, settings, gateway_f
         assert conn.scalar(sa.select(sa.func.count()).select_from(Claim)) == 2
     engine.dispose()
     assert len(list((settings.spool_dir / "520122" / "outbox").glob("receipt-*.json"))) == 1
+
+
+def test_thirty_counties_upload_at_once_and_each_package_is_ingested_once(cli, settings, gateway_factory,
+                                                                          tmp_path):
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    import yaml
+
+    from ncms.db import session_scope
+    from ncms.models import Batch, BatchStatus
+
+    counties = [f"5201{n:02d}" for n in range(31, 61)]  # 30 county codes of prefecture 5201
+    config = tmp_path / "config"
+    shutil.copytree(settings.config_dir, config)
+    province = yaml.safe_load((config / "province.yaml").read_text(encoding="utf-8"))
+    province["counties"] += [dict(code=c, name=f"县{c}", prefecture="5201", mode="gateway",
+                                  agricultural_population=100000) for c in counties]
+    (config / "province.yaml").write_text(yaml.safe_dump(province, allow_unicode=True), encoding="utf-8")
+    assert cli("db", "upgrade").exit_code == 0
+    assert cli("--config-dir", str(config), "db", "load-config").exit_code == 0
+
+    gw = gateway_factory(counties=counties, key_kinds=("ed25519",), spool=str(settings.spool_dir))
+    packages = {c: basic(tmp_path / "up" / c / f"{c}-0001.zip", county=c) for c in counties}
+
+    def upload(county: str) -> None:
+        transport = paramiko.Transport(("127.0.0.1", gw.port))
+        try:
+            transport.connect(username=county, pkey=paramiko.PKey.from_path(gw.keys[county][0].path))
+            paramiko.SFTPClient.from_transport(transport).put(str(packages[county]), f"inbox/{packages[county].name}")
+        finally:
+            transport.close()
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        list(pool.map(upload, counties, timeout=120))
+    for county, package in packages.items():
+        assert (settings.spool_dir / county / "inbox" / package.name).read_bytes() == package.read_bytes()
+
+    first = cli("--config-dir", str(config), "ingest", "--inbox")
+    assert first.exit_code == 0 and "30 package(s) taken from the inbox" in first.output
+    assert "0 package(s) taken" in cli("ingest", "--inbox").output
+    engine = create_engine(settings.database_url)
+    with session_scope(engine) as session:
+        batches = session.execute(sa.select(Batch.county_code, Batch.status)).all()
+        claims = dict(session.execute(sa.select(Claim.county_code, sa.func.count()).group_by(Claim.county_code)).all())
+    engine.dispose()
+    assert sorted(c for c, _ in batches) == counties and {s for _, s in batches} == {BatchStatus.LOADED}
+    assert claims == {c: 2 for c in counties}

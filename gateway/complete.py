@@ -39,7 +39,7 @@ def read_sidecar(path: Path) -> str | None:
     except OSError:
         return None
     tokens = text.split()
-    return tokens[0].lower() if tokens and HEX64.match(tokens[0]) else None
+    return tokens[0].lower() if tokens and HEX64.fullmatch(tokens[0]) else None
 
 
 def matches_sidecar(path: Path, sidecar: Path, digest: str | None = None) -> bool:

@@ -107,7 +107,7 @@ def config_from_dict(data: dict, path: Path | None = None, base: Path | None = N
     accounts = {}
     for name, table in (data.get("accounts") or {}).items():
         where = f"{path}: [accounts.{name}]"
-        if not ACCOUNT_RE.match(name):
+        if not ACCOUNT_RE.fullmatch(name):
             raise ConfigError(f"{where}: the account name must be the county code ([A-Za-z0-9_-], at most 32)")
         keys = table.get("keys", [])
         if not isinstance(keys, list):

@@ -49,7 +49,7 @@ def split_path(path: str) -> tuple[str, ...]:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name) or name.startswith("."):
+    if not NAME_RE.fullmatch(name) or name.startswith("."):
         raise Denied()
     return name
 
@@ -265,7 +265,7 @@ class JailedSFTPServer(paramiko.SFTPServerInterface):
         for d in dirs:  # a partial file hides a completed one of the same name
             with os.scandir(d) as it:
                 for e in it:
-                    if e.name.startswith(".") or not NAME_RE.match(e.name) or not e.is_file(follow_symlinks=False):
+                    if e.name.startswith(".") or not NAME_RE.fullmatch(e.name) or not e.is_file(follow_symlinks=False):
                         continue
                     seen[e.name] = paramiko.SFTPAttributes.from_stat(e.stat(follow_symlinks=False), e.name)
         return [seen[n] for n in sorted(seen)]

@@ -195,7 +195,7 @@ def test_wrong_sidecar_keeps_file_partial(gateway, connect):
 
 @pytest.mark.parametrize("path", ["../520422/inbox/x", "/etc/passwd", "inbox/../../520422/inbox/x",
                                   "/../520422/inbox/x", "inbox/sub/x", "inbox/.hidden", "x",
-                                  "inbox/" + "a" * 129, "inbox/bad name"])
+                                  "inbox/" + "a" * 129, "inbox/bad name", "inbox/x.zip\n"])
 def test_writes_outside_the_inbox_are_refused(gateway, connect, path):
     sftp = connect("520122")
     with pytest.raises(IOError):

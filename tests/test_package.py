@@ -206,6 +206,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     pytest.param(_set("format_version", "2.0"), marks=(), id="format-version"),
     pytest.param(_set("format", "ncms"), marks=(), id="format"),
     pytest.param(_set("county_code", "52012"), marks=(), id="county-5-digits"),
+    pytest.param(_set("county_code", "520122\n"), marks=(), id="county-trailing-newline"),
     pytest.param(_set("period.end", "2024-02-01"), marks=(), id="end-before-start"),
     pytest.param(_set("period.start", "2024-02-30"), marks=(), id="start-not-a-date"),
     pytest.param(_set("sequence", 0), marks=(), id="sequence-0"),

@@ -225,11 +225,11 @@ LOAD_ORDER = tuple(RECORD_SCHEMAS)  # members before enrolments, claims before t
 
 
 class ManifestFile(Schema):
-    name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,128}$"))
+    name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,128}\Z"))
     record_type = fields.String(required=True, validate=validate.OneOf(LOAD_ORDER))
     format = fields.String(required=True, validate=validate.OneOf(("csv", "xml")))
     rows = fields.Integer(required=True, validate=validate.Range(min=0))
-    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}\Z"))
 
 
 class Period(Schema):
@@ -247,7 +247,7 @@ class Manifest(Schema):
 
     format = fields.String(required=True, validate=validate.Equal(FORMAT_NAME))
     format_version = fields.String(required=True, validate=validate.OneOf((FORMAT_VERSION,)))
-    county_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}$"))
+    county_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}\Z"))
     sequence = fields.Integer(required=True, validate=validate.Range(min=1))
     period = fields.Nested(Period, required=True)
     encoding = fields.String(required=True, validate=validate.OneOf(("UTF-8", "GB18030")))

@@ -12,11 +12,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ncms.exchange.fields import (DECIMAL, ICD10, INTEGER, NATIONAL_ID, FieldError, Spec, bad_value,
-                                  parse_value)
+from ncms.exchange.fields import FieldError, Spec, bad_value, parse_value
 from ncms.exchange.messages import Problem, shown_value
 from ncms.exchange.schemas import (RECORD_SCHEMAS, ClaimItemRecord, ClaimRecord, EnrolmentRecord, MemberRecord,
                                    Record)

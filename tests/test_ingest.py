@@ -166,7 +166,6 @@ def test_a_manifest_that_lies_about_row_counts_loads_nothing(load, loaded_engine
 
 def test_a_crash_mid_load_leaves_nothing_and_a_rerun_loads_once(load, loaded_engine, tmp_path, monkeypatch):
     path = basic(tmp_path / "p.zip")
-    calls = {"n": 0}
     real = pipeline.load_staged
 
     def crash(*args, **kwargs):
@@ -182,7 +181,6 @@ def test_a_crash_mid_load_leaves_nothing_and_a_rerun_loads_once(load, loaded_eng
     monkeypatch.setattr(pipeline, "load_staged", real)
     assert load(path, sender=COUNTY).status == BatchStatus.LOADED
     assert counts(loaded_engine)["claim"] == 2
-    del calls
 
 
 def test_gb18030_and_xml_packages_load_the_same(load, loaded_engine, tmp_path):

@@ -19,7 +19,6 @@ from typing import Any
 
 import polars as pl
 import pytest
-from marshmallow import ValidationError
 
 from ncms.exchange.package import MANIFEST, Limits, Package, PackageError, write_package
 from ncms.exchange.schemas import FinancingRecord, MemberRecord

@@ -18,8 +18,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from ncms.models.enums import ClaimKind, FundingSource, ItemCategory
 
-from .fields import (BOOLEAN, CODE, DATE, DECIMAL, ICD10, INTEGER, NATIONAL_ID, TEXT, FieldError,
-                     Spec, SpecField)
+from .fields import BOOLEAN, CODE, DATE, DECIMAL, ICD10, INTEGER, NATIONAL_ID, TEXT, Spec, SpecField
 
 FORMAT_NAME = "ncms-exchange"
 FORMAT_VERSION = "1.0"

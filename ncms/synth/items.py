@@ -78,7 +78,6 @@ def _diagnosis_items(cat: Catalogue) -> pl.DataFrame:
 
 def _fixed_lines(cat: Catalogue, claims: pl.DataFrame, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Bed days or consultation first, then the diagnosis's own items, in their order."""
-    n = claims.height
     kind, los = claims["kind"].to_numpy(), claims["los"].to_numpy().astype(np.int64)
     neonatal = claims["dx"].is_in(list(F.NEONATAL_DIAGNOSES)).to_numpy()
     stay = kind == 1

@@ -46,7 +46,7 @@ def test_demo_twice_in_a_row(cli, settings):
 
 def test_upgrade_then_current(cli):
     result = cli("db", "upgrade")
-    assert result.exit_code == 0 and "database at revision 0001 (was empty)" in result.output
+    assert result.exit_code == 0 and "database at revision 0002 (was empty)" in result.output
     assert "up to date" in cli("db", "current").output
 
 

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from ncms.db import session_scope
+from ncms.exchange.package import Limits
 from ncms.ingest import ingest_package
 from ncms.ingest import pipeline
 from ncms.ingest.status import timeliness
@@ -123,6 +124,19 @@ def test_duplicate_keys_in_a_file_refuse_every_copy(load, loaded_engine, tmp_pat
         assert sorted(r.line for r in dupes) == [2, 3]
         assert "lines 2…3" in dupes[0].message_en
         assert set(s.scalars(sa.select(Claim.source_id))) == {"C2"}
+    assert result.status == BatchStatus.PARTIAL
+
+
+def test_duplicate_keys_in_different_chunks_are_found(load, loaded_engine, tmp_path):
+    """The duplicate check is skipped when the keys' hashes are all distinct: hashes from
+    every chunk must be compared, and of the key as loaded (national IDs are normalised)."""
+    claims = [claim(f"C{n}") for n in range(1, 8)] + [claim("C2", total_amount="31.00")]
+    path = basic(tmp_path / "p.zip", fmt="xml", claims=claims, claim_items=[])
+    result = load(path, sender=COUNTY, limits=Limits(chunk_rows=2))
+    with session_scope(loaded_engine) as s:
+        dupes = s.scalars(sa.select(RejectedRow).where(RejectedRow.code == "duplicate_key")).all()
+        assert sorted(r.line for r in dupes) == [2, 8], result  # XML: the record's number
+        assert set(s.scalars(sa.select(Claim.source_id))) == {"C1", "C3", "C4", "C5", "C6", "C7"}
     assert result.status == BatchStatus.PARTIAL
 
 

@@ -17,9 +17,12 @@ from .staging import DETAIL, ERROR
 WITHIN_ONE_FEN = 0.015  # one fen is allowed; the extra half fen absorbs float noise on SQLite
 
 
-def run_checks(conn: Connection, tables: dict[str, sa.Table], county_code: str) -> None:
+def run_checks(conn: Connection, tables: dict[str, sa.Table], county_code: str,
+               may_repeat: set[str] | None = None) -> None:
+    """``may_repeat``: the record types in which a key may appear twice (default: all)."""
     for record_type, table in tables.items():
-        mark_duplicates(conn, table, RECORD_SCHEMAS[record_type].key)
+        if may_repeat is None or record_type in may_repeat:
+            mark_duplicates(conn, table, RECORD_SCHEMAS[record_type].key)
     member, enrolment, claim, item = (tables[k] for k in ("member", "enrolment", "claim", "claim_item"))
 
     known_member = sa.or_(

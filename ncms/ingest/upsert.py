@@ -1,8 +1,15 @@
 """Moving checked rows from staging into the platform's tables, keyed on natural keys.
 
-One ``INSERT … SELECT … ON CONFLICT DO UPDATE`` per table, the same statement on SQLite and
-PostgreSQL: loading a batch twice leaves one copy of everything, and a row that did not
-change is not even rewritten. A claim sent again with items has its items replaced.
+Per table, the same two statements on SQLite and PostgreSQL: an ``INSERT … SELECT`` of the
+keys that are not there yet, then an ``UPDATE … FROM`` of the rows whose key was there and
+whose values changed. Loading a batch twice leaves one copy of everything, and a row that
+did not change is not even rewritten. A claim sent again with items has its items replaced.
+
+Why not ``INSERT … ON CONFLICT DO UPDATE``: PostgreSQL inserts every row speculatively
+under it, which made the load 80 % slower per row (300,000 claims: 4.7 s against 2.6 s,
+docs/ingestion.md). The anti-join is safe because the checks have already refused keys
+that appear twice in the batch, and the pipeline serialises the batches of one county
+(``lock_county``).
 """
 from __future__ import annotations
 
@@ -10,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ncms.models import (CatalogueItem, Claim, ClaimItem, Enrolment, FundFinancing, Household,
@@ -26,6 +32,7 @@ def load_staged(conn: Connection, tables: dict[str, sa.Table], county_code: str,
     ctx.households(s["member"])
     ctx.members(s["member"])
     ctx.enrolments(s["enrolment"])
+    ctx.drop_resent_items(s["claim_item"])
     ctx.claims(s["claim"])
     ctx.items(s["claim_item"])
     ctx.financing(s["financing"])
@@ -97,12 +104,17 @@ class _Context:
                                       "diagnosis_code", "total_amount", "eligible_amount", "compensated_amount",
                                       "referral", "voided"], select, key=["county_code", "source_id"])
 
-    def items(self, s: sa.Table) -> None:
-        """Items of a claim are replaced as a whole: a corrected claim may have fewer lines."""
+    def drop_resent_items(self, s: sa.Table) -> None:
+        """A claim sent with items has them replaced as a whole (a corrected claim may have fewer
+        lines); one sent without items keeps those it has.
+        Run before the claims are loaded, so that only claims of earlier batches are looked at."""
         c, ci = Claim.__table__, ClaimItem.__table__
         resent = (sa.select(c.c.id).join(s, sa.and_(c.c.county_code == self.county, c.c.source_id == s.c.claim_id))
                   .where(s.c[ERROR].is_(None)))
         self.conn.execute(ci.delete().where(ci.c.claim_id.in_(resent)))
+
+    def items(self, s: sa.Table) -> None:
+        c, ci = Claim.__table__, ClaimItem.__table__
         unmapped = ~sa.exists().where(CatalogueItem.code == s.c.item_code)
         select = (sa.select(c.c.id, sa.cast(s.c.line_no, sa.Integer), s.c.item_code, s.c.item_name, s.c.category,
                             sa.cast(s.c.quantity, sa.Numeric(12, 3)), self.money(s.c.unit_price),
@@ -121,13 +133,23 @@ class _Context:
                     key=["county_code", "year", "month", "source"])
 
     def upsert(self, table: sa.Table, columns: list[str], select: sa.Select, key: list[str]) -> None:
+        """Insert the keys that are new, then update the rows of known keys whose values
+        changed; the update is skipped when every row was new, the usual case."""
         columns = [*columns, "batch_id", "created_at", "updated_at"]
-        insert = (sqlite.insert if self.sqlite else postgresql.insert)(table)
-        stmt = insert.from_select(columns, select)
+        src = select.with_only_columns(
+            *(col.label(name) for col, name in zip(select.selected_columns, columns, strict=True)),
+            maintain_column_froms=True).subquery("src")
+        same_key = sa.and_(*(table.c[k] == src.c[k] for k in key))
+        if "county_code" in key:  # lets the database look at this county's rows only
+            same_key = sa.and_(same_key, table.c.county_code == self.county)
+        offered = self.conn.scalar(sa.select(sa.func.count()).select_from(src))
+        new = sa.select(*(src.c[c] for c in columns)).where(~sa.exists().where(same_key))
+        inserted = self.conn.execute(table.insert().from_select(columns, new),
+                                     execution_options={"preserve_rowcount": True}).rowcount
+        if inserted == offered:
+            return
         changing = [c for c in columns if c not in key and c not in ("batch_id", "created_at", "updated_at")]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=key,
-            set_={c: stmt.excluded[c] for c in [*changing, "batch_id", "updated_at"]},
-            where=sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in changing)),
-        )
-        self.conn.execute(stmt)
+        self.conn.execute(
+            table.update()
+            .where(same_key, sa.or_(*(table.c[c].is_distinct_from(src.c[c]) for c in changing)))
+            .values({c: src.c[c] for c in [*changing, "batch_id", "updated_at"]}))

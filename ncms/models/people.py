@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Money, TimestampMixin, enum_column
@@ -12,19 +12,25 @@ from .enums import Sex
 
 
 class Household(TimestampMixin, Base):
-    """Members enrol by household (户); the number is the county's own."""
+    """Members enrol by household (户); the number is the county's own.
+
+    Households, members and enrolments are written in bulk by the loader only, which
+    resolves every reference by a join; like the claims they carry no foreign-key
+    constraints (per-row checks took 15 % of a bulk load, docs/ingestion.md).
+    """
 
     __tablename__ = "household"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    county_code: Mapped[str] = mapped_column(ForeignKey("county.code"))
+    county_code: Mapped[str] = mapped_column(String(6))
     household_no: Mapped[str] = mapped_column(String(32))
     head_name: Mapped[str | None] = mapped_column(String(64))
     township: Mapped[str | None] = mapped_column(String(64))
     village: Mapped[str | None] = mapped_column(String(64))
     batch_id: Mapped[int | None]  # the batch that last wrote the row (no constraint: bookkeeping)
 
-    members: Mapped[list["Member"]] = relationship(back_populates="household")
+    members: Mapped[list["Member"]] = relationship(
+        back_populates="household", primaryjoin="Household.id == foreign(Member.household_id)")
 
     __table_args__ = (UniqueConstraint("county_code", "household_no"),)
 
@@ -41,9 +47,9 @@ class Member(TimestampMixin, Base):
     __tablename__ = "member"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    county_code: Mapped[str] = mapped_column(ForeignKey("county.code"))
+    county_code: Mapped[str] = mapped_column(String(6))
     member_no: Mapped[str] = mapped_column(String(32))
-    household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id"))
+    household_id: Mapped[int | None]
     national_id: Mapped[str] = mapped_column(String(18), index=True)
     name: Mapped[str] = mapped_column(String(64))
     sex: Mapped[Sex] = mapped_column(enum_column(Sex, "sex"))
@@ -51,10 +57,11 @@ class Member(TimestampMixin, Base):
     death_date: Mapped[date | None]
     batch_id: Mapped[int | None]  # the batch that last wrote the row (no constraint: bookkeeping)
 
-    household: Mapped[Household | None] = relationship(back_populates="members")
+    household: Mapped[Household | None] = relationship(
+        back_populates="members", primaryjoin="foreign(Member.household_id) == Household.id")
     enrolments: Mapped[list["Enrolment"]] = relationship(
-        back_populates="member", order_by="Enrolment.year"
-    )
+        back_populates="member", order_by="Enrolment.year",
+        primaryjoin="Member.id == foreign(Enrolment.member_id)")
 
     __table_args__ = (
         UniqueConstraint("county_code", "member_no"),
@@ -69,17 +76,17 @@ class Enrolment(TimestampMixin, Base):
     __tablename__ = "enrolment"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    member_id: Mapped[int]
     year: Mapped[int]
     contribution: Mapped[Decimal] = mapped_column(Money())
     enrolled_on: Mapped[date | None]
     batch_id: Mapped[int | None]  # the batch that last wrote the row (no constraint: bookkeeping)
 
-    member: Mapped[Member] = relationship(back_populates="enrolments")
+    member: Mapped[Member] = relationship(back_populates="enrolments",
+                                          primaryjoin="foreign(Enrolment.member_id) == Member.id")
 
     __table_args__ = (
         UniqueConstraint("member_id", "year"),
         CheckConstraint("year BETWEEN 2003 AND 2100", name="year_range"),
         CheckConstraint("contribution >= 0", name="contribution_positive"),
-        Index("ix_enrolment_year", "year"),
     )

@@ -16,8 +16,9 @@ from typing import Any
 from .errors import NcmsError
 
 ENV_PREFIX = "NCMS_"
-KEYS = ("data_dir", "database_url", "config_dir", "log_level", "locale", "host", "port")
+KEYS = ("data_dir", "database_url", "config_dir", "log_level", "locale", "host", "port", "ingest_jobs")
 SECRET_KEY_FILE = "secret_key"
+MAX_AUTO_JOBS = 4  # the database, not this process, is what parallel loading saturates
 
 
 class ConfigError(NcmsError):
@@ -33,6 +34,7 @@ class Settings:
     locale: str = "zh_Hans_CN"
     host: str = "127.0.0.1"
     port: int = 5000
+    ingest_jobs: int = 0  # counties loaded side by side; 0: one per core on PostgreSQL, 1 on SQLite
     secret_key: str | None = field(default=None, repr=False)
     source_file: Path | None = None
 
@@ -53,6 +55,13 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def loading_jobs(self) -> int:
+        """How many counties' packages load at once. SQLite has one writer, so one."""
+        if self.is_sqlite:
+            return 1
+        return self.ingest_jobs or max(1, min(os.cpu_count() or 1, MAX_AUTO_JOBS))
 
     def ensure_dirs(self) -> None:
         for folder in (self.data_dir, self.spool_dir, self.archive_dir, self.reports_dir):
@@ -89,10 +98,7 @@ def load_settings(
 
     data_dir = _resolve(base, values.get("data_dir", "var"))
     database_url = values.get("database_url") or f"sqlite:///{data_dir / 'ncms.db'}"
-    try:
-        port = int(values.get("port", 5000))
-    except ValueError as exc:
-        raise ConfigError(f"NCMS_PORT must be a number, got {values['port']!r}") from exc
+    port, ingest_jobs = _number(values, "port", 5000), _number(values, "ingest_jobs", 0)
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -101,9 +107,20 @@ def load_settings(
         locale=str(values.get("locale", "zh_Hans_CN")),
         host=str(values.get("host", "127.0.0.1")),
         port=port,
+        ingest_jobs=ingest_jobs,
         secret_key=env.get(f"{ENV_PREFIX}SECRET_KEY") or None,
         source_file=_resolve(base, config_file) if config_file else None,
     )
+
+
+def _number(values: dict[str, Any], key: str, default: int) -> int:
+    try:
+        number = int(values.get(key, default))
+    except ValueError as exc:
+        raise ConfigError(f"NCMS_{key.upper()} must be a number, got {values[key]!r}") from exc
+    if number < 0:
+        raise ConfigError(f"NCMS_{key.upper()} must not be negative, got {number}")
+    return number
 
 
 def _resolve(base: Path, value: str | Path) -> Path:

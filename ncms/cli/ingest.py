@@ -1,14 +1,19 @@
 """``ncms ingest``: load data packages, and see which county is late."""
 from __future__ import annotations
 
+import json
+import threading
 import unicodedata
+import zipfile
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ncms.db import session_scope
-from ncms.ingest import ingest_package
+from ncms.ingest import IngestResult, ingest_package
+from ncms.ingest.parallel import by_county
 from ncms.ingest.status import timeliness
 from ncms.models import BatchStatus
 
@@ -36,32 +41,51 @@ def ingest_group() -> None:
 @click.argument("packages", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--county", help="The county that sent the packages (default: the county in each manifest).")
 @click.option("--inbox", is_flag=True, help="Load every complete package the gateway left in the spool inboxes.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Counties loaded side by side (default: NCMS_INGEST_JOBS, "
+              "or one per core on PostgreSQL; SQLite loads one at a time).")
 @pass_context
-def packages_command(obj: Context, packages: tuple[Path, ...], county: str | None, inbox: bool) -> None:
-    """Load PACKAGES (or, with --inbox, the spool); each gets a batch and a receipt in its county's outbox."""
+def packages_command(obj: Context, packages: tuple[Path, ...], county: str | None, inbox: bool,
+                     jobs: int | None) -> None:
+    """Load PACKAGES (or, with --inbox, the spool); each gets a batch and a receipt in its county's outbox.
+
+    Packages of one county load in the order given; different counties load side by side."""
     require_migrated(obj)
     obj.settings.ensure_dirs()
     if inbox == bool(packages):
         raise click.UsageError("give PACKAGE files or --inbox (not both)")
+    jobs = 1 if obj.settings.is_sqlite else (jobs or obj.settings.loading_jobs)
     if inbox:
-        return _ingest_inbox(obj, county)
-    failed = 0
-    for path in packages:
-        with click.progressbar(length=_declared_rows(path), label=path.name, show_pos=True,
-                               show_eta=True, item_show_func=lambda _: None) as bar:
-            result = ingest_package(obj.engine, obj.settings, path, sender=county, progress=bar.update)
-        rate = result.rows_read / result.seconds if result.seconds else 0
-        click.echo(f"{path.name}: batch {result.batch_id} {result.status.value} — {result.rows_read} rows read, "
-                   f"{result.rows_loaded} loaded, {result.rows_rejected} refused in {result.seconds:.1f} s "
-                   f"({rate:,.0f} rows/s); receipt {result.receipt}")
-        if result.error:
-            click.echo(f"  refused: {result.error}")
-        failed += result.status in (BatchStatus.REJECTED, BatchStatus.FAILED)
+        return _ingest_inbox(obj, county, jobs)
+    manifests = {path: _manifest(path) for path in packages}
+    total = sum(_declared_rows(m) for m in manifests.values())
+    label = packages[0].name if len(packages) == 1 else f"{len(packages)} packages"
+    with click.progressbar(length=total, label=label, show_pos=True, show_eta=True,
+                           item_show_func=lambda _: None) as bar:
+        lock = threading.Lock()
+
+        def progress(rows: int) -> None:
+            with lock:
+                bar.update(rows)
+
+        def load(path: Path) -> IngestResult:
+            return ingest_package(obj.engine, obj.settings, path, sender=county, progress=progress)
+
+        def done(path: Path, result: IngestResult) -> None:
+            rate = result.rows_read / result.seconds if result.seconds else 0
+            click.echo(f"\n{path.name}: batch {result.batch_id} {result.status.value} — {result.rows_read} rows read, "
+                       f"{result.rows_loaded} loaded, {result.rows_rejected} refused in {result.seconds:.1f} s "
+                       f"({rate:,.0f} rows/s); receipt {result.receipt}")
+            if result.error:
+                click.echo(f"  refused: {result.error}")
+
+        keyed = [(county or manifests[p].get("county_code") or p, p) for p in packages]
+        results = by_county(keyed, load, jobs=jobs, on_done=done)
+    failed = sum(r.status in (BatchStatus.REJECTED, BatchStatus.FAILED) for r in results)
     if failed:
         raise click.ClickException(f"{failed} of {len(packages)} package(s) refused; see the receipts")
 
 
-def _ingest_inbox(obj: Context, county: str | None) -> None:
+def _ingest_inbox(obj: Context, county: str | None, jobs: int) -> None:
     from ncms.ingest.inbox import ingest_inbox
 
     def report(path: Path, result) -> None:  # type: ignore[no-untyped-def]
@@ -69,20 +93,25 @@ def _ingest_inbox(obj: Context, county: str | None) -> None:
                    f"{result.rows_loaded} loaded, {result.rows_rejected} refused"
                    + (f"; refused: {result.error}" if result.error else ""))
 
-    results = ingest_inbox(obj.engine, obj.settings, county=county, on_result=report)
+    results = ingest_inbox(obj.engine, obj.settings, county=county, on_result=report, jobs=jobs)
     click.echo(f"{len(results)} package(s) taken from the inbox")
 
 
-def _declared_rows(path: Path) -> int:
-    """Rows the manifest announces, for the progress bar only (the reader checks it properly)."""
-    import json
-    import zipfile
-
+def _manifest(path: Path) -> dict[str, Any]:
+    """The manifest as announced, for the progress bar and for grouping packages by county
+    only (the reader checks it properly); {} when it cannot be read."""
     try:
         with zipfile.ZipFile(path) as archive:
             manifest = json.loads(archive.read("manifest.json")[: 1 << 20])
+        return manifest if isinstance(manifest, dict) else {}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return {}
+
+
+def _declared_rows(manifest: dict[str, Any]) -> int:
+    try:
         return sum(int(f.get("rows", 0)) for f in manifest.get("files", []))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, TypeError, AttributeError):
+    except (TypeError, ValueError, AttributeError):
         return 0
 
 

@@ -19,6 +19,7 @@ from ncms.config import Settings
 from ncms.exchange.package import PackageError
 from ncms.models import BatchSource, County
 
+from .parallel import by_county
 from .pipeline import IngestResult, ingest_package
 
 logger = logging.getLogger("ncms.ingest.inbox")
@@ -39,23 +40,31 @@ def inbox_packages(settings: Settings, counties: list[str]) -> list[tuple[str, P
 
 
 def ingest_inbox(engine: Engine, settings: Settings, *, county: str | None = None,
-                 on_result: Callable[[Path, IngestResult], None] | None = None) -> list[IngestResult]:
-    """Ingest what the gateway has delivered, county by county; returns one result per package."""
+                 on_result: Callable[[Path, IngestResult], None] | None = None,
+                 jobs: int | None = None) -> list[IngestResult]:
+    """Ingest what the gateway has delivered, ``jobs`` counties at once (default: the
+    settings'), each county's packages oldest first; returns one result per package."""
     with engine.connect() as conn:
         counties = [county] if county else list(conn.scalars(select(County.code).order_by(County.code)))
-    results = []
-    for sender, path in inbox_packages(settings, counties):
+
+    def load(waiting: tuple[str, Path]) -> IngestResult | None:
+        sender, path = waiting
         try:
             result = ingest_package(engine, settings, path, sender=sender, source=BatchSource.GATEWAY)
         except PackageError as exc:  # only when no batch can be recorded for the sender
             log.event(logger, "ingest.inbox.unrecorded", level=logging.ERROR, county=sender, file=path.name,
                       error=str(exc))
-            continue
+            return None
         _take(path)
-        results.append(result)
-        if on_result:
-            on_result(path, result)
-    return results
+        return result
+
+    def done(waiting: tuple[str, Path], result: IngestResult | None) -> None:
+        if result is not None and on_result:
+            on_result(waiting[1], result)
+
+    waiting = [(sender, (sender, path)) for sender, path in inbox_packages(settings, counties)]
+    results = by_county(waiting, load, jobs=jobs or settings.loading_jobs, on_done=done)
+    return [r for r in results if r is not None]
 
 
 def _take(path: Path) -> None:

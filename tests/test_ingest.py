@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from ncms.db import session_scope
+from ncms.db import create_engine, session_scope
 from ncms.exchange.package import Limits
 from ncms.ingest import ingest_package
 from ncms.ingest import pipeline
@@ -227,6 +227,27 @@ def test_ingest_cli_shows_a_summary_and_status(cli, tmp_path):
     assert status.exit_code == 0 and "missing 1-2" in status.output
     refused = cli("ingest", str(basic(tmp_path / "p2.zip", county="520422")), "--county", COUNTY)
     assert refused.exit_code == 1 and "is not the sender's county" in refused.output
+
+
+def test_ingest_cli_loads_counties_side_by_side_and_each_county_in_order(cli, settings, tmp_path):
+    assert cli("db", "upgrade").exit_code == 0 and cli("db", "load-config").exit_code == 0
+    first = basic(tmp_path / "a1.zip", seq=1)
+    correction = basic(tmp_path / "a2.zip", seq=2, claims=[claim("C1", total_amount="31.00")],
+                       claim_items=items("C1", "31.00"), members=None, enrolments=None, financing=None)
+    other = basic(tmp_path / "b1.zip", county="520422")
+    result = cli("ingest", str(first), str(other), str(correction), "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": batch ") == 3
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            loaded = dict(conn.execute(sa.select(Claim.county_code + "/" + Claim.source_id, Claim.total_amount)).all())
+            seqs = conn.execute(sa.select(Batch.county_code, Batch.package_seq).order_by(Batch.id)).all()
+    finally:
+        engine.dispose()
+    assert loaded == {f"{COUNTY}/C1": Decimal("31.00"), f"{COUNTY}/C2": Decimal("45.50"),
+                      "520422/C1": Decimal("30.00"), "520422/C2": Decimal("45.50")}
+    assert [s for c, s in seqs if c == COUNTY] == [1, 2]  # the correction loaded after what it corrects
 
 
 def test_a_ten_megabyte_field_is_refused_and_not_kept_whole(load, loaded_engine, tmp_path):

@@ -140,6 +140,22 @@ def test_duplicate_keys_in_different_chunks_are_found(load, loaded_engine, tmp_p
     assert result.status == BatchStatus.PARTIAL
 
 
+def test_item_totals_add_up_across_chunks(load, loaded_engine, tmp_path):
+    lines = items("C1", "10.00", "10.00", "10.00") + items("C2", "40.00", "5.49")  # C2 is 45.50: one fen short
+    path = basic(tmp_path / "p.zip", fmt="xml", claim_items=lines)
+    result = load(path, sender=COUNTY, limits=Limits(chunk_rows=2))
+    with session_scope(loaded_engine) as s:
+        assert set(s.scalars(sa.select(Claim.source_id))) == {"C1", "C2"}  # within one fen
+    lines[-1]["amount"] = "5.48"  # two fen short
+    result = load(basic(tmp_path / "q.zip", fmt="xml", seq=2, claim_items=lines), sender=COUNTY,
+                  limits=Limits(chunk_rows=2))
+    with session_scope(loaded_engine) as s:
+        refused = s.scalars(sa.select(RejectedRow).where(RejectedRow.batch_id == result.batch_id,
+                                                         RejectedRow.code == "items_sum")).all()
+        assert [(r.line, r.record_type) for r in refused] == [(2, "claim")]
+        assert "items 45.48, total_amount 45.50" in refused[0].message_en
+
+
 def test_unknown_item_codes_load_marked_unmapped(load, loaded_engine, tmp_path):
     lines = items("C1", "17.00", "13.00")
     lines[1]["item_code"] = "LOCAL-42"

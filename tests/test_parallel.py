@@ -64,3 +64,16 @@ def test_a_failure_stops_its_county_only_and_is_raised_at_the_end(jobs):
         by_county(items, work, jobs=jobs, on_done=lambda item, _: done.append(item))
     assert "a3" not in done  # a later package of the same county may depend on the failed one
     assert {"a1", "b1", "b2"} <= set(done)
+
+
+def test_the_county_with_most_work_starts_first():
+    started: list[str] = []
+
+    def work(item: tuple[str, int]) -> str:
+        started.append(item[0])
+        return item[0]
+
+    items = [("A", ("a1", 10)), ("B", ("b1", 50)), ("C", ("c1", 20)), ("A", ("a2", 30))]
+    results = by_county(items, work, jobs=1, size=lambda item: item[1])
+    assert started == ["b1", "a1", "a2", "c1"]  # B 50, A 10 + 30, C 20; A still in its own order
+    assert results == ["a1", "b1", "c1", "a2"]  # in the order given

@@ -79,7 +79,8 @@ def packages_command(obj: Context, packages: tuple[Path, ...], county: str | Non
                 click.echo(f"  refused: {result.error}")
 
         keyed = [(county or manifests[p].get("county_code") or p, p) for p in packages]
-        results = by_county(keyed, load, jobs=jobs, on_done=done)
+        results = by_county(keyed, load, jobs=jobs, on_done=done,
+                            size=lambda p: _declared_rows(manifests[p]) or p.stat().st_size)
     failed = sum(r.status in (BatchStatus.REJECTED, BatchStatus.FAILED) for r in results)
     if failed:
         raise click.ClickException(f"{failed} of {len(packages)} package(s) refused; see the receipts")

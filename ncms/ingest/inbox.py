@@ -63,7 +63,8 @@ def ingest_inbox(engine: Engine, settings: Settings, *, county: str | None = Non
             on_result(waiting[1], result)
 
     waiting = [(sender, (sender, path)) for sender, path in inbox_packages(settings, counties)]
-    results = by_county(waiting, load, jobs=jobs or settings.loading_jobs, on_done=done)
+    results = by_county(waiting, load, jobs=jobs or settings.loading_jobs, on_done=done,
+                        size=lambda w: w[1].stat().st_size)
     return [r for r in results if r is not None]
 
 

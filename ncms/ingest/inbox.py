@@ -64,8 +64,17 @@ def ingest_inbox(engine: Engine, settings: Settings, *, county: str | None = Non
 
     waiting = [(sender, (sender, path)) for sender, path in inbox_packages(settings, counties)]
     results = by_county(waiting, load, jobs=jobs or settings.loading_jobs, on_done=done,
-                        size=lambda w: w[1].stat().st_size)
+                        size=lambda w: _size(w[1]))
     return [r for r in results if r is not None]
+
+
+def _size(path: Path) -> int:
+    """Bytes of a waiting package, for scheduling only: a package another run took
+    meanwhile must not stop the others from being scheduled."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _take(path: Path) -> None:

@@ -17,8 +17,13 @@ OUT = ROOT / "bench" / "out"
 
 
 def databases(tmp: Path) -> Iterator[tuple[str, str]]:
-    """(name, url) of each database to measure: SQLite always, PostgreSQL when configured."""
-    yield "sqlite", f"sqlite:///{tmp / 'bench.db'}"
+    """(name, url) of each database to measure: SQLite always, PostgreSQL when reachable;
+    NCMS_BENCH_DATABASES=postgresql (or sqlite) measures just that one."""
+    wanted = set(filter(None, os.environ.get("NCMS_BENCH_DATABASES", "sqlite,postgresql").split(",")))
+    if "sqlite" in wanted:
+        yield "sqlite", f"sqlite:///{tmp / 'bench.db'}"
+    if "postgresql" not in wanted:
+        return
     url = os.environ.get("NCMS_BENCH_DATABASE_URL") or os.environ.get("NCMS_TEST_DATABASE_URL") \
         or "postgresql://postgres@127.0.0.1:5432/test"
     try:

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import result  # noqa: E402
-from bench.gateway.sshd import (SFTP_SERVER, PrivateSshd, free_port, keygen,  # noqa: E402
-                                wait_for_banner)
+from bench.gateway.sshd import SFTP_SERVER, PrivateSshd, keygen  # noqa: E402
+from ncms.cli.demo_gateway import free_port, stop_process, wait_for_ssh  # noqa: E402
 from gateway.client import push  # noqa: E402
 
 SIZE = int(os.environ.get("NCMS_BENCH_GATEWAY_BYTES", 2**30))
@@ -118,7 +118,7 @@ def measure_gateway(data: Path, sidecar: Path, tmp: Path) -> tuple[float, float,
     server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "ncms-gateway"), "serve", "--config", str(config)],
                               stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_banner(port, time.monotonic() + 20, server)
+        wait_for_ssh(port, server, 20)
         start_mib = rss_mib(server.pid)
         sampler = RssSampler(server.pid)
         sampler.start()
@@ -136,13 +136,7 @@ def measure_gateway(data: Path, sidecar: Path, tmp: Path) -> tuple[float, float,
         print(f"# push client → gateway: {SIZE / 1e6 / pushed.seconds:.1f} MB/s", flush=True)
         return SIZE / 1e6 / seconds, peak, start_mib
     finally:
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+        stop_process(server)
         log.close()
 
 

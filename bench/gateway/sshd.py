@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
+
+from ncms.cli.demo_gateway import free_port, stop_process, wait_for_ssh
 
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 INTERNAL_SFTP = "internal-sftp"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def keygen(path: Path) -> Path:
@@ -29,21 +23,6 @@ def keygen(path: Path) -> Path:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)],
                    check=True, stdout=subprocess.DEVNULL)
     return path
-
-
-def wait_for_banner(port: int, deadline: float, proc: subprocess.Popen | None = None) -> None:
-    """Return once something on ``port`` speaks SSH; raise after ``deadline`` (monotonic)."""
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with status {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                if sock.recv(4).startswith(b"SSH-"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing answered SSH on 127.0.0.1:{port} in time")
 
 
 def descendants(pid: int) -> list[int]:
@@ -98,7 +77,7 @@ class PrivateSshd:
         self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         try:
-            wait_for_banner(self.port, time.monotonic() + timeout, self.proc)
+            wait_for_ssh(self.port, self.proc, timeout)
         except Exception:
             self.stop()
             raise
@@ -118,13 +97,7 @@ class PrivateSshd:
         if self.proc is None:
             return
         self.drop_connections()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc, timeout=5)
         self.proc = None
         self.log.close()
 

@@ -49,12 +49,7 @@ def deliver(settings: Settings, packages: dict[str, list[Path]], echo: Echo) -> 
                 if done.returncode != 0:
                     raise RuntimeError(f"ncms-gateway push for {county} failed: {done.stderr.strip()[-500:]}")
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+            stop_process(server)
 
 
 def county_key(path: Path) -> Path:
@@ -88,18 +83,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_ssh(port: int, server: subprocess.Popen, seconds: float = 20) -> None:
+def wait_for_ssh(port: int, server: subprocess.Popen | None = None, seconds: float = 20) -> None:
+    """Return once something on loopback ``port`` speaks SSH; raise if ``server`` exits first
+    or nothing answers within ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"ncms-gateway serve exited with code {server.returncode}")
+        if server is not None and server.poll() is not None:
+            raise RuntimeError(f"{Path(str(server.args[0])).name} exited with code {server.returncode} "
+                               "before answering")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
                 if conn.recv(4).startswith(b"SSH-"):
                     return
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the gateway did not answer on port {port} within {seconds:.0f} s")
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing answered SSH on 127.0.0.1:{port} within {seconds:g} s")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Terminate a server we started, and kill it if it does not go within ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
 
 
 def _command(name: str) -> str:

@@ -156,6 +156,38 @@ def test_item_totals_add_up_across_chunks(load, loaded_engine, tmp_path):
         assert "items 45.48, total_amount 45.50" in refused[0].message_en
 
 
+def test_duplicate_item_lines_refuse_every_copy_and_their_claim(load, loaded_engine, tmp_path):
+    """Item lines skip the staging tables: their duplicates are found in the spooled chunks,
+    and a claim that loses lines to them no longer adds up."""
+    lines = items("C1", "17.00", "13.00") + items("C2", "45.50")
+    lines.append(dict(lines[1]))  # C1 line 2 again, three chunks later
+    result = load(basic(tmp_path / "p.zip", fmt="xml", claim_items=lines), sender=COUNTY,
+                  limits=Limits(chunk_rows=1))
+    with session_scope(loaded_engine) as s:
+        got = sorted((r.file, r.line, r.code, r.field) for r in s.scalars(sa.select(RejectedRow)))
+        detail = s.scalar(sa.select(RejectedRow.message_en).where(RejectedRow.code == "duplicate_key"))
+        assert {c.source_id: len(c.items) for c in s.scalars(sa.select(Claim))} == {"C2": 1}
+    assert got == [("claim_items.xml", 1, "claim_rejected", "claim_id"),
+                   ("claim_items.xml", 2, "duplicate_key", "line_no"),
+                   ("claim_items.xml", 4, "duplicate_key", "line_no"),
+                   ("claims.xml", 1, "items_sum", "total_amount")]
+    assert "×2, lines 2…4" in detail
+    assert result.rows_rejected == 4
+
+
+def test_items_sent_later_for_a_loaded_claim_replace_its_items(load, loaded_engine, tmp_path):
+    load(basic(tmp_path / "p1.zip"), sender=COUNTY)
+    later = package(tmp_path / "p2.zip", seq=2, claim_items=items("C2", "40.00", "5.50") + items("C7", "1.00"))
+    result = load(later, sender=COUNTY)
+    assert result.status == BatchStatus.PARTIAL  # C7 was never sent
+    with session_scope(loaded_engine) as s:
+        c2 = s.scalar(sa.select(Claim).where(Claim.source_id == "C2"))
+        assert [(i.line_no, i.amount) for i in c2.items] == [(1, Decimal("40.00")), (2, Decimal("5.50"))]
+        assert [(r.line, r.code) for r in s.scalars(sa.select(RejectedRow).where(
+            RejectedRow.batch_id == result.batch_id))] == [(4, "unknown_claim")]
+    assert counts(loaded_engine)["claim_item"] == 4
+
+
 def test_unknown_item_codes_load_marked_unmapped(load, loaded_engine, tmp_path):
     lines = items("C1", "17.00", "13.00")
     lines[1]["item_code"] = "LOCAL-42"

@@ -2,7 +2,9 @@
 
 Each check marks the offending staged rows with an error code (and a detail); marked rows
 are not loaded and go back to the county on the receipt. They run in dependency order,
-so a claim refused for any reason takes its items with it.
+so a claim refused for any reason takes its items with it. Items are checked a claim at
+a time, on their per-claim totals (``ncms.ingest.items``); duplicate item lines are
+found before, in the spool.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from sqlalchemy.engine import Connection
 from ncms.exchange.schemas import RECORD_SCHEMAS
 from ncms.models import Claim, Institution, Member
 
-from .staging import DETAIL, ERROR
+from .staging import DETAIL, ERROR, ITEM_CLAIMS, STAGED
 
 WITHIN_ONE_FEN = 0.015  # one fen is allowed; the extra half fen absorbs float noise on SQLite
 
@@ -20,10 +22,10 @@ WITHIN_ONE_FEN = 0.015  # one fen is allowed; the extra half fen absorbs float n
 def run_checks(conn: Connection, tables: dict[str, sa.Table], county_code: str,
                may_repeat: set[str] | None = None) -> None:
     """``may_repeat``: the record types in which a key may appear twice (default: all)."""
-    for record_type, table in tables.items():
+    for record_type in STAGED:
         if may_repeat is None or record_type in may_repeat:
-            mark_duplicates(conn, table, RECORD_SCHEMAS[record_type].key)
-    member, enrolment, claim, item = (tables[k] for k in ("member", "enrolment", "claim", "claim_item"))
+            mark_duplicates(conn, tables[record_type], RECORD_SCHEMAS[record_type].key)
+    member, enrolment, claim, items = (tables[k] for k in ("member", "enrolment", "claim", ITEM_CLAIMS))
 
     known_member = sa.or_(
         sa.exists().where(member.c.member_no == enrolment.c.member_no, member.c[ERROR].is_(None)),
@@ -31,14 +33,14 @@ def run_checks(conn: Connection, tables: dict[str, sa.Table], county_code: str,
     )
     _mark(conn, enrolment, ~known_member, "unknown_member")
     _mark(conn, claim, ~sa.exists().where(Institution.code == claim.c.institution_code), "unknown_institution")
-    mark_item_totals(conn, claim, item)
+    mark_item_totals(conn, claim, items)
 
-    in_package = sa.exists().where(claim.c.claim_id == item.c.claim_id)
-    loaded = sa.exists().where(Claim.county_code == county_code, Claim.source_id == item.c.claim_id)
-    _mark(conn, item, ~in_package & ~loaded, "unknown_claim")
+    in_package = sa.exists().where(claim.c.claim_id == items.c.claim_id)
+    loaded = sa.exists().where(Claim.county_code == county_code, Claim.source_id == items.c.claim_id)
+    _mark(conn, items, ~in_package & ~loaded, "unknown_claim")
     if conn.scalar(sa.select(sa.exists().where(claim.c[ERROR].is_not(None)))):
-        conn.execute(item.update()
-                     .where(item.c[ERROR].is_(None), claim.c.claim_id == item.c.claim_id, claim.c[ERROR].is_not(None))
+        conn.execute(items.update()
+                     .where(items.c[ERROR].is_(None), claim.c.claim_id == items.c.claim_id, claim.c[ERROR].is_not(None))
                      .values({ERROR: "claim_rejected"}))
 
 
@@ -64,17 +66,15 @@ def mark_duplicates(conn: Connection, table: sa.Table, key: tuple[str, ...]) -> 
     )
 
 
-def mark_item_totals(conn: Connection, claim: sa.Table, item: sa.Table) -> None:
+def mark_item_totals(conn: Connection, claim: sa.Table, items: sa.Table) -> None:
     """A claim sent with items must add up to its total, within one fen, counting only
-    the lines that passed: a claim with a refused line cannot be loaded without it."""
-    good_amount = sa.case((item.c[ERROR].is_(None), sa.cast(item.c.amount, sa.Numeric(14, 2))), else_=0)
-    sums = (sa.select(item.c.claim_id, sa.func.sum(good_amount).label("amount"))
-            .group_by(item.c.claim_id).subquery("item_sums"))
-    total = sa.cast(claim.c.total_amount, sa.Numeric(14, 2))
-    detail = sa.literal("items ") + sa.cast(sums.c.amount, sa.String) + sa.literal(", total_amount ") + claim.c.total_amount
+    the lines that passed (``items`` holds their sum per claim): a claim with a refused
+    line cannot be loaded without it."""
+    money = lambda col: sa.cast(col, sa.Numeric(14, 2))  # noqa: E731
+    detail = sa.literal("items ") + items.c.amount + sa.literal(", total_amount ") + claim.c.total_amount
     conn.execute(claim.update()
-                 .where(claim.c[ERROR].is_(None), sums.c.claim_id == claim.c.claim_id,
-                        sa.func.abs(sums.c.amount - total) > WITHIN_ONE_FEN)
+                 .where(claim.c[ERROR].is_(None), items.c.claim_id == claim.c.claim_id,
+                        sa.func.abs(money(items.c.amount) - money(claim.c.total_amount)) > WITHIN_ONE_FEN)
                  .values({ERROR: "items_sum", DETAIL: detail}))
 
 

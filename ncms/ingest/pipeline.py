@@ -1,7 +1,7 @@
 """The single data path: package in, batch and receipt out.
 
-archive → open (every package-level check) → per chunk: screen, stage, keep the refused
-rows → set-based checks → upsert → batch record → receipt. The data of a batch is loaded
+archive → open (every package-level check) → per chunk: screen, stage (claim items:
+spool), keep the refused rows → set-based checks → upsert → batch record → receipt. The data of a batch is loaded
 in one transaction together with its bookkeeping, so a crash at any point leaves either
 the whole batch or nothing, and a rerun loads it exactly once.
 """
@@ -11,7 +11,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -31,11 +31,13 @@ from ncms.exchange.screen import LINE, screen
 from ncms.models import Batch, BatchSource, BatchStatus, County, RejectedRow
 from ncms.models.base import utcnow
 
+from . import items
 from .archive import archive_file
 from .checks import run_checks
 from .prefetch import prefetch
 from .receipt import write_receipt
-from .staging import DETAIL, ERROR, create_staging, drop_staging, index_staging, stage
+from .staging import (DETAIL, ERROR, ITEM_CLAIMS, STAGED, append, create_staging, drop_staging,
+                      index_staging)
 from .upsert import load_staged
 
 logger = logging.getLogger("ncms.ingest")
@@ -81,7 +83,7 @@ def ingest_package(engine: Engine, settings: Settings, path: Path, *, sender: st
         batch_id = _open_batch(engine, county, path, sha, source, package)
         try:
             with engine.begin() as conn:
-                loader = _Loader(conn, county, batch_id, today or date.today(), progress)
+                loader = _Loader(conn, county, batch_id, today or date.today(), progress, workdir)
                 loader.run(package)
         except PackageError as exc:
             return _refuse(engine, settings, county, path, sha, source, exc, started, package, batch_id)
@@ -96,34 +98,49 @@ def ingest_package(engine: Engine, settings: Settings, path: Path, *, sender: st
 class _Loader:
     """Everything that happens inside the batch's one transaction."""
 
-    def __init__(self, conn: Connection, county: str, batch_id: int, today: date, progress: Progress | None) -> None:
+    def __init__(self, conn: Connection, county: str, batch_id: int, today: date, progress: Progress | None,
+                 workdir: Path) -> None:
         self.conn, self.county, self.batch_id, self.today = conn, county, batch_id, today
         self.progress = progress
         self.rejected_lines: dict[str, set[int | None]] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.key_hashes: dict[str, list[pl.Series]] = {}
+        (workdir / "items").mkdir()
+        self.items = items.ItemSpool(workdir / "items")
 
     def run(self, package: Package) -> None:
         lock_county(self.conn, self.county)
         tables = create_staging(self.conn)
         for record_type in LOAD_ORDER:
             for record_file in (f for f in package.files if f.record_type == record_type):
-                self.stage_file(package, record_file, tables[record_type])
+                self.stage_file(package, record_file, tables.get(record_type))
+        may_repeat = self.keys_that_may_repeat()
+        duplicate_items = items.duplicate_lines(self.items, "claim_item" in may_repeat)
+        items.stage_claims(self.conn, tables[ITEM_CLAIMS], items.claim_totals(self.items, duplicate_items))
         index_staging(self.conn, tables)
-        run_checks(self.conn, tables, self.county, may_repeat=self.keys_that_may_repeat())
-        for record_type, table in tables.items():
-            self.save(self.staged_problems(record_type, table))
+        run_checks(self.conn, tables, self.county, may_repeat=may_repeat)
+        for record_type in STAGED:
+            self.save(self.problems(record_type, self.conn.execute(
+                sa.select(tables[record_type]).where(tables[record_type].c[ERROR].is_not(None))).mappings()))
+        refused_claims = items.refused_by_claim(self.conn, tables[ITEM_CLAIMS])
+        self.save(self.problems("claim_item", items.refused_rows(self.items, duplicate_items, refused_claims)))
+        items.drop_resent(self.conn, tables[ITEM_CLAIMS], self.county)
         load_staged(self.conn, tables, self.county, self.batch_id)
+        items.load(self.conn, self.items, tables[ITEM_CLAIMS], self.county, duplicate_items, refused_claims)
         drop_staging(self.conn, tables)
         self.close_batch()
 
-    def stage_file(self, package: Package, record_file: RecordFile, table: sa.Table) -> None:
+    def stage_file(self, package: Package, record_file: RecordFile, table: sa.Table | None) -> None:
+        """Screen a file chunk by chunk and stage its good rows (claim items: spool them)."""
         schema = RECORD_SCHEMAS[record_file.record_type]
         screened = (screen(schema, chunk, today=self.today, file=record_file.name)
                     for chunk in package.chunks(record_file))
         key = list(schema.key)
         for result in prefetch(screened):
-            stage(self.conn, table, result.good)
+            if table is None:
+                self.items.add(result.good, record_file.name)
+            else:
+                append(self.conn, table, result.good)
             self.key_hashes.setdefault(record_file.record_type, []).append(
                 result.good.select(pl.struct(key).hash()).to_series())
             self.save(result.problems)
@@ -144,17 +161,17 @@ class _Loader:
         return {record_type for record_type, hashes in self.key_hashes.items()
                 if pl.concat(hashes).is_duplicated().any()}
 
-    def staged_problems(self, record_type: str, table: sa.Table) -> Iterable[Problem]:
+    def problems(self, record_type: str, rows: Iterable[Mapping[str, Any]]) -> Iterable[Problem]:
+        """The refusals of the set checks: rows marked with ``_error`` (and a ``_detail``)."""
         key = RECORD_SCHEMAS[record_type].key
         specs = RECORD_SCHEMAS[record_type].specs()
         field = {"unknown_institution": "institution_code", "unknown_member": "member_no",
                  "unknown_claim": "claim_id", "claim_rejected": "claim_id", "items_sum": "total_amount"}
-        rows = self.conn.execute(sa.select(table).where(table.c[ERROR].is_not(None))).mappings()
         for row in rows:
             code = row[ERROR]
             name = field.get(code, key[-1] if code == "duplicate_key" else None)
-            record = {k: v for k, v in row.items() if k not in (ERROR, DETAIL, LINE)}
-            yield Problem(record_type, self.file_of(record_type), row[LINE], name,
+            record = {k: v for k, v in row.items() if k not in (ERROR, DETAIL, LINE, items.FILE)}
+            yield Problem(record_type, row.get(items.FILE) or self.file_of(record_type), row[LINE], name,
                           row[name] if name else None, code, spec=specs.get(name), record=record,
                           detail=row[DETAIL] or ", ".join(f"{k}={row[k]}" for k in key))
 

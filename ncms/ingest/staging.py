@@ -1,8 +1,10 @@
 """Staging tables: where a batch's screened rows wait for the set-based checks and the upsert.
 
 Temporary tables of text columns, one per record type, private to the loading connection.
-Filling them is the one place with a dialect fast path: PostgreSQL takes a chunk as one
-``COPY``, other databases a batched ``executemany``.
+Claim items are not staged row by row (``ncms.ingest.items``): their table,
+``stage_item_claims``, holds a row per claim with its item total. Appending a frame to a
+table is the one place with a dialect fast path: PostgreSQL takes a chunk as one ``COPY``,
+other databases a batched ``executemany``.
 """
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ ERROR, DETAIL = "_error", "_detail"
 WORK_MEM = "256MB"
 # columns the checks and the upsert join on, besides each record type's key: the only
 # ones worth statistics
-JOINED = {"member": ("household_no",), "enrolment": ("member_no",), "claim": ("institution_code",),
-          "claim_item": ("item_code",)}
+JOINED = {"member": ("household_no",), "enrolment": ("member_no",), "claim": ("institution_code",)}
+ITEM_CLAIMS = "item_claims"  # the key, among the staging tables, of the per-claim item totals
+STAGED = tuple(record_type for record_type in RECORD_SCHEMAS if record_type != "claim_item")
+KEYS = {**{record_type: RECORD_SCHEMAS[record_type].key for record_type in STAGED}, ITEM_CLAIMS: ("claim_id",)}
 
 
 def staging_table(record_type: str, metadata: sa.MetaData) -> sa.Table:
@@ -35,6 +39,16 @@ def staging_table(record_type: str, metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def item_claims_table(metadata: sa.MetaData) -> sa.Table:
+    """A row per claim that came with items: their total (exact, as text) and count."""
+    return sa.Table(
+        "stage_item_claims", metadata,
+        sa.Column("claim_id", sa.Text), sa.Column("amount", sa.Text), sa.Column("lines", sa.Integer),
+        sa.Column(ERROR, sa.String(32)), sa.Column(DETAIL, sa.Text),
+        prefixes=["TEMPORARY"],
+    )
+
+
 def create_staging(conn: Connection) -> dict[str, sa.Table]:
     if conn.dialect.name == "postgresql":
         # the checks hash-join and aggregate whole batches: let them do it in memory
@@ -43,7 +57,8 @@ def create_staging(conn: Connection) -> dict[str, sa.Table]:
         # each and saved nothing measurable
         conn.execute(sa.text("SET LOCAL jit = off"))
     metadata = sa.MetaData()
-    tables = {rt: staging_table(rt, metadata) for rt in RECORD_SCHEMAS}
+    tables = {rt: staging_table(rt, metadata) for rt in STAGED}
+    tables[ITEM_CLAIMS] = item_claims_table(metadata)
     for table in tables.values():
         conn.execute(sa.text(f"DROP TABLE IF EXISTS {table.name}"))
     metadata.create_all(conn)
@@ -58,17 +73,18 @@ def index_staging(conn: Connection, tables: dict[str, sa.Table]) -> None:
     SQLite joins by nested loops, so it gets the key index, built once the rows are in
     rather than row by row.
     """
-    for record_type, table in tables.items():
+    for name, table in tables.items():
+        key = KEYS[name]
         if conn.dialect.name == "postgresql":
-            columns = dict.fromkeys((*RECORD_SCHEMAS[record_type].key, *JOINED.get(record_type, ()), ERROR))
+            columns = dict.fromkeys((*key, *JOINED.get(name, ()), ERROR))
             conn.execute(sa.text(f"ANALYZE {table.name} ({', '.join(columns)})"))
         else:
-            key = RECORD_SCHEMAS[record_type].key
             conn.execute(sa.text(f"CREATE INDEX ix_{table.name}_key ON {table.name} ({', '.join(key)})"))
 
 
-def stage(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> None:
-    """Append screened rows (string columns plus ``_line``) to a staging table."""
+def append(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> None:
+    """Append a frame's rows to a table, by column name (columns the table lacks are left
+    out): screened rows to a staging table, claim items to ``claim_item``."""
     if frame.is_empty():
         return
     columns = [c.name for c in table.columns if c.name in frame.columns]
@@ -97,3 +113,25 @@ def _copy(conn: Connection, name: str, frame: pl.DataFrame) -> None:
 def drop_staging(conn: Connection, tables: dict[str, sa.Table]) -> None:
     for table in tables.values():
         conn.execute(sa.text(f"DROP TABLE IF EXISTS {table.name}"))
+
+
+def read_frame(conn: Connection, select: sa.Select, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """A query's rows as a frame with the given column types (by position). PostgreSQL sends
+    them as one ``COPY … TO STDOUT``: building a row object each took most of the time
+    (300,000 rows: 0.07 s in the database, 1.1 s to fetch them through SQLAlchemy)."""
+    if conn.dialect.name != "postgresql":
+        rows = conn.execute(select).tuples().all()
+        return pl.DataFrame(rows, schema=schema, orient="row")
+    sql = select.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    buffer = io.BytesIO()
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for block in copy:
+                buffer.write(block)
+    finally:
+        cursor.close()
+    if not buffer.tell():
+        return pl.DataFrame(schema=schema)
+    buffer.seek(0)
+    return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema_overrides=schema)

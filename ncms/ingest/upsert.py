@@ -1,7 +1,7 @@
 """Moving checked rows from staging into the platform's tables, keyed on natural keys.
 
 Loading a batch twice leaves one copy of everything, and a row that did not change is not
-even rewritten. A claim sent again with items has its items replaced.
+even rewritten. Claim items are not staged: ``ncms.ingest.items`` loads them.
 
 Per table, on PostgreSQL: an ``INSERT … SELECT`` of the keys not there yet (an anti-join),
 then an ``UPDATE … FROM`` of the known keys whose values changed, skipped when every row
@@ -22,8 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
-from ncms.models import (CatalogueItem, Claim, ClaimItem, Enrolment, FundFinancing, Household,
-                         Institution, Member)
+from ncms.models import Claim, Enrolment, FundFinancing, Household, Institution, Member
 from ncms.models.base import utcnow
 
 from .staging import ERROR
@@ -35,9 +34,7 @@ def load_staged(conn: Connection, tables: dict[str, sa.Table], county_code: str,
     ctx.households(s["member"])
     ctx.members(s["member"])
     ctx.enrolments(s["enrolment"])
-    ctx.drop_resent_items(s["claim_item"])
     ctx.claims(s["claim"])
-    ctx.items(s["claim_item"])
     ctx.financing(s["financing"])
 
 
@@ -106,27 +103,6 @@ class _Context:
                                       "institution_id", "admission_date", "discharge_date", "settlement_date",
                                       "diagnosis_code", "total_amount", "eligible_amount", "compensated_amount",
                                       "referral", "voided"], select, key=["county_code", "source_id"])
-
-    def drop_resent_items(self, s: sa.Table) -> None:
-        """A claim sent with items has them replaced as a whole (a corrected claim may have fewer
-        lines); one sent without items keeps those it has.
-        Run before the claims are loaded, so that only claims of earlier batches are looked at."""
-        c, ci = Claim.__table__, ClaimItem.__table__
-        resent = (sa.select(c.c.id).join(s, sa.and_(c.c.county_code == self.county, c.c.source_id == s.c.claim_id))
-                  .where(s.c[ERROR].is_(None)))
-        self.conn.execute(ci.delete().where(ci.c.claim_id.in_(resent)))
-
-    def items(self, s: sa.Table) -> None:
-        c, ci = Claim.__table__, ClaimItem.__table__
-        unmapped = ~sa.exists().where(CatalogueItem.code == s.c.item_code)
-        select = (sa.select(c.c.id, sa.cast(s.c.line_no, sa.Integer), s.c.item_code, s.c.item_name, s.c.category,
-                            sa.cast(s.c.quantity, sa.Numeric(12, 3)), self.money(s.c.unit_price),
-                            self.money(s.c.amount), unmapped)
-                  .join(c, sa.and_(c.c.county_code == self.county, c.c.source_id == s.c.claim_id))
-                  .where(s.c[ERROR].is_(None)))
-        self.conn.execute(ci.insert().from_select(
-            ["claim_id", "line_no", "item_code", "item_name", "category", "quantity", "unit_price", "amount",
-             "unmapped"], select))
 
     def financing(self, s: sa.Table) -> None:
         select = (sa.select(sa.literal(self.county), sa.cast(s.c.year, sa.Integer), sa.cast(s.c.month, sa.Integer),

@@ -1,0 +1,164 @@
+"""Claim items: half the rows of a package, and the one record type nothing refers to.
+
+They do not go through a staging table. Screened chunks are spooled to Arrow files in the
+batch's work directory; the checks that need more than one item row run on the spool
+(duplicate keys, each claim's item total), and what the database must answer (is the
+claim in the package, already loaded, refused?) is asked of one small staging table with
+a row per claim (``stage_item_claims``). Once the claims are loaded, the spool is copied
+into ``claim_item`` with the claims' ids joined on: the rows are written once, not
+staged, read back and written again. PostgreSQL, 300,000 claims (1,445,537 rows), one
+loader, two runs each: database CPU 11.3-13.3 s before, 9.2-10.2 s after; end to end
+16.8-19.0 s before, 15.0-16.4 s after.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ncms.exchange.schemas import RECORD_SCHEMAS
+from ncms.exchange.screen import LINE
+from ncms.models import CatalogueItem, Claim, ClaimItem
+
+from .staging import DETAIL, ERROR, append, read_frame
+
+KEY = list(RECORD_SCHEMAS["claim_item"].key)
+FILE = "_file"
+
+
+class ItemSpool:
+    """The batch's screened item rows, one Arrow file a chunk, read back one chunk at a time."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.parts: list[tuple[Path, str]] = []
+
+    def add(self, frame: pl.DataFrame, file: str) -> None:
+        if frame.is_empty():
+            return
+        path = self.directory / f"items-{len(self.parts):05d}.arrow"
+        frame.write_ipc(path)  # uncompressed: read back twice, soon, from the page cache
+        self.parts.append((path, file))
+
+    def scan(self, *columns: str) -> pl.LazyFrame:
+        """Every spooled row (the given columns plus ``_file``), lazily."""
+        if not self.parts:
+            schema = {c: pl.Int64 if c == LINE else pl.String for c in columns}
+            return pl.LazyFrame(schema={**schema, FILE: pl.String})
+        return pl.concat([pl.scan_ipc(path).select(columns).with_columns(pl.lit(name).alias(FILE))
+                          for path, name in self.parts])
+
+    def chunks(self) -> Iterator[pl.DataFrame]:
+        for path, name in self.parts:
+            yield pl.read_ipc(path).with_columns(pl.lit(name).alias(FILE))
+
+
+def duplicate_lines(spool: ItemSpool, may_repeat: bool = True) -> pl.DataFrame:
+    """Every copy of a key that appears twice (``_file``, ``_line``, ``_detail``): the
+    county must say which is right. ``may_repeat=False``: the keys' hashes were all
+    distinct, so no key repeats and nothing is read."""
+    rows = spool.scan(*KEY, LINE)
+    if not may_repeat:
+        return rows.select(FILE, LINE, pl.lit(None, pl.String).alias(DETAIL)).head(0).collect()
+    dupes = (rows.group_by(KEY).agg(pl.len().alias("n"), pl.col(LINE).min().alias("first"),
+                                    pl.col(LINE).max().alias("last"))
+             .filter(pl.col("n") > 1))
+    detail = pl.format("×{}, lines {}…{}", "n", "first", "last").alias(DETAIL)
+    return rows.join(dupes, on=KEY).select(FILE, LINE, detail).collect()
+
+
+def claim_totals(spool: ItemSpool, duplicates: pl.DataFrame) -> pl.DataFrame:
+    """One row per claim with items: the sum of its lines that passed (exact decimals) and
+    their count."""
+    lines = spool.scan("claim_id", "amount", LINE).join(duplicates.lazy().select(FILE, LINE), on=[FILE, LINE],
+                                                        how="anti")
+    return (lines.group_by("claim_id")
+            .agg(pl.col("amount").cast(pl.Decimal(38, 2)).sum().cast(pl.String), pl.len().alias("lines"))
+            .collect(engine="streaming"))
+
+
+def stage_claims(conn: Connection, table: sa.Table, totals: pl.DataFrame, chunk_rows: int = 200_000) -> None:
+    for start in range(0, totals.height, chunk_rows):
+        append(conn, table, totals.slice(start, chunk_rows))
+
+
+def refused_by_claim(conn: Connection, table: sa.Table) -> pl.DataFrame:
+    """The claims whose every line is refused (``claim_id``, ``_error``): few or none."""
+    rows = conn.execute(sa.select(table.c.claim_id, table.c[ERROR]).where(table.c[ERROR].is_not(None))).all()
+    return pl.DataFrame(rows, schema={"claim_id": pl.String, ERROR: pl.String}, orient="row")
+
+
+def refused_rows(spool: ItemSpool, duplicates: pl.DataFrame, by_claim: pl.DataFrame) -> Iterator[dict]:
+    """The refused item rows as the county sent them, each with ``_error`` and ``_detail``."""
+    if duplicates.is_empty() and by_claim.is_empty():
+        return
+    dupes = duplicates.with_columns(pl.lit("duplicate_key").alias(ERROR))
+    for chunk in spool.chunks():
+        marked = chunk.join(dupes, on=[FILE, LINE], how="left").join(
+            by_claim.rename({ERROR: "_claim_error"}), on="claim_id", how="left")
+        marked = marked.with_columns(pl.coalesce(ERROR, "_claim_error").alias(ERROR)).drop("_claim_error")
+        yield from marked.filter(pl.col(ERROR).is_not_null()).iter_rows(named=True)
+
+
+def drop_resent(conn: Connection, table: sa.Table, county: str) -> None:
+    """A claim sent with items has them replaced as a whole (a corrected claim may have fewer
+    lines); one sent without items keeps those it has. Run before the claims are loaded, so
+    that only claims of earlier batches are looked at."""
+    c, ci = Claim.__table__, ClaimItem.__table__
+    resent = (sa.select(c.c.id).join(table, sa.and_(c.c.county_code == county, c.c.source_id == table.c.claim_id))
+              .where(table.c[ERROR].is_(None)))
+    conn.execute(ci.delete().where(ci.c.claim_id.in_(resent)))
+
+
+def load(conn: Connection, spool: ItemSpool, table: sa.Table, county: str, duplicates: pl.DataFrame,
+         refused_claims: pl.DataFrame) -> None:
+    """Add the spooled lines that passed to ``claim_item``, with their claim's id and whether
+    the catalogue knows the item code. The claims must be loaded, and the lines of claims
+    sent again deleted (``drop_resent``): nothing here can then clash with a row already
+    there.
+
+    PostgreSQL: the claims' ids are read once and joined on here, and the lines go in as
+    one ``COPY`` a chunk. SQLite: the lines go to a temporary table without constraints
+    and from there, joined to their claims, into ``claim_item`` in one statement:
+    ``executemany`` straight into ``claim_item`` took three times as long (700,000 lines:
+    3.6-5.1 s against 0.9 s + 1.1-1.7 s).
+    """
+    known = pl.Series(conn.execute(sa.select(CatalogueItem.code)).scalars().all(), dtype=pl.String)
+    lines = (chunk.join(duplicates, on=[FILE, LINE], how="anti").join(refused_claims, on="claim_id", how="anti").select(
+        "claim_id", pl.col("line_no").cast(pl.Int64), "item_code", "item_name", "category", "quantity",
+        "unit_price", "amount", (~pl.col("item_code").is_in(known.implode())).alias("unmapped"))
+        for chunk in spool.chunks())
+    if conn.dialect.name == "postgresql":
+        _copy_with_ids(conn, lines, table, county)
+    else:
+        _insert_through_buffer(conn, lines, county)
+
+
+def _copy_with_ids(conn: Connection, lines: Iterator[pl.DataFrame], table: sa.Table, county: str) -> None:
+    c = Claim.__table__
+    ids = read_frame(conn, sa.select(table.c.claim_id, c.c.id)
+                     .join(c, sa.and_(c.c.county_code == county, c.c.source_id == table.c.claim_id)),
+                     {"claim_id": pl.String, "_claim_pk": pl.Int64})
+    for chunk in lines:
+        append(conn, ClaimItem.__table__, chunk.join(ids, on="claim_id", maintain_order="left").with_columns(
+            pl.col("_claim_pk").alias("claim_id")).drop("_claim_pk"))
+
+
+def _insert_through_buffer(conn: Connection, lines: Iterator[pl.DataFrame], county: str) -> None:
+    ci = ClaimItem.__table__
+    # no declared types, so no affinity conversions and no CHECK constraints on the way in
+    buffer = sa.Table("buffer_claim_item", sa.MetaData(), *(sa.Column(c.name) for c in ci.columns))
+    conn.execute(sa.text(f"CREATE TEMPORARY TABLE {buffer.name} ({', '.join(buffer.c.keys())})"))
+    for chunk in lines:
+        append(conn, buffer, chunk)
+    c = Claim.__table__
+    columns = [col.name for col in ci.columns]
+    # CAST AS NUMERIC: the 8-byte float that Money and Quantity keep on SQLite
+    values = [sa.cast(buffer.c[n], sa.Numeric) if n in ("line_no", "quantity", "unit_price", "amount") else buffer.c[n]
+              for n in columns[1:]]
+    conn.execute(ci.insert().from_select(columns, sa.select(c.c.id, *values).join(
+        c, sa.and_(c.c.county_code == county, c.c.source_id == buffer.c.claim_id))))
+    buffer.drop(conn)

@@ -50,7 +50,7 @@ class Member(TimestampMixin, Base):
     county_code: Mapped[str] = mapped_column(String(6))
     member_no: Mapped[str] = mapped_column(String(32))
     household_id: Mapped[int | None]
-    national_id: Mapped[str] = mapped_column(String(18), index=True)
+    national_id: Mapped[str] = mapped_column(String(18))
     name: Mapped[str] = mapped_column(String(64))
     sex: Mapped[Sex] = mapped_column(enum_column(Sex, "sex"))
     birth_date: Mapped[date]

@@ -88,6 +88,24 @@ def test_later_package_corrects_and_voids(load, loaded_engine, tmp_path):
     assert counts(loaded_engine)["claim"] == 2
 
 
+def test_a_later_package_updates_people_and_adds_to_them(load, loaded_engine, tmp_path):
+    """The first package of a county is inserted without looking for known keys; later ones
+    update what changed and add what is new, in every people table."""
+    load(basic(tmp_path / "p1.zip"), sender=COUNTY)
+    later = package(tmp_path / "p2.zip", seq=2,
+                    members=[member("M1", name="张三丰", death_date="2011-06-01"), member("M3")],
+                    enrolments=[dict(member_no="M1", year="2011", contribution="45.00", enrolled_on="2011-01-05"),
+                                dict(member_no="M1", year="2012", contribution="50.00", enrolled_on=None),
+                                dict(member_no="M3", year="2011", contribution="30.00", enrolled_on=None)])
+    assert load(later, sender=COUNTY).status == BatchStatus.LOADED
+    with session_scope(loaded_engine) as s:
+        m1 = s.scalar(sa.select(Member).where(Member.member_no == "M1"))
+        assert (m1.name, m1.death_date) == ("张三丰", date(2011, 6, 1))
+        assert [(e.year, e.contribution) for e in m1.enrolments] == [(2011, Decimal("45.00")), (2012, Decimal("50.00"))]
+        assert s.scalar(sa.select(Member).where(Member.member_no == "M2")).enrolments[0].contribution == Decimal("30.00")
+    assert counts(loaded_engine) == dict(household=2, member=3, enrolment=4, claim=2, claim_item=3, fund_financing=1)
+
+
 def test_bad_rows_are_refused_with_reasons_and_good_rows_load(load, loaded_engine, tmp_path):
     path = basic(
         tmp_path / "p.zip",

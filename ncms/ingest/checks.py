@@ -16,9 +16,6 @@ from ncms.models import Claim, Institution, Member
 
 from .staging import DETAIL, ERROR, ITEM_CLAIMS, STAGED
 
-WITHIN_ONE_FEN = 0.015  # one fen is allowed; the extra half fen absorbs float noise on SQLite
-
-
 def run_checks(conn: Connection, tables: dict[str, sa.Table], county_code: str,
                may_repeat: set[str] | None = None) -> None:
     """``may_repeat``: the record types in which a key may appear twice (default: all)."""
@@ -35,9 +32,8 @@ def run_checks(conn: Connection, tables: dict[str, sa.Table], county_code: str,
     _mark(conn, claim, ~sa.exists().where(Institution.code == claim.c.institution_code), "unknown_institution")
     mark_item_totals(conn, claim, items)
 
-    in_package = sa.exists().where(claim.c.claim_id == items.c.claim_id)
     loaded = sa.exists().where(Claim.county_code == county_code, Claim.source_id == items.c.claim_id)
-    _mark(conn, items, ~in_package & ~loaded, "unknown_claim")
+    _mark(conn, items, ~items.c.in_package & ~loaded, "unknown_claim")
     if conn.scalar(sa.select(sa.exists().where(claim.c[ERROR].is_not(None)))):
         conn.execute(items.update()
                      .where(items.c[ERROR].is_(None), claim.c.claim_id == items.c.claim_id, claim.c[ERROR].is_not(None))
@@ -67,15 +63,13 @@ def mark_duplicates(conn: Connection, table: sa.Table, key: tuple[str, ...]) -> 
 
 
 def mark_item_totals(conn: Connection, claim: sa.Table, items: sa.Table) -> None:
-    """A claim sent with items must add up to its total, within one fen, counting only
-    the lines that passed (``items`` holds their sum per claim): a claim with a refused
-    line cannot be loaded without it."""
-    money = lambda col: sa.cast(col, sa.Numeric(14, 2))  # noqa: E731
-    detail = sa.literal("items ") + items.c.amount + sa.literal(", total_amount ") + claim.c.total_amount
-    conn.execute(claim.update()
-                 .where(claim.c[ERROR].is_(None), items.c.claim_id == claim.c.claim_id,
-                        sa.func.abs(money(items.c.amount) - money(claim.c.total_amount)) > WITHIN_ONE_FEN)
-                 .values({ERROR: "items_sum", DETAIL: detail}))
+    """A claim sent with items must add up to its total, within one fen, counting only the
+    lines that passed: ``items`` says which claims do not (``ncms.ingest.items.claim_totals``)."""
+    if conn.scalar(sa.select(sa.exists().where(items.c.mismatch.is_not(None)))):
+        conn.execute(claim.update()
+                     .where(claim.c[ERROR].is_(None), items.c.claim_id == claim.c.claim_id,
+                            items.c.mismatch.is_not(None))
+                     .values({ERROR: "items_sum", DETAIL: items.c.mismatch}))
 
 
 def _mark(conn: Connection, table: sa.Table, condition: sa.ColumnElement[bool], code: str) -> None:

@@ -105,6 +105,7 @@ class _Loader:
         self.rejected_lines: dict[str, set[int | None]] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.key_hashes: dict[str, list[pl.Series]] = {}
+        self.claim_totals: list[pl.DataFrame] = []  # what the item totals are checked against
         (workdir / "items").mkdir()
         self.items = items.ItemSpool(workdir / "items")
 
@@ -116,7 +117,9 @@ class _Loader:
                 self.stage_file(package, record_file, tables.get(record_type))
         may_repeat = self.keys_that_may_repeat()
         duplicate_items = items.duplicate_lines(self.items, "claim_item" in may_repeat)
-        items.stage_claims(self.conn, tables[ITEM_CLAIMS], items.claim_totals(self.items, duplicate_items))
+        claims = pl.concat(self.claim_totals) if self.claim_totals else pl.DataFrame(
+            schema={"claim_id": pl.String, "total_amount": pl.String})
+        items.stage_claims(self.conn, tables[ITEM_CLAIMS], items.claim_totals(self.items, duplicate_items, claims))
         index_staging(self.conn, tables)
         run_checks(self.conn, tables, self.county, may_repeat=may_repeat)
         for record_type in STAGED:
@@ -141,6 +144,8 @@ class _Loader:
                 self.items.add(result.good, record_file.name)
             else:
                 append(self.conn, table, result.good)
+            if record_file.record_type == "claim":
+                self.claim_totals.append(result.good.select("claim_id", "total_amount"))
             self.key_hashes.setdefault(record_file.record_type, []).append(
                 result.good.select(pl.struct(key).hash()).to_series())
             self.save(result.problems)

@@ -40,10 +40,13 @@ def staging_table(record_type: str, metadata: sa.MetaData) -> sa.Table:
 
 
 def item_claims_table(metadata: sa.MetaData) -> sa.Table:
-    """A row per claim that came with items: their total (exact, as text) and count."""
+    """A row per claim that came with items: their total (exact, as text) and count, whether
+    the claim came in the same package, and why the lines do not add up to its total (null
+    when they do)."""
     return sa.Table(
         "stage_item_claims", metadata,
         sa.Column("claim_id", sa.Text), sa.Column("amount", sa.Text), sa.Column("lines", sa.Integer),
+        sa.Column("in_package", sa.Boolean), sa.Column("mismatch", sa.Text),
         sa.Column(ERROR, sa.String(32)), sa.Column(DETAIL, sa.Text),
         prefixes=["TEMPORARY"],
     )

@@ -4,8 +4,9 @@ Loading a batch twice leaves one copy of everything, and a row that did not chan
 even rewritten. Claim items are not staged: ``ncms.ingest.items`` loads them.
 
 Per table, on PostgreSQL: an ``INSERT … SELECT`` of the keys not there yet (an anti-join),
-then an ``UPDATE … FROM`` of the known keys whose values changed, skipped when every row
-was new. Not ``INSERT … ON CONFLICT``: PostgreSQL inserts every row speculatively under
+then an ``UPDATE … FROM`` of the known keys whose values changed. When the table holds no
+row of the county yet (its first package; an index probe tells), every key is new: a
+plain ``INSERT … SELECT``, no anti-join, no update. Not ``INSERT … ON CONFLICT``: PostgreSQL inserts every row speculatively under
 it, which made the load 80 % slower per row (300,000 claims: 4.7 s against 2.6 s). The
 anti-join is safe because the checks have already refused keys that appear twice in the
 batch, and the batches of one county are serialised (``lock_county``).
@@ -32,8 +33,10 @@ def load_staged(conn: Connection, tables: dict[str, sa.Table], county_code: str,
     ctx = _Context(conn, county_code, batch_id, utcnow())
     s = {name: t.alias("s") for name, t in tables.items()}
     ctx.households(s["member"])
+    # enrolments belong to members: a county with no member before this batch has none
+    known_people = ctx.has_rows(Member.__table__)
     ctx.members(s["member"])
-    ctx.enrolments(s["enrolment"])
+    ctx.enrolments(s["enrolment"], known_people)
     ctx.claims(s["claim"])
     ctx.financing(s["financing"])
 
@@ -81,14 +84,14 @@ class _Context:
         self.upsert(Member.__table__, ["county_code", "member_no", "household_id", "national_id", "name", "sex",
                                        "birth_date", "death_date"], select, key=["county_code", "member_no"])
 
-    def enrolments(self, s: sa.Table) -> None:
+    def enrolments(self, s: sa.Table, known_people: bool) -> None:
         m = Member.__table__
         select = (sa.select(m.c.id, sa.cast(s.c.year, sa.Integer), self.money(s.c.contribution),
                             self.date(s.c.enrolled_on), *self.stamps())
                   .join(m, sa.and_(m.c.county_code == self.county, m.c.member_no == s.c.member_no))
                   .where(s.c[ERROR].is_(None)))
         self.upsert(Enrolment.__table__, ["member_id", "year", "contribution", "enrolled_on"], select,
-                    key=["member_id", "year"])
+                    key=["member_id", "year"], first_arrival=not known_people)
 
     def claims(self, s: sa.Table) -> None:
         i = Institution.__table__
@@ -111,8 +114,15 @@ class _Context:
         self.upsert(FundFinancing.__table__, ["county_code", "year", "month", "source", "amount"], select,
                     key=["county_code", "year", "month", "source"])
 
-    def upsert(self, table: sa.Table, columns: list[str], select: sa.Select, key: list[str]) -> None:
-        """Insert the keys that are new and update the rows of known keys whose values changed."""
+    def has_rows(self, table: sa.Table) -> bool:
+        """Whether ``table`` holds any row of this county (an index probe)."""
+        return bool(self.conn.scalar(sa.select(sa.exists().where(table.c.county_code == self.county))))
+
+    def upsert(self, table: sa.Table, columns: list[str], select: sa.Select, key: list[str],
+               first_arrival: bool | None = None) -> None:
+        """Insert the keys that are new and update the rows of known keys whose values changed.
+        ``first_arrival``: the table holds no row of this county, so every key is new and
+        there is nothing to update (default: ask the table, by its ``county_code``)."""
         columns = [*columns, "batch_id", "created_at", "updated_at"]
         changing = [c for c in columns if c not in key and c not in ("batch_id", "created_at", "updated_at")]
         if self.sqlite:
@@ -122,18 +132,19 @@ class _Context:
                 where=sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in changing)))
             self.conn.execute(stmt)
             return
+        if first_arrival is None:
+            first_arrival = not self.has_rows(table)
         src = select.with_only_columns(
             *(col.label(name) for col, name in zip(select.selected_columns, columns, strict=True)),
             maintain_column_froms=True).subquery("src")
         same_key = sa.and_(*(table.c[k] == src.c[k] for k in key))
         if "county_code" in key:  # lets the database look at this county's rows only
             same_key = sa.and_(same_key, table.c.county_code == self.county)
-        offered = self.conn.scalar(sa.select(sa.func.count()).select_from(src))
-        new = sa.select(*(src.c[c] for c in columns)).where(~sa.exists().where(same_key))
-        inserted = self.conn.execute(table.insert().from_select(columns, new),
-                                     execution_options={"preserve_rowcount": True}).rowcount
-        if inserted == offered:
+        new = sa.select(*(src.c[c] for c in columns))
+        if first_arrival:
+            self.conn.execute(table.insert().from_select(columns, new))
             return
+        self.conn.execute(table.insert().from_select(columns, new.where(~sa.exists().where(same_key))))
         self.conn.execute(
             table.update()
             .where(same_key, sa.or_(*(table.c[c].is_distinct_from(src.c[c]) for c in changing)))

@@ -123,21 +123,19 @@ def drop_staging(conn: Connection, tables: dict[str, sa.Table]) -> None:
 
 def read_frame(conn: Connection, select: sa.Select, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """A query's rows as a frame with the given column types (by position). PostgreSQL sends
-    them as one ``COPY … TO STDOUT``: building a row object each took most of the time
-    (300,000 rows: 0.07 s in the database, 1.1 s to fetch them through SQLAlchemy)."""
+    each column as one array (``array_agg`` over the same rows keeps them aligned): one row
+    object per result row took most of the time (300,000 rows: 0.07 s in the database,
+    1.1 s through SQLAlchemy rows, 0.75 s through ``COPY … TO STDOUT``, which yields a
+    message a row)."""
     if conn.dialect.name != "postgresql":
         rows = conn.execute(select).tuples().all()
         return pl.DataFrame(rows, schema=schema, orient="row")
-    sql = select.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
-    buffer = io.BytesIO()
+    query = select.subquery("q")
+    arrays = sa.select(*(sa.func.array_agg(column) for column in query.c))
+    sql = arrays.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
-            for block in copy:
-                buffer.write(block)
+        columns = cursor.execute(str(sql)).fetchone()
     finally:
         cursor.close()
-    if not buffer.tell():
-        return pl.DataFrame(schema=schema)
-    buffer.seek(0)
-    return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema_overrides=schema)
+    return pl.DataFrame({name: values or [] for name, values in zip(schema, columns, strict=True)}, schema=schema)

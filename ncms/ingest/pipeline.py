@@ -1,9 +1,9 @@
 """The single data path: package in, batch and receipt out.
 
 archive → open (every package-level check) → per chunk: screen, stage (claim items:
-spool), keep the refused rows → set-based checks → upsert → batch record → receipt. The data of a batch is loaded
-in one transaction together with its bookkeeping, so a crash at any point leaves either
-the whole batch or nothing, and a rerun loads it exactly once.
+spool), keep the refused rows → set-based checks → upsert → batch record → receipt. The
+data of a batch is loaded in one transaction together with its bookkeeping, so a crash at
+any point leaves either the whole batch or nothing, and a rerun loads it exactly once.
 """
 from __future__ import annotations
 
@@ -117,9 +117,8 @@ class _Loader:
                 self.stage_file(package, record_file, tables.get(record_type))
         may_repeat = self.keys_that_may_repeat()
         duplicate_items = items.duplicate_lines(self.items, "claim_item" in may_repeat)
-        claims = pl.concat(self.claim_totals) if self.claim_totals else pl.DataFrame(
-            schema={"claim_id": pl.String, "total_amount": pl.String})
-        items.stage_claims(self.conn, tables[ITEM_CLAIMS], items.claim_totals(self.items, duplicate_items, claims))
+        items.stage_claims(self.conn, tables[ITEM_CLAIMS],
+                           items.claim_totals(self.items, duplicate_items, self.staged_claims()))
         index_staging(self.conn, tables)
         run_checks(self.conn, tables, self.county, may_repeat=may_repeat)
         for record_type in STAGED:
@@ -158,6 +157,12 @@ class _Loader:
             raise PackageError("row_count", f"{record_file.name}: the manifest says {record_file.rows} rows, "
                                             f"the file has {found}")
         self.files[record_file.name] = {"record_type": record_file.record_type, "rows": found}
+
+    def staged_claims(self) -> pl.DataFrame:
+        """``claim_id`` and ``total_amount`` of every claim staged."""
+        if not self.claim_totals:
+            return pl.DataFrame(schema={"claim_id": pl.String, "total_amount": pl.String})
+        return pl.concat(self.claim_totals)
 
     def keys_that_may_repeat(self) -> set[str]:
         """Record types in which some key may appear twice: equal keys have equal hashes, so

@@ -1,6 +1,7 @@
 """The single ingest path end to end, on SQLite and PostgreSQL: load, reload, correct, refuse."""
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from datetime import date
@@ -17,7 +18,7 @@ from ncms.ingest.status import timeliness
 from ncms.models import (Batch, BatchStatus, Claim, ClaimItem, Enrolment, FundFinancing, Household, Member,
                          RejectedRow)
 
-from .packages import COUNTY, basic, claim, items, member, package
+from .packages import COUNTY, basic, claim, frame, items, member, package
 
 TODAY = date(2013, 1, 1)
 
@@ -155,6 +156,30 @@ def test_duplicate_keys_in_different_chunks_are_found(load, loaded_engine, tmp_p
         dupes = s.scalars(sa.select(RejectedRow).where(RejectedRow.code == "duplicate_key")).all()
         assert sorted(r.line for r in dupes) == [2, 8], result  # XML: the record's number
         assert set(s.scalars(sa.select(Claim.source_id))) == {"C1", "C3", "C4", "C5", "C6", "C7"}
+    assert result.status == BatchStatus.PARTIAL
+
+
+def test_refusals_name_the_file_they_came_from(load, loaded_engine, tmp_path):
+    """A package may split a record type over several files: a refusal of the set checks
+    points at the file and line the row came from."""
+    first = basic(tmp_path / "first.zip")
+    second = tmp_path / "two-claim-files.zip"
+    extra = frame([claim("C8", institution_code="999"), claim("C9")]).write_csv(null_value="").encode()
+    with zipfile.ZipFile(first) as src, zipfile.ZipFile(second, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "manifest.json":
+                manifest = json.loads(data)
+                manifest["files"].insert(3, dict(name="claims-2.csv", record_type="claim", format="csv", rows=2,
+                                                 sha256=hashlib.sha256(extra).hexdigest()))
+                data = json.dumps(manifest).encode()
+            dst.writestr(info.filename, data)
+        dst.writestr("claims-2.csv", extra)
+    result = load(second, sender=COUNTY)
+    with session_scope(loaded_engine) as s:
+        got = {(r.file, r.line, r.code) for r in s.scalars(sa.select(RejectedRow))}
+        assert set(s.scalars(sa.select(Claim.source_id))) == {"C1", "C2", "C9"}
+    assert got == {("claims-2.csv", 2, "unknown_institution")}
     assert result.status == BatchStatus.PARTIAL
 
 

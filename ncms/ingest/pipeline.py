@@ -36,7 +36,7 @@ from .archive import archive_file
 from .checks import run_checks
 from .prefetch import prefetch
 from .receipt import write_receipt
-from .staging import (DETAIL, ERROR, ITEM_CLAIMS, STAGED, append, create_staging, drop_staging,
+from .staging import (DETAIL, ERROR, FILE_NO, ITEM_CLAIMS, STAGED, append, create_staging, drop_staging,
                       index_staging)
 from .upsert import load_staged
 
@@ -106,10 +106,12 @@ class _Loader:
         self.files: dict[str, dict[str, Any]] = {}
         self.key_hashes: dict[str, list[pl.Series]] = {}
         self.claim_totals: list[pl.DataFrame] = []  # what the item totals are checked against
+        self.file_names: list[str] = []  # the package's files, by the index staged rows carry
         (workdir / "items").mkdir()
         self.items = items.ItemSpool(workdir / "items")
 
     def run(self, package: Package) -> None:
+        self.file_names = [f.name for f in package.files]
         lock_county(self.conn, self.county)
         tables = create_staging(self.conn)
         for record_type in LOAD_ORDER:
@@ -138,11 +140,12 @@ class _Loader:
         screened = (screen(schema, chunk, today=self.today, file=record_file.name)
                     for chunk in package.chunks(record_file))
         key = list(schema.key)
+        file_no = package.files.index(record_file)
         for result in prefetch(screened):
             if table is None:
                 self.items.add(result.good, record_file.name)
             else:
-                append(self.conn, table, result.good)
+                append(self.conn, table, result.good.with_columns(pl.lit(file_no, pl.Int16).alias(FILE_NO)))
             if record_file.record_type == "claim":
                 self.claim_totals.append(result.good.select("claim_id", "total_amount"))
             self.key_hashes.setdefault(record_file.record_type, []).append(
@@ -180,13 +183,11 @@ class _Loader:
         for row in rows:
             code = row[ERROR]
             name = field.get(code, key[-1] if code == "duplicate_key" else None)
-            record = {k: v for k, v in row.items() if k not in (ERROR, DETAIL, LINE, items.FILE)}
-            yield Problem(record_type, row.get(items.FILE) or self.file_of(record_type), row[LINE], name,
+            record = {k: v for k, v in row.items() if k not in (ERROR, DETAIL, LINE, items.FILE, FILE_NO)}
+            file = row[items.FILE] if items.FILE in row else self.file_names[row[FILE_NO]]
+            yield Problem(record_type, file, row[LINE], name,
                           row[name] if name else None, code, spec=specs.get(name), record=record,
                           detail=row[DETAIL] or ", ".join(f"{k}={row[k]}" for k in key))
-
-    def file_of(self, record_type: str) -> str | None:
-        return next((n for n, f in self.files.items() if f["record_type"] == record_type), None)
 
     def save(self, problems: Iterable[Problem]) -> None:
         rows = []

@@ -18,6 +18,7 @@ from ncms.exchange.schemas import RECORD_SCHEMAS
 from ncms.exchange.screen import LINE
 
 ERROR, DETAIL = "_error", "_detail"
+FILE_NO = "_file_no"  # which of the package's files a staged row came from (its index)
 WORK_MEM = "256MB"
 # columns the checks and the upsert join on, besides each record type's key: the only
 # ones worth statistics
@@ -31,6 +32,7 @@ def staging_table(record_type: str, metadata: sa.MetaData) -> sa.Table:
     fields = list(RECORD_SCHEMAS[record_type].specs())
     return sa.Table(
         f"stage_{record_type}", metadata,
+        sa.Column(FILE_NO, sa.SmallInteger),
         sa.Column(LINE, sa.Integer),
         *(sa.Column(name, sa.Text) for name in fields),
         sa.Column(ERROR, sa.String(32)),

@@ -528,4 +528,35 @@ def test_xml_chunks_respect_chunk_rows(box):
 def test_working_copies_stay_in_the_workdir(box):
     package = box.open(box.package(records={"member": members(), "financing": financing()}))
     assert [f.path.parent for f in package.files] == [box.workdir, box.workdir]
-    assert all(f.path.read_text(encoding="utf-8").startswith(f"{LINE},") for f in package.files)
+    # plain CSVs are copied as they are: their line numbers follow from the row numbers
+    assert [f.numbered for f in package.files] == [False, False]
+    assert all(f.path.read_text(encoding="utf-8").startswith(MEMBER_HEADER[:9]) or f.record_type == "financing"
+               for f in package.files)
+
+
+@pytest.mark.parametrize("spoiler, numbered", [
+    (None, False),                                    # plain: copied as it is
+    ('M0,H1,{},"Li, Ming",child,,,', True),           # a quote
+    ("M0,H1", True),                                  # a ragged row
+    ("", True),                                       # a blank line
+])
+def test_line_numbers_are_the_same_whether_or_not_a_file_is_plain(box, spoiler, numbered):
+    """A plain CSV (no quote, no blank line, no ragged row) is not tagged with line
+    numbers; anything else is, in a second pass. Past the first megabyte (one read block),
+    both give every record its line."""
+    count = 40_000  # over 2 MiB: several read blocks, and the spoiler in the last one
+    nid = make_id(sequence="001")
+    lines = [f"M{i},H1,{nid},{NAMES[i % len(NAMES)]},child,双流镇,," for i in range(1, count + 1)]
+    if spoiler is not None:
+        lines.insert(count - 2, spoiler.format(make_id(sequence="000")))
+    content = member_csv(*lines).encode()
+    assert len(content) > 2 * (1 << 20)
+    package = box.open(rebuild(box.package(), box.inbox / "x.zip", files={"members.csv": content}),
+                       Limits(chunk_rows=7_000))
+    rows = all_rows(package)
+    assert package.files[0].numbered is numbered
+    expected = [n + 2 for n in range(count + (spoiler is not None))]
+    if spoiler in ("M0,H1", ""):  # set aside, or no record at all
+        del expected[count - 2]
+    assert rows[LINE].to_list() == expected
+    assert rows["member_no"].to_list()[-1] == f"M{count}"

@@ -560,3 +560,9 @@ def test_line_numbers_are_the_same_whether_or_not_a_file_is_plain(box, spoiler, 
         del expected[count - 2]
     assert rows[LINE].to_list() == expected
     assert rows["member_no"].to_list()[-1] == f"M{count}"
+
+
+def test_a_lone_carriage_return_makes_a_file_not_plain(box):
+    content = member_csv(member_line(1), member_line(2, "张\r三"), member_line(3)).encode()
+    package = box.open(rebuild(box.package(), box.inbox / "x.zip", files={"members.csv": content}))
+    assert package.files[0].numbered is True

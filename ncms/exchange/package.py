@@ -240,9 +240,11 @@ class _PlainCsv:
 
 
 def _plain_lines(lines: str, commas: int) -> bool:
-    """Whether whole lines (ending in a newline) hold no quote, no blank line and exactly
-    ``commas`` commas each."""
+    """Whether whole lines (ending in a newline) hold no quote, no blank line, no lone
+    carriage return and exactly ``commas`` commas each."""
     if '"' in lines or lines.startswith(("\n", "\r\n")) or "\n\n" in lines or "\n\r\n" in lines:
+        return False
+    if lines.count("\r") != lines.count("\r\n"):  # a lone carriage return ends a record too
         return False
     data = np.frombuffer(lines.encode("utf-8"), dtype=np.uint8)
     ends = np.flatnonzero(data == 10)  # newlines

@@ -16,6 +16,7 @@ from ncms.models import Claim, Institution, Member
 
 from .staging import DETAIL, ERROR, ITEM_CLAIMS, STAGED
 
+
 def run_checks(conn: Connection, tables: dict[str, sa.Table], county_code: str,
                may_repeat: set[str] | None = None) -> None:
     """``may_repeat``: the record types in which a key may appear twice (default: all)."""

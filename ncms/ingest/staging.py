@@ -92,7 +92,8 @@ def index_staging(conn: Connection, tables: dict[str, sa.Table]) -> None:
 
 def append(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> None:
     """Append a frame's rows to a table, by column name (columns the table lacks are left
-    out): screened rows to a staging table, claim items to ``claim_item``."""
+    out): screened rows to a staging table, claim items to ``claim_item`` or, on SQLite,
+    to its buffer."""
     if frame.is_empty():
         return
     columns = [c.name for c in table.columns if c.name in frame.columns]

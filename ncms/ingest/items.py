@@ -5,11 +5,10 @@ batch's work directory; the checks that need more than one item row run on the s
 (duplicate keys, each claim's item total), and what the database must answer (is the
 claim in the package, already loaded, refused?) is asked of one small staging table with
 a row per claim (``stage_item_claims``), which also says which claims' lines do not add
-up. Once the claims are loaded, the spool is copied
-into ``claim_item`` with the claims' ids joined on: the rows are written once, not
-staged, read back and written again. PostgreSQL, 300,000 claims (1,445,537 rows), one
-loader, two runs each: database CPU 11.3-13.3 s before, 9.2-10.2 s after; end to end
-16.8-19.0 s before, 15.0-16.4 s after.
+up. Once the claims are loaded, the spool is copied into ``claim_item`` with the claims'
+ids joined on: the rows are written once, not staged, read back and written again.
+PostgreSQL, 300,000 claims (1,445,537 rows), one loader, two runs each: database CPU
+11.3-13.3 s before, 9.2-10.2 s after; end to end 16.8-19.0 s before, 15.0-16.4 s after.
 """
 from __future__ import annotations
 

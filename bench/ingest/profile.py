@@ -1,0 +1,164 @@
+"""Where an ingest spends its time: per step of the pipeline, and per statement on PostgreSQL.
+
+Not a benchmark (no RESULT line): the tool behind the breakdowns quoted in
+docs/ingestion.md. It generates a synthetic province (NCMS_BENCH_CLAIMS, default 300,000
+claims), ingests it in this process with NCMS_INGEST_JOBS loaders (default 1, so the
+steps do not overlap), and prints
+
+- the wall time of each pipeline step, summed over batches (and over loaders);
+- on PostgreSQL, the database backend's CPU seconds per statement (read from
+  /proc/<backend pid>/stat around each statement and each COPY), the biggest first;
+- the CPU seconds of this process and of all PostgreSQL processes during the ingest.
+
+    .venv/bin/python bench/ingest/profile.py                      # SQLite
+    NCMS_BENCH_DATABASES=postgresql .venv/bin/python bench/ingest/profile.py
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import ROOT, databases, fresh_schema  # noqa: E402
+
+from ncms import migrate  # noqa: E402
+from ncms.cli import main as cli  # noqa: E402
+from ncms.db import create_engine  # noqa: E402
+from ncms.exchange.schemas import RECORD_SCHEMAS  # noqa: E402
+from ncms.ingest import checks, items, pipeline, staging, upsert  # noqa: E402
+from ncms.reference import read_reference  # noqa: E402
+from ncms.synth import generate, write_packages  # noqa: E402
+
+CLAIMS = int(os.environ.get("NCMS_BENCH_CLAIMS", "300000"))
+CLOCK = os.sysconf("SC_CLK_TCK")
+steps: dict[str, float] = collections.defaultdict(float)
+statements: dict[str, float] = collections.defaultdict(float)
+_started = threading.local()
+
+
+def timed(owner: Any, name: str, label: str) -> None:
+    """Wrap ``owner.name`` so that its wall time adds up under ``label``."""
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            steps[label] += time.perf_counter() - start
+
+    setattr(owner, name, wrapper)
+
+
+def backend_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK
+
+
+def postgres_cpu() -> float:
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            total += backend_cpu(int(stat.parent.name))
+    return total
+
+
+def count_statements() -> None:
+    """Backend CPU per statement (its first 70 characters) and per COPY target table."""
+    def pid(conn: sa.Connection) -> int | None:
+        info = getattr(conn.connection.dbapi_connection, "info", None)
+        return getattr(info, "backend_pid", None)
+
+    @sa.event.listens_for(sa.Engine, "before_cursor_execute")
+    def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        backend = pid(conn)
+        _started.value = (backend, backend_cpu(backend)) if backend else None
+
+    @sa.event.listens_for(sa.Engine, "after_cursor_execute")
+    def after(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        started = getattr(_started, "value", None)
+        if started:
+            statements[" ".join(statement.split())[:70]] += backend_cpu(started[0]) - started[1]
+
+    def counting(original: Callable[..., Any], label: Callable[..., str]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def wrapper(conn: sa.Connection, *args: Any, **kwargs: Any) -> Any:
+            backend = pid(conn)
+            start = backend_cpu(backend) if backend else 0.0
+            try:
+                return original(conn, *args, **kwargs)
+            finally:
+                if backend:
+                    statements[label(*args)] += backend_cpu(backend) - start
+        return wrapper
+
+    append = counting(staging.append, lambda table, frame: f"COPY {table.name}")
+    for module in (staging, items, pipeline):
+        module.append = append
+
+
+def main() -> None:
+    for label, owner, names in (
+        ("pipeline", pipeline, ["create_staging", "index_staging", "run_checks", "load_staged", "drop_staging"]),
+        ("loader", pipeline._Loader, ["stage_file", "close_batch"]),  # noqa: SLF001
+        ("upsert", upsert._Context, ["households", "members", "enrolments", "claims", "financing"]),  # noqa: SLF001
+        ("checks", checks, ["mark_duplicates", "mark_item_totals"]),
+        ("items", items, ["duplicate_lines", "claim_totals", "stage_claims", "refused_by_claim", "drop_resent",
+                          "load"]),
+    ):
+        for name in names:
+            timed(owner, name, f"{label}.{name}")
+    timed(pipeline.Package, "open", "package.open")
+    count_statements()
+    with tempfile.TemporaryDirectory(prefix="ncms-profile-") as tmp_name:
+        tmp = Path(tmp_name)
+        province = generate(read_reference(ROOT / "config"), seed=1, claims=CLAIMS, years=(2011,))
+        rows = sum(f.height for k, f in province.frames.items() if k in RECORD_SCHEMAS)
+        packages = write_packages(province, tmp / "packages", months_per_package=12)
+        del province
+        for name, url in databases(tmp):
+            with fresh_schema(url) as schema_url:
+                engine = create_engine(schema_url)
+                migrate.upgrade(engine)
+                engine.dispose()
+                args = ["--data-dir", str(tmp / f"var-{name}"), "--database-url", schema_url,
+                        "--config-dir", str(ROOT / "config")]
+                cli([*args, "db", "load-config"], standalone_mode=False)
+                os.environ.setdefault("NCMS_INGEST_JOBS", "1")
+                steps.clear()
+                statements.clear()
+                own, pg = resource.getrusage(resource.RUSAGE_SELF), postgres_cpu()
+                start = time.perf_counter()
+                cli([*args, "ingest", *map(str, packages)], standalone_mode=False)
+                seconds = time.perf_counter() - start
+                after = resource.getrusage(resource.RUSAGE_SELF)
+            print(f"\n# {name}: {rows} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s), "
+                  f"{os.environ['NCMS_INGEST_JOBS']} loader(s)")
+            print(f"# CPU: this process {after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime:.1f} s, "
+                  f"PostgreSQL {postgres_cpu() - pg:.1f} s")
+            print("# wall seconds per step (summed over batches and loaders):")
+            for label, value in sorted(steps.items(), key=lambda kv: -kv[1]):
+                print(f"  {value:7.2f}  {label}")
+            if statements:
+                print("# database backend CPU seconds per statement:")
+                for label, value in sorted(statements.items(), key=lambda kv: -kv[1])[:20]:
+                    print(f"  {value:7.2f}  {label}")
+
+
+if __name__ == "__main__":
+    main()

@@ -56,12 +56,12 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
-    @property
-    def loading_jobs(self) -> int:
-        """How many counties' packages load at once. SQLite has one writer, so one."""
+    def loading_jobs(self, requested: int | None = None) -> int:
+        """How many counties' packages load at once: ``requested`` (a command's ``--jobs``),
+        else the setting, else one per core. SQLite has one writer, so one whatever is asked."""
         if self.is_sqlite:
             return 1
-        return self.ingest_jobs or max(1, min(os.cpu_count() or 1, MAX_AUTO_JOBS))
+        return requested or self.ingest_jobs or max(1, min(os.cpu_count() or 1, MAX_AUTO_JOBS))
 
     def ensure_dirs(self) -> None:
         for folder in (self.data_dir, self.spool_dir, self.archive_dir, self.reports_dir):

@@ -53,13 +53,15 @@ def test_missing_instance_file_and_bad_port_are_clear(tmp_path):
 
 def test_loading_jobs_one_on_sqlite_per_core_on_postgresql(tmp_path, monkeypatch):
     pg = "postgresql://ncms@db/ncms"
-    assert load_settings({}, cwd=tmp_path).loading_jobs == 1
-    assert load_settings({"NCMS_INGEST_JOBS": "3"}, cwd=tmp_path).loading_jobs == 1  # one writer
-    assert load_settings({"NCMS_INGEST_JOBS": "3", "NCMS_DATABASE_URL": pg}, cwd=tmp_path).loading_jobs == 3
+    assert load_settings({}, cwd=tmp_path).loading_jobs() == 1
+    assert load_settings({"NCMS_INGEST_JOBS": "3"}, cwd=tmp_path).loading_jobs() == 1  # one writer
+    assert load_settings({}, cwd=tmp_path).loading_jobs(3) == 1  # whatever a command asks
+    assert load_settings({"NCMS_INGEST_JOBS": "3", "NCMS_DATABASE_URL": pg}, cwd=tmp_path).loading_jobs() == 3
+    assert load_settings({"NCMS_INGEST_JOBS": "3", "NCMS_DATABASE_URL": pg}, cwd=tmp_path).loading_jobs(2) == 2
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    assert load_settings({"NCMS_DATABASE_URL": pg}, cwd=tmp_path).loading_jobs == 2
+    assert load_settings({"NCMS_DATABASE_URL": pg}, cwd=tmp_path).loading_jobs() == 2
     monkeypatch.setattr("os.cpu_count", lambda: 64)
-    assert load_settings({"NCMS_DATABASE_URL": pg}, cwd=tmp_path).loading_jobs == 4
+    assert load_settings({"NCMS_DATABASE_URL": pg}, cwd=tmp_path).loading_jobs() == 4
     with pytest.raises(ConfigError, match="NCMS_INGEST_JOBS must not be negative"):
         load_settings({"NCMS_INGEST_JOBS": "-1"}, cwd=tmp_path)
 

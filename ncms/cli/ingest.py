@@ -53,7 +53,7 @@ def packages_command(obj: Context, packages: tuple[Path, ...], county: str | Non
     obj.settings.ensure_dirs()
     if inbox == bool(packages):
         raise click.UsageError("give PACKAGE files or --inbox (not both)")
-    jobs = 1 if obj.settings.is_sqlite else (jobs or obj.settings.loading_jobs)
+    jobs = obj.settings.loading_jobs(jobs)
     if inbox:
         return _ingest_inbox(obj, county, jobs)
     manifests = {path: _manifest(path) for path in packages}

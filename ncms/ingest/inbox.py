@@ -43,7 +43,8 @@ def ingest_inbox(engine: Engine, settings: Settings, *, county: str | None = Non
                  on_result: Callable[[Path, IngestResult], None] | None = None,
                  jobs: int | None = None) -> list[IngestResult]:
     """Ingest what the gateway has delivered, ``jobs`` counties at once (default: the
-    settings'), each county's packages oldest first; returns one result per package."""
+    settings'; one on SQLite whatever is asked), each county's packages oldest first;
+    returns one result per package."""
     with engine.connect() as conn:
         counties = [county] if county else list(conn.scalars(select(County.code).order_by(County.code)))
 
@@ -63,7 +64,7 @@ def ingest_inbox(engine: Engine, settings: Settings, *, county: str | None = Non
             on_result(waiting[1], result)
 
     waiting = [(sender, (sender, path)) for sender, path in inbox_packages(settings, counties)]
-    results = by_county(waiting, load, jobs=jobs or settings.loading_jobs, on_done=done,
+    results = by_county(waiting, load, jobs=settings.loading_jobs(jobs), on_done=done,
                         size=lambda w: _size(w[1]))
     return [r for r in results if r is not None]
 

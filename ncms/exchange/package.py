@@ -279,12 +279,8 @@ class _LineTagger:
             self.line, parts = 1, parts[1:]
         if not self.in_quotes and '"' not in block:  # the usual case, at C speed
             first, self.line = self.line + 1, self.line + len(parts)
-            numbers = map(str, range(first, self.line + 1))
-            if "" in parts or "\r" in parts:  # blank lines stay blank, unnumbered
-                out.append("".join([f"{n},{part}\n" if part.strip("\r") else "\n"
-                                    for n, part in zip(numbers, parts)]))
-            elif parts:
-                out.append("\n".join(map(",".join, zip(numbers, parts))) + "\n")
+            out.append("".join([f"{n},{part}\n" if part.strip("\r") else "\n"
+                                for n, part in zip(range(first, self.line + 1), parts)]))
         else:
             for part in parts:
                 self.line += 1

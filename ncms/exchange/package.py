@@ -231,12 +231,16 @@ class _PlainCsv:
                 self.pending = lines + self.pending  # the header is not complete yet
                 return ""
             first, lines = lines.split("\n", 1)
-            names = [name.strip() for name in first.rstrip("\r").split(",")]
-            self.commas = len(names) - 1
-            header = ",".join(names) + "\n"
+            header = _header(first)
+            self.commas = header.count(",")
         if self.plain and lines:
             self.plain = _plain_lines(lines, self.commas)
         return header + lines
+
+
+def _header(line: str) -> str:
+    """A CSV's header line as copied: names without surrounding spaces, one newline."""
+    return ",".join(name.strip() for name in line.rstrip("\r").split(",")) + "\n"
 
 
 def _plain_lines(lines: str, commas: int) -> bool:
@@ -275,7 +279,7 @@ class _LineTagger:
             self.pending = ""
         out = []
         if self.line == 0 and parts:
-            out.append(f"{LINE}," + ",".join(name.strip() for name in parts[0].rstrip("\r").split(",")) + "\n")
+            out.append(f"{LINE},{_header(parts[0])}")
             self.line, parts = 1, parts[1:]
         if not self.in_quotes and '"' not in block:  # the usual case, at C speed
             first, self.line = self.line + 1, self.line + len(parts)

@@ -433,52 +433,113 @@ def _frame(rows: list[dict[str, Any]], names: list[str]) -> pl.DataFrame:
 def write_package(path: Path, *, county_code: str, sequence: int, period: tuple[date, date],
                   records: dict[str, pl.DataFrame], encoding: str = "UTF-8", fmt: str = "csv",
                   created_at: str | None = None, date_time: tuple[int, ...] | None = None) -> Path:
-    """Write a package in the exchange format (used by the synthetic province, ETL and tests).
+    """Write a package in the exchange format from whole frames (the synthetic province, tests).
 
     ``date_time`` stamps every ZIP entry (default: now); a fixed one makes the bytes reproducible.
     """
-    stamp = date_time or time.localtime()[:6]
-
-    def add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
-        info = zipfile.ZipInfo(name, date_time=stamp)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        archive.writestr(info, data, compresslevel=1)
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    files = []
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+    with PackageWriter(Path(path).parent, encoding=encoding, fmt=fmt) as writer:
         for record_type, frame in records.items():
-            schema = RECORD_SCHEMAS[record_type]
-            name = f"{schema.file_stem}.{fmt}"
-            data = _csv_bytes(frame, encoding) if fmt == "csv" else _xml_bytes(frame, record_type, encoding)
-            add(archive, name, data)
-            files.append(dict(name=name, record_type=record_type, format=fmt, rows=frame.height,
-                              sha256=hashlib.sha256(data).hexdigest()))
-        manifest = dict(format=FORMAT_NAME, format_version=FORMAT_VERSION, county_code=county_code,
-                        sequence=sequence, period=dict(start=period[0].isoformat(), end=period[1].isoformat()),
-                        encoding=encoding, files=files)
-        if created_at:
-            manifest["created_at"] = created_at
-        add(archive, MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
-    return path
+            writer.add(record_type, frame)
+        return writer.finish(path, county_code=county_code, sequence=sequence, period=period,
+                             created_at=created_at, date_time=date_time)
 
 
-def _csv_bytes(frame: pl.DataFrame, encoding: str) -> bytes:
-    text = frame.write_csv(null_value="")
-    return text.encode("utf-8") if encoding == "UTF-8" else text.encode("gb18030")
+class PackageWriter:
+    """Write a package chunk by chunk (ETL extracts): each record type's rows are appended to
+    a file in ``workdir`` as they come, so memory holds one chunk, then ``finish`` zips them.
+
+    A record type added with no rows still gets its (empty) file.
+    """
+
+    def __init__(self, workdir: Path, *, encoding: str = "UTF-8", fmt: str = "csv") -> None:
+        self.workdir, self.encoding, self.fmt = Path(workdir), encoding, fmt
+        self.rows: dict[str, int] = {}
+        self._files: dict[str, Any] = {}
+
+    def __enter__(self) -> "PackageWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, record_type: str, frame: pl.DataFrame) -> None:
+        """Append ``frame`` (exchange fields, as strings) to the record type's file."""
+        fh = self._files.get(record_type)
+        if fh is None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            fh = self._files[record_type] = open(self._path(record_type), "wb")
+            self.rows[record_type] = 0
+            if self.fmt == "xml":
+                fh.write(self._encode(f'<?xml version="1.0" encoding="{self.encoding}"?>\n'
+                                      f'<records type="{record_type}">\n'))
+        if self.fmt == "csv":
+            fh.write(self._encode(frame.write_csv(null_value="", include_header=fh.tell() == 0)))
+        else:
+            fh.write(self._encode(_xml_records(frame, record_type)))
+        self.rows[record_type] += frame.height
+
+    def finish(self, path: Path, *, county_code: str, sequence: int, period: tuple[date, date],
+               created_at: str | None = None, date_time: tuple[int, ...] | None = None,
+               compresslevel: int = 1) -> Path:
+        """Zip the files with their manifest into ``path``."""
+        stamp = date_time or time.localtime()[:6]
+        for record_type, fh in self._files.items():
+            if self.fmt == "xml":
+                fh.write(self._encode("</records>\n"))
+            fh.close()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files = []
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as archive:
+            for record_type in self._files:
+                name = f"{RECORD_SCHEMAS[record_type].file_stem}.{self.fmt}"
+                digest = hashlib.sha256()
+                with open(self._path(record_type), "rb") as src, archive.open(
+                        _entry(name, stamp, compresslevel), "w", force_zip64=True) as dst:
+                    while block := src.read(READ_BLOCK):
+                        digest.update(block)
+                        dst.write(block)
+                files.append(dict(name=name, record_type=record_type, format=self.fmt, rows=self.rows[record_type],
+                                  sha256=digest.hexdigest()))
+            manifest = dict(format=FORMAT_NAME, format_version=FORMAT_VERSION, county_code=county_code,
+                            sequence=sequence, period=dict(start=period[0].isoformat(), end=period[1].isoformat()),
+                            encoding=self.encoding, files=files)
+            if created_at:
+                manifest["created_at"] = created_at
+            archive.writestr(_entry(MANIFEST, stamp, compresslevel), json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+        self._files = {}
+        return path
+
+    def close(self) -> None:
+        """Drop the unfinished files (``finish`` has zipped them, or the package is abandoned)."""
+        for record_type, fh in self._files.items():
+            fh.close()
+        for record_type in self.rows:
+            self._path(record_type).unlink(missing_ok=True)
+        self._files, self.rows = {}, {}
+
+    def _path(self, record_type: str) -> Path:
+        return self.workdir / f"{RECORD_SCHEMAS[record_type].file_stem}.{self.fmt}.part"
+
+    def _encode(self, text: str) -> bytes:
+        return text.encode("utf-8" if self.encoding == "UTF-8" else "gb18030")
 
 
-def _xml_bytes(frame: pl.DataFrame, record_type: str, encoding: str) -> bytes:
+def _entry(name: str, stamp: tuple[int, ...], level: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=stamp)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info._compresslevel = level  # type: ignore[attr-defined]  # what ZipFile.open("w") compresses with (3.11)
+    return info
+
+
+def _xml_records(frame: pl.DataFrame, record_type: str) -> str:
     from xml.sax.saxutils import escape
 
     out = io.StringIO()
-    out.write(f'<?xml version="1.0" encoding="{encoding}"?>\n<records type="{record_type}">\n')
     for row in frame.iter_rows(named=True):
         out.write(f"<{record_type}>")
         for key, value in row.items():
             if value is not None and value != "":
                 out.write(f"<{key}>{escape(str(value))}</{key}>")
         out.write(f"</{record_type}>\n")
-    out.write("</records>\n")
-    return out.getvalue().encode("utf-8" if encoding == "UTF-8" else "gb18030")
+    return out.getvalue()

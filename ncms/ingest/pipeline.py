@@ -66,7 +66,7 @@ def ingest_package(engine: Engine, settings: Settings, path: Path, *, sender: st
     started = time.perf_counter()
     path = Path(path)
     sha, _ = archive_file(path, settings.archive_dir)
-    workdir = Path(tempfile.mkdtemp(prefix="ncms-ingest-", dir=_work_root(settings)))
+    workdir = Path(tempfile.mkdtemp(prefix="ncms-ingest-", dir=work_root(settings)))
     try:
         try:
             package = Package(path, workdir, limits).open()
@@ -228,7 +228,7 @@ def _clip(value: Any) -> str | None:
     return text if len(text) <= MAX_KEPT else f"{text[:MAX_KEPT]}… ({len(text)} characters)"
 
 
-def _work_root(settings: Settings) -> Path:
+def work_root(settings: Settings) -> Path:
     root = settings.data_dir / "work"
     root.mkdir(parents=True, exist_ok=True)
     return root
@@ -246,8 +246,10 @@ def _open_batch(engine: Engine, county: str, path: Path, sha: str, source: Batch
     manifest = package.manifest if package else {}
     period = manifest.get("period") or {}
     with session_scope(engine) as session:
+        # an extract's sequence numbers nothing the county sent: timeliness must not miss it
+        seq = None if source is BatchSource.ETL else manifest.get("sequence")
         batch = Batch(county_code=county, source=source, status=BatchStatus.LOADING, filename=path.name,
-                      sha256=sha, package_seq=manifest.get("sequence"), format_version=manifest.get("format_version"),
+                      sha256=sha, package_seq=seq, format_version=manifest.get("format_version"),
                       period_start=period.get("start"), period_end=period.get("end"), started_at=utcnow())
         session.add(batch)
         session.flush()

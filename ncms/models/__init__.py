@@ -21,7 +21,7 @@ from .enums import (
 )
 from .fund import CompensationScheme, FundFinancing, SchemeLevel
 from .geo import County, Institution
-from .ingest import Batch, RejectedRow
+from .ingest import Batch, RejectedRow, Watermark
 from .people import Enrolment, Household, Member
 from .report import ReportRun
 from .review import Finding, FindingEvent

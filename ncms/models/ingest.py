@@ -1,4 +1,5 @@
-"""Bookkeeping of what arrived: one batch per package or extract, and every row refused."""
+"""Bookkeeping of what arrived: one batch per package or extract, every row refused, and how
+far each county database has been extracted."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -65,3 +66,19 @@ class RejectedRow(Base):
     record: Mapped[dict | None] = mapped_column(JSON)
 
     batch: Mapped[Batch] = relationship(back_populates="rejected_rows")
+
+
+class Watermark(Base):
+    """How far one stream of a county database has been extracted and loaded (ETL).
+
+    ``value`` is the source's watermark column (update time or monotonic id) as text, as the
+    county database returned it; it moves only after the batch that reached it has loaded.
+    """
+
+    __tablename__ = "etl_watermark"
+
+    county_code: Mapped[str] = mapped_column(ForeignKey("county.code"), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(32), primary_key=True)  # member, enrolment, claim, financing
+    value: Mapped[str] = mapped_column(String(64))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,207 @@
+"""County database mappings (``config/mappings/<county>.yaml``): where each record type of the
+exchange format lives in a vendor's database, and how its values translate.
+
+Onboarding a centralised county is writing one of these files, not code. Per record type,
+either a ``table`` with a ``watermark`` column and a column mapping, or a ``query`` (any
+SELECT the source accepts) whose result has the watermark column. A field is mapped to a
+source column by name, or by a small dictionary:
+
+- ``{column: X, codes: {"1": head, …}}`` — vendor codes to the exchange codes; a code not
+  listed passes through unchanged, so the screen refuses it and the receipt names it;
+- ``{column: X, date: "%Y%m%d"}`` — a date in the vendor's text format (a date or date-time
+  column needs nothing: it becomes YYYY-MM-DD); a value that does not parse passes through;
+- ``{column: X, fen: true}`` — whole fen (分) to yuan with two decimals;
+- ``{value: "0"}`` — a constant.
+
+Claim items travel with their claims: a ``claim_item`` table is windowed by its claim's
+watermark through ``claim_id`` (the claim table's key column and the item table's column
+holding it); a ``claim_item`` query must return its claim's watermark itself.
+
+The connection is never in the file: ``source.env`` names an environment variable holding
+its SQLAlchemy URL, ``source.conn_id`` an Airflow connection.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from ncms.config import ConfigError
+from ncms.exchange.fields import DATE
+from ncms.exchange.schemas import LOAD_ORDER, RECORD_SCHEMAS
+
+MAPPINGS = "mappings"
+STREAMS = ("member", "enrolment", "claim", "financing")  # claim items ride with their claims
+DEFAULT_CHUNK_ROWS = 200_000
+_COLUMN_KEYS = {"column", "codes", "date", "fen", "value"}
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """How one exchange field is made from the source."""
+
+    name: str
+    column: str | None = None
+    codes: dict[str, str] | None = None
+    date: str | None = None
+    fen: bool = False
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordMapping:
+    record_type: str
+    table: str | None
+    query: str | None
+    watermark: str | None  # a column of the table or of the query's result
+    fields: dict[str, FieldMapping]
+
+    @property
+    def source_columns(self) -> list[str]:
+        """The source columns read, each once, in field order."""
+        return list(dict.fromkeys(f.column for f in self.fields.values() if f.column))
+
+    def translate(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Source rows (columns named as in the source) as exchange records: every field, as text."""
+        specs = RECORD_SCHEMAS[self.record_type].specs()
+        exprs = []
+        for name, spec in specs.items():
+            mapped = self.fields.get(name)
+            if mapped is None:
+                exprs.append(pl.lit(None, pl.String).alias(name))
+            elif mapped.value is not None:
+                exprs.append(pl.lit(mapped.value, pl.String).alias(name))
+            else:
+                exprs.append(_translate(frame.schema[mapped.column], mapped, spec.kind == DATE).alias(name))
+        return frame.select(exprs)
+
+
+@dataclass(frozen=True)
+class CountyMapping:
+    county_code: str
+    path: Path
+    source_env: str | None
+    conn_id: str | None
+    records: dict[str, RecordMapping]
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    description: str = ""
+    streams: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "streams", tuple(s for s in STREAMS if s in self.records))
+
+
+def mapping_path(config_dir: Path, county: str) -> Path:
+    return Path(config_dir) / MAPPINGS / f"{county}.yaml"
+
+
+def load_mapping(config_dir: Path, county: str) -> CountyMapping:
+    """Read and check one county's mapping; a mistake is a ConfigError naming the file and the place."""
+    path = mapping_path(config_dir, county)
+    if not path.exists():
+        raise ConfigError(f"county {county} has no mapping: write {path} (see docs/operations.md)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_mapping(raw, path, county)
+
+
+def parse_mapping(raw: Any, path: Path, county: str) -> CountyMapping:
+    def fail(message: str) -> ConfigError:
+        return ConfigError(f"{path}: {message}")
+
+    if not isinstance(raw, dict):
+        raise fail("expected a mapping with county, source and records")
+    if str(raw.get("county", "")) != county:
+        raise fail(f"county is {raw.get('county')!r}, the file name says {county}")
+    source = raw.get("source") or {}
+    if not isinstance(source, dict) or not (source.get("env") or source.get("conn_id")):
+        raise fail("source needs env (a variable holding the database URL) or conn_id (an Airflow connection)")
+    if set(source) - {"env", "conn_id"}:
+        raise fail(f"source may only name env and conn_id, never the connection itself: {sorted(set(source))}")
+    records_raw = raw.get("records")
+    if not isinstance(records_raw, dict) or not records_raw:
+        raise fail("records is empty: map at least one record type")
+    unknown = set(records_raw) - set(LOAD_ORDER)
+    if unknown:
+        raise fail(f"unknown record types {sorted(unknown)}; the exchange format has {', '.join(LOAD_ORDER)}")
+    records = {rt: _record(rt, records_raw[rt], fail) for rt in LOAD_ORDER if rt in records_raw}
+    if "claim_item" in records:
+        items, claims = records["claim_item"], records.get("claim")
+        if claims is None:
+            raise fail("claim_item needs claim: items are extracted with their claims")
+        if items.table and not (claims.table and _plain(claims, "claim_id") and _plain(items, "claim_id")):
+            raise fail("a claim_item table needs a claim table, and claim_id mapped to a plain column in both")
+    chunk_rows = raw.get("chunk_rows", DEFAULT_CHUNK_ROWS)
+    if not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise fail("chunk_rows must be a positive whole number")
+    return CountyMapping(county_code=county, path=path, source_env=source.get("env"), conn_id=source.get("conn_id"),
+                         records=records, chunk_rows=chunk_rows, description=str(raw.get("description", "")))
+
+
+def _record(record_type: str, raw: Any, fail: Any) -> RecordMapping:
+    where = f"records.{record_type}"
+    if not isinstance(raw, dict):
+        raise fail(f"{where}: expected table or query, watermark and columns")
+    table, query = raw.get("table"), raw.get("query")
+    if bool(table) == bool(query):
+        raise fail(f"{where}: give either table or query")
+    watermark = raw.get("watermark")
+    if not watermark and not (record_type == "claim_item" and table):
+        raise fail(f"{where}: watermark names the column (update time or a growing id) to extract by")
+    specs = RECORD_SCHEMAS[record_type].specs()
+    columns = raw.get("columns")
+    if columns is None and query:
+        columns = {name: name for name in specs}  # a query may return the exchange names as they are
+    if not isinstance(columns, dict):
+        raise fail(f"{where}.columns: expected field: column pairs")
+    unknown = set(columns) - set(specs)
+    if unknown:
+        raise fail(f"{where}.columns: {sorted(unknown)} are not fields of {record_type} ({', '.join(specs)})")
+    missing = [name for name, spec in specs.items() if spec.required and name not in columns]
+    if missing:
+        raise fail(f"{where}.columns: required fields not mapped: {', '.join(missing)}")
+    fields = {name: _field(name, value, f"{where}.columns.{name}", fail) for name, value in columns.items()}
+    return RecordMapping(record_type, table, query, watermark, fields)
+
+
+def _field(name: str, raw: Any, where: str, fail: Any) -> FieldMapping:
+    if isinstance(raw, str):
+        return FieldMapping(name, column=raw)
+    if not isinstance(raw, dict) or set(raw) - _COLUMN_KEYS or not (raw.get("column") or "value" in raw):
+        raise fail(f"{where}: a column name, or a dictionary of column with codes, date or fen, or a value")
+    codes = raw.get("codes")
+    if codes is not None and not isinstance(codes, dict):
+        raise fail(f"{where}.codes: expected vendor code: exchange code pairs")
+    return FieldMapping(name, column=raw.get("column"), date=raw.get("date"), fen=bool(raw.get("fen")),
+                        codes={str(k): str(v) for k, v in codes.items()} if codes else None,
+                        value=None if raw.get("value") is None else str(raw["value"]))
+
+
+def _plain(record: RecordMapping, name: str) -> bool:
+    mapped = record.fields.get(name)
+    return bool(mapped and mapped.column and not (mapped.codes or mapped.date or mapped.fen))
+
+
+def _translate(dtype: pl.DataType, mapped: FieldMapping, is_date: bool) -> pl.Expr:
+    column = pl.col(mapped.column)
+    if is_date and dtype in (pl.Date, pl.Datetime) or isinstance(dtype, pl.Datetime):
+        text = column.dt.strftime("%Y-%m-%d" if is_date else "%Y-%m-%d %H:%M:%S")
+    elif mapped.fen:
+        fen = column.cast(pl.Int64, strict=False)
+        whole = fen.abs()
+        formatted = (pl.when(fen < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+                     + (whole // 100).cast(pl.String) + "." + (whole % 100).cast(pl.String).str.zfill(2))
+        text = pl.when(fen.is_null()).then(column.cast(pl.String)).otherwise(formatted)
+    else:
+        text = column.cast(pl.String)
+    if mapped.date:
+        parsed = text.str.strptime(pl.Date, mapped.date, strict=False).dt.strftime("%Y-%m-%d")
+        text = pl.coalesce(parsed, text)
+    if mapped.codes:
+        text = text.replace(mapped.codes)
+    return text

@@ -32,7 +32,8 @@ def _postgres_url() -> str | None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     url = _postgres_url()
-    return f"databases: sqlite{', ' + make_url(url).render_as_string() if url else ' (NCMS_TEST_DATABASE_URL unset: PostgreSQL not tested)'}"
+    return (f"databases: sqlite{', ' + make_url(url).render_as_string() if url else ' (NCMS_TEST_DATABASE_URL unset: PostgreSQL not tested)'}"
+            f"; county databases (ETL): {make_url(MARIADB_URL).render_as_string()}")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -47,6 +48,32 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             pytest.exit(f"NCMS_TEST_DATABASE_URL={url} is not reachable: {exc.orig}", returncode=3)
         finally:
             engine.dispose()
+
+
+# A centralised county's own database in ETL tests. CI sets NCMS_TEST_MARIADB_URL, and then
+# an unreachable server fails the tests instead of skipping them.
+MARIADB_URL = os.environ.get("NCMS_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A new, empty MariaDB database (a county's), dropped afterwards."""
+    admin = sa.create_engine(MARIADB_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            name = f"ncms_t_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+            conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET gbk"))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if "NCMS_TEST_MARIADB_URL" in os.environ:
+            raise
+        pytest.skip(f"MariaDB not reachable at {MARIADB_URL}: {exc.orig}")
+    try:
+        yield make_url(MARIADB_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
 
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

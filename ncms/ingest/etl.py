@@ -111,12 +111,18 @@ def source_engine(url: str) -> Engine:
 class SourceQueries:
     """The SQL that windows and reads one stream of a county database."""
 
-    def __init__(self, mapping: CountyMapping, stream: str, dialect: sa.Dialect) -> None:
-        self.quote = dialect.identifier_preparer.quote
+    def __init__(self, mapping: CountyMapping, stream: str, source: sa.Connection) -> None:
+        self.quote = source.dialect.identifier_preparer.quote
         self.record_types = [stream] + (["claim_item"] if stream == "claim" and "claim_item" in mapping.records else [])
-        self.main = mapping.records[stream]
-        self.mapping = mapping
-        self.dialect = dialect
+        self.records = {rt: self._returned(source, mapping.records[rt]) for rt in self.record_types}
+        self.main = self.records[stream]
+        self.county = mapping.county_code
+
+    def _returned(self, source: sa.Connection, record: RecordMapping) -> RecordMapping:
+        if not record.by_name:
+            return record
+        result = source.execute(sa.text(f"SELECT * FROM ({record.query}) src WHERE 1 = 0"))
+        return record.returning(list(result.keys()))
 
     def _from(self, record: RecordMapping) -> tuple[str, str, str]:
         """FROM clause, watermark expression, column prefix of one record type."""
@@ -155,7 +161,7 @@ class SourceQueries:
         return None if end is None else _text(end)
 
     def select(self, record_type: str, lo: str | None, lo_inclusive: bool, hi: str) -> tuple[sa.TextClause, dict]:
-        record = self.mapping.records[record_type]
+        record = self.records[record_type]
         source, mark, prefix = self._from(record)
         where, params = self._bounds(mark, lo, lo_inclusive, hi)
         columns = ", ".join(f"{prefix}{self.quote(c)}" for c in record.source_columns)
@@ -182,7 +188,8 @@ def run_etl(engine: Engine, settings: Settings, county: str, *, url: str | None 
         for stream in streams or mapping.streams:
             if stream not in mapping.records:
                 raise ConfigError(f"{mapping.path}: the mapping has no {stream}")
-            queries = SourceQueries(mapping, stream, source.dialect)
+            with _source_errors(source, county), source.connect() as conn:
+                queries = SourceQueries(mapping, stream, conn)
             stored = None if full else read_watermark(engine, county, stream)
             lo, lo_inclusive = (since, True) if since is not None else (stored, False)
             while True:
@@ -211,13 +218,13 @@ def _extract_and_load(engine: Engine, settings: Settings, source: Engine, querie
                       lo: str | None, lo_inclusive: bool, hi: str, as_of: date | None,
                       progress: Progress | None) -> IngestResult:
     """One window: stream it into a package in a work folder, and ingest that package."""
-    county, stream = queries.mapping.county_code, queries.main.record_type
+    county, stream = queries.county, queries.main.record_type
     work = Path(tempfile.mkdtemp(prefix=f"ncms-etl-{county}-", dir=work_root(settings)))
     try:
         settled: list[pl.Series] = []
         with PackageWriter(work / "files") as writer:
             for record_type in queries.record_types:
-                record = queries.mapping.records[record_type]
+                record = queries.records[record_type]
                 statement, params = queries.select(record_type, lo, lo_inclusive, hi)
                 writer.add(record_type, record.translate(pl.DataFrame(
                     schema={c: pl.String for c in record.source_columns})))  # the file exists even if empty

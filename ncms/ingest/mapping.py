@@ -13,6 +13,8 @@ source column by name, or by a small dictionary:
 - ``{column: X, fen: true}`` — whole fen (分) to yuan with two decimals;
 - ``{value: "0"}`` — a constant.
 
+A query with no ``columns`` returns the exchange field names itself (optional ones if it has them).
+
 Claim items travel with their claims: a ``claim_item`` table is windowed by its claim's
 watermark through ``claim_id`` (the claim table's key column and the item table's column
 holding it); a ``claim_item`` query must return its claim's watermark itself.
@@ -22,7 +24,7 @@ its SQLAlchemy URL, ``source.conn_id`` an Airflow connection.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,14 @@ class RecordMapping:
     query: str | None
     watermark: str | None  # a column of the table or of the query's result
     fields: dict[str, FieldMapping]
+    by_name: bool = False  # a query mapped with no columns: its result has the exchange names
+
+    def returning(self, names: list[str]) -> "RecordMapping":
+        """A query mapped by name, narrowed to the fields its result has."""
+        missing = [n for n, spec in RECORD_SCHEMAS[self.record_type].specs().items() if spec.required and n not in names]
+        if missing:
+            raise ConfigError(f"the {self.record_type} query returns no {', '.join(missing)}")
+        return replace(self, fields={n: f for n, f in self.fields.items() if n in names}, by_name=False)
 
     @property
     def source_columns(self) -> list[str]:
@@ -155,8 +165,9 @@ def _record(record_type: str, raw: Any, fail: Any) -> RecordMapping:
         raise fail(f"{where}: watermark names the column (update time or a growing id) to extract by")
     specs = RECORD_SCHEMAS[record_type].specs()
     columns = raw.get("columns")
-    if columns is None and query:
-        columns = {name: name for name in specs}  # a query may return the exchange names as they are
+    by_name = columns is None and bool(query)
+    if by_name:
+        columns = {name: name for name in specs}  # narrowed to what the query returns when it runs
     if not isinstance(columns, dict):
         raise fail(f"{where}.columns: expected field: column pairs")
     unknown = set(columns) - set(specs)
@@ -166,7 +177,7 @@ def _record(record_type: str, raw: Any, fail: Any) -> RecordMapping:
     if missing:
         raise fail(f"{where}.columns: required fields not mapped: {', '.join(missing)}")
     fields = {name: _field(name, value, f"{where}.columns.{name}", fail) for name, value in columns.items()}
-    return RecordMapping(record_type, table, query, watermark, fields)
+    return RecordMapping(record_type, table, query, watermark, fields, by_name)
 
 
 def _field(name: str, raw: Any, where: str, fail: Any) -> FieldMapping:

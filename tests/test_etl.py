@@ -1,0 +1,446 @@
+"""ETL from a centralised county's database: MariaDB as the county's, the provincial database
+on SQLite and PostgreSQL. Extracts take the package path, so what is checked here is the
+mapping, the windows and the watermark: dirty rows refused (not crashes), nothing lost or
+doubled when the extraction dies at any point, and nothing re-read when nothing changed."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from ncms.config import ConfigError
+from ncms.db import session_scope
+from ncms.exchange.schemas import RECORD_SCHEMAS
+from ncms.ingest import etl
+from ncms.ingest.etl import EtlError, read_watermark, run_etl
+from ncms.ingest.mapping import load_mapping, parse_mapping
+from ncms.models import Batch, BatchSource, Claim, ClaimItem, Enrolment, FundFinancing, Member, RejectedRow
+from ncms.reference import read_reference
+from ncms.synth import generate
+from ncms.synth.vendor import write_source_db
+
+from .conftest import CONFIG_DIR
+from .packages import national_id
+
+COUNTY = "520121"  # vendor A: pinyin tables, YYYYMMDD dates, fen, numeric codes
+HOSPITAL = "520121300001"
+
+
+# --- the mapping file ---------------------------------------------------------------------
+
+def _mapping(**records):  # type: ignore[no-untyped-def]
+    return {"county": COUNTY, "source": {"env": "X"}, "records": records}
+
+
+def test_every_shipped_mapping_reads_and_names_its_etl_county() -> None:
+    province = yaml.safe_load((CONFIG_DIR / "province.yaml").read_text(encoding="utf-8"))
+    etl_counties = sorted(c["code"] for c in province["counties"] if c["mode"] == "etl")
+    assert sorted(p.stem for p in (CONFIG_DIR / "mappings").glob("*.yaml")) == etl_counties
+    for county in etl_counties:
+        mapping = load_mapping(CONFIG_DIR, county)
+        assert mapping.streams == ("member", "enrolment", "claim", "financing")
+        assert mapping.source_env == f"NCMS_SOURCE_{county}"
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"county": COUNTY, "records": {"financing": {}}}, "source needs env"),
+    ({"county": COUNTY, "source": {"env": "X", "password": "secret"}, "records": {}}, "never the connection"),
+    (_mapping(claims={"table": "T"}), "unknown record types"),
+    (_mapping(financing={"table": "T", "query": "SELECT 1", "watermark": "W"}), "either table or query"),
+    (_mapping(financing={"table": "T", "columns": {}}), "watermark names the column"),
+    (_mapping(financing={"table": "T", "watermark": "W", "columns": {"year": "ND", "month": "YF", "amount": "JE"}}),
+     "required fields not mapped: source"),
+    (_mapping(financing={"table": "T", "watermark": "W", "columns": {"year": "ND", "month": "YF", "source": "L",
+                                                                      "amount": "JE", "colour": "C"}}),
+     "['colour'] are not fields"),
+    (_mapping(financing={"table": "T", "watermark": "W", "columns": {"year": "ND", "month": "YF", "amount": "JE",
+                                                                      "source": {"column": "L", "lookup": "x"}}}),
+     "columns.source"),
+    (_mapping(claim_item={"table": "T", "columns": {n: n.upper() for n in RECORD_SCHEMAS["claim_item"].specs()}}),
+     "claim_item needs claim"),
+])
+def test_a_wrong_mapping_is_refused_with_the_place_named(raw, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="x.yaml") as caught:
+        parse_mapping(raw, Path("x.yaml"), COUNTY)
+    assert message in str(caught.value)
+
+
+def test_translation_of_codes_dates_and_fen_passes_what_it_cannot_translate() -> None:
+    record = parse_mapping(_mapping(claim={
+        "table": "T", "watermark": "W", "columns": {
+            "claim_id": "ID", "kind": {"column": "LB", "codes": {"1": "outpatient", "2": "inpatient"}},
+            "member_no": "M", "national_id": "S", "institution_code": "J",
+            "admission_date": {"column": "RY", "date": "%Y%m%d"}, "settlement_date": "JS",
+            "diagnosis_code": "Z", "total_amount": {"column": "F", "fen": True},
+            "eligible_amount": {"column": "F", "fen": True}, "compensated_amount": {"value": "0.00"}}}),
+        Path("x.yaml"), COUNTY).records["claim"]
+    source = pl.DataFrame({"ID": ["a", "b", "c"], "LB": ["1", "2", "7"], "M": ["m"] * 3, "S": ["s"] * 3,
+                           "J": ["j"] * 3, "RY": ["20110304", "20111345", None],
+                           "JS": pl.Series(["2011-03-05"] * 3).str.to_date(),
+                           "Z": ["J18"] * 3, "F": ["12345", "-5", "12x"]})
+    out = record.translate(source)
+    assert out.columns == list(RECORD_SCHEMAS["claim"].specs())
+    assert out["kind"].to_list() == ["outpatient", "inpatient", "7"]  # unknown code: refused by the screen
+    assert out["admission_date"].to_list() == ["2011-03-04", "20111345", None]  # does not parse: kept
+    assert out["settlement_date"].to_list() == ["2011-03-05"] * 3  # a DATE column needs no format
+    assert out["total_amount"].to_list() == ["123.45", "-0.05", "12x"]
+    assert out["compensated_amount"].to_list() == ["0.00"] * 3
+    assert out["discharge_date"].to_list() == [None] * 3  # not mapped
+    assert all(dtype == pl.String for dtype in out.dtypes)
+
+
+# --- a vendor's database on MariaDB -----------------------------------------------------------
+
+VENDOR_TABLES = """
+CREATE TABLE XNH_CHRY (GRBM VARCHAR(32), HBM VARCHAR(32), SFZH CHAR(18), XM VARCHAR(32), YHZGX CHAR(2),
+  XZ VARCHAR(32), CUN VARCHAR(32), SWRQ CHAR(8), XH BIGINT PRIMARY KEY) CHARACTER SET gbk;
+CREATE TABLE XNH_CHDJ (GRBM VARCHAR(32), CHND INT, JFJE BIGINT, DJRQ CHAR(8), GXSJ DATETIME,
+  KEY (GXSJ)) CHARACTER SET gbk;
+CREATE TABLE XNH_JSXX (JSDH VARCHAR(32) PRIMARY KEY, JZLB CHAR(1), GRBM VARCHAR(32), SFZH CHAR(18),
+  JGBM VARCHAR(20), RYRQ CHAR(8), CYRQ CHAR(8), JSRQ CHAR(8), ZDBM VARCHAR(10), ZFY BIGINT, KBFY BIGINT,
+  BCJE BIGINT, ZZBZ CHAR(1), ZFBZ CHAR(1), GXSJ DATETIME, KEY (GXSJ)) CHARACTER SET gbk;
+CREATE TABLE XNH_FYMX (JSDH VARCHAR(32), MXXH INT, XMBM VARCHAR(20), XMMC VARCHAR(64), FYLB CHAR(2),
+  SL DECIMAL(10,3), DJ BIGINT, JE BIGINT, PRIMARY KEY (JSDH, MXXH)) CHARACTER SET gbk;
+CREATE TABLE XNH_CZDZ (ND INT, YF INT, ZJLY CHAR(1), JE BIGINT, XH BIGINT PRIMARY KEY) CHARACTER SET gbk
+"""
+# rare characters that exist in GBK but not in GB2312, as county registers have them
+NAMES = {"M01": "龙堃", "M02": "喆垚", "M03": "张三", "M04": "李四", "M05": "王五"}
+
+
+def _person(no: str, n: int) -> tuple:  # type: ignore[type-arg]
+    return (no, "H" + no, national_id(f"52012119800101{n:03d}"), NAMES[no], "01", "双流镇", "三合村", None, n)
+
+
+def _claim(cid: str, member: tuple, stamp: str, **kw: str) -> dict[str, object]:  # type: ignore[type-arg]
+    row = dict(JSDH=cid, JZLB="2", GRBM=member[0], SFZH=member[2], JGBM=HOSPITAL, RYRQ="20110301",
+               CYRQ="20110305", JSRQ="20110306", ZDBM="J18.9", ZFY=3000, KBFY=3000, BCJE=1200, ZZBZ="N",
+               ZFBZ="N", GXSJ=stamp)
+    row.update(kw)
+    return row
+
+
+def _insert(conn: sa.Connection, table: str, rows: list) -> None:  # type: ignore[type-arg]
+    if not rows:
+        return
+    if isinstance(rows[0], dict):
+        names = list(rows[0])
+        values = [tuple(r[n] for n in names) for r in rows]
+        columns = f" ({', '.join(names)})"
+    else:
+        values, columns = rows, ""
+    marks = ", ".join(["%s"] * len(values[0]))
+    conn.exec_driver_sql(f"INSERT INTO {table}{columns} VALUES ({marks})", values)
+
+
+@pytest.fixture
+def county_db(mariadb_url: str):  # type: ignore[no-untyped-def]
+    """Vendor A's tables in MariaDB (GBK), a few clean rows and one dirty row of each kind."""
+    engine = sa.create_engine(mariadb_url)
+    people = [_person(no, n) for n, no in enumerate(NAMES, 1)]
+    dirty_id = ("M06", "HM06", people[0][2][:17] + ("0" if people[0][2][17] != "0" else "1"), "赵六", "01",
+                None, None, None, 6)
+    unknown_relation = ("M07", "HM07", national_id("52012119800107001"), "钱七", "07", None, None, None, 7)
+    claims = [
+        _claim("C1", people[0], "2011-03-06 09:00:00"),
+        _claim("C2", people[1], "2011-03-06 09:00:00", JZLB="1", CYRQ=None, ZFY=550, KBFY=550, BCJE=0),
+        _claim("C3", people[2], "2011-03-07 10:00:00", JSRQ="20111345"),  # impossible date
+        _claim("C4", people[3], "2011-03-08 11:00:00", ZFY=-500, KBFY=0, BCJE=0),  # negative fen
+        _claim("C5", people[4], "2011-03-09 12:00:00", JZLB="3"),  # unknown kind code
+    ]
+    items = [("C1", 1, "110900001", "床位费", "06", Decimal("2"), 1000, 2000),
+             ("C1", 2, "86900134000015", "阿莫西林胶囊", "01", Decimal("1"), 1000, 1000),
+             ("C2", 1, "250101001", "血细胞分析", "03", Decimal("1"), 550, 550),
+             ("C3", 1, "250101001", "血细胞分析", "03", Decimal("1"), 3000, 3000),
+             ("C5", 1, "250101001", "血细胞分析", "07", Decimal("1"), 3000, 3000)]
+    with engine.begin() as conn:
+        for statement in VENDOR_TABLES.split(";"):
+            conn.exec_driver_sql(statement)
+        _insert(conn, "XNH_CHRY", people + [dirty_id, unknown_relation])
+        _insert(conn, "XNH_CHDJ", [(p[0], 2011, 3000, "20101215", "2010-12-15 08:00:00") for p in people])
+        _insert(conn, "XNH_JSXX", claims)
+        _insert(conn, "XNH_FYMX", items)
+        _insert(conn, "XNH_CZDZ", [(2011, 1, "2", 1_000_000_00, 1), (2011, 1, "8", 5_00, 2)])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def province(loaded_engine, settings):  # type: ignore[no-untyped-def]
+    settings.ensure_dirs()
+    return loaded_engine
+
+
+def rejected(engine) -> set[tuple]:  # type: ignore[no-untyped-def,type-arg]
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(RejectedRow.record_type, RejectedRow.code, RejectedRow.value)).all())
+
+
+def test_a_vendor_database_is_extracted_translated_and_dirty_rows_refused(province, settings, county_db) -> None:  # type: ignore[no-untyped-def]
+    url = county_db.url.render_as_string(hide_password=False)
+    result = run_etl(province, settings, COUNTY, url=url)
+
+    assert [b.status.value for b in result.batches] == ["partial", "loaded", "partial", "partial"]
+    assert (result.rows_read, result.rows_rejected) == (7 + 5 + 5 + 5 + 2, 2 + 3 + 2 + 1)
+    with session_scope(province) as s:
+        names = dict(s.execute(sa.select(Member.member_no, Member.name)).all())
+        assert names == NAMES  # GBK in the county, the same characters here
+        claims = {c.source_id: c for c in s.scalars(sa.select(Claim))}
+        assert sorted(claims) == ["C1", "C2"]
+        assert claims["C1"].total_amount == Decimal("30.00") and claims["C1"].kind.value == "inpatient"
+        assert claims["C2"].kind.value == "outpatient" and claims["C2"].discharge_date is None
+        assert s.scalar(sa.select(sa.func.count()).select_from(ClaimItem)) == 3
+        assert s.scalar(sa.select(sa.func.count()).select_from(Enrolment)) == 5
+        assert [f.amount for f in s.scalars(sa.select(FundFinancing))] == [Decimal("1000000.00")]
+        assert {b.source for b in s.scalars(sa.select(Batch))} == {BatchSource.ETL}
+    refused = rejected(province)
+    assert {(t, c) for t, c, _ in refused} == {
+        ("member", "national_id"), ("member", "not_in_list"), ("claim", "not_date"), ("claim", "not_decimal"),
+        ("claim", "not_in_list"), ("claim_item", "unknown_claim"), ("claim_item", "not_in_list"),
+        ("financing", "not_in_list")}
+    # an untranslatable vendor code reaches the county's receipt as the county wrote it
+    assert {("member", "not_in_list", "07"), ("claim", "not_in_list", "3"), ("claim", "not_date", "20111345"),
+            ("claim", "not_decimal", "-5.00"), ("claim_item", "not_in_list", "07"),
+            ("financing", "not_in_list", "8")} <= refused
+    assert all(b.receipt and b.receipt.exists() for b in result.batches)
+    assert result.watermarks == {"member": "7", "enrolment": "2010-12-15 08:00:00",
+                                 "claim": "2011-03-09 12:00:00", "financing": "2"}
+
+
+def test_only_what_changed_is_extracted_again(province, settings, county_db) -> None:  # type: ignore[no-untyped-def]
+    url = county_db.url.render_as_string(hide_password=False)
+    run_etl(province, settings, COUNTY, url=url)
+
+    again = run_etl(province, settings, COUNTY, url=url)
+    assert again.batches == [] and again.watermarks["claim"] == "2011-03-09 12:00:00"
+
+    with county_db.begin() as conn:  # the county corrects C3 and adds C6
+        conn.exec_driver_sql("UPDATE XNH_JSXX SET JSRQ = '20110307', GXSJ = '2011-04-01 08:00:00' WHERE JSDH = 'C3'")
+        _insert(conn, "XNH_JSXX", [_claim("C6", _person("M01", 1), "2011-04-01 08:00:00", ZFY=1000, KBFY=1000)])
+    changed = run_etl(province, settings, COUNTY, url=url)
+    assert [b.rows_read for b in changed.batches] == [2 + 1]  # two claims, C3's item
+    with session_scope(province) as s:
+        assert sorted(s.scalars(sa.select(Claim.source_id))) == ["C1", "C2", "C3", "C6"]
+    assert changed.watermarks["claim"] == "2011-04-01 08:00:00"
+
+
+def test_a_backfill_reads_its_range_and_leaves_the_watermark(province, settings, county_db) -> None:  # type: ignore[no-untyped-def]
+    url = county_db.url.render_as_string(hide_password=False)
+    run_etl(province, settings, COUNTY, url=url)
+    with county_db.begin() as conn:  # changed without moving the update time: only a backfill sees it
+        conn.exec_driver_sql("UPDATE XNH_JSXX SET BCJE = 1500 WHERE JSDH = 'C1'")
+    backfill = run_etl(province, settings, COUNTY, url=url, streams=("claim",),
+                       since="2011-03-06 00:00:00", until="2011-03-06 23:59:59")
+    assert [b.rows_read for b in backfill.batches] == [2 + 3]  # C1, C2 and their items only
+    assert read_watermark(province, COUNTY, "claim") == "2011-03-09 12:00:00"
+    with session_scope(province) as s:
+        assert s.scalar(sa.select(Claim.compensated_amount).where(Claim.source_id == "C1")) == Decimal("15.00")
+    full = run_etl(province, settings, COUNTY, url=url, streams=("claim",), full=True)
+    assert sum(b.rows_read for b in full.batches) == 5 + 5
+
+
+# --- dying mid-way -------------------------------------------------------------------------
+
+@pytest.fixture
+def small_windows(tmp_path, settings):  # type: ignore[no-untyped-def]
+    """A copy of config/ whose vendor-A mapping takes windows of 150 rows."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    path = config / "mappings" / f"{COUNTY}.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("chunk_rows: 200000", "chunk_rows: 150"),
+                    encoding="utf-8")
+    from dataclasses import replace
+    return replace(settings, config_dir=config)
+
+
+@pytest.fixture
+def synthetic_county(mariadb_url):  # type: ignore[no-untyped-def]
+    """About 1,000 claims of the synthetic province in vendor A's tables."""
+    province = generate(read_reference(CONFIG_DIR), seed=5, claims=6000)
+    frames = {k: v.filter(pl.col("county_code") == COUNTY).drop("county_code") for k, v in province.frames.items()
+              if k != "truth"}
+    engine = sa.create_engine(mariadb_url)
+    write_source_db(engine, load_mapping(CONFIG_DIR, COUNTY), frames)
+    yield engine, frames
+    engine.dispose()
+
+
+def assert_matches_source(engine, frames) -> None:  # type: ignore[no-untyped-def]
+    """Every claim, item, member and enrolment of the source is here once, with its values."""
+    with engine.connect() as conn:
+        claims = pl.DataFrame(conn.execute(sa.select(Claim.source_id, Claim.total_amount, Claim.compensated_amount)).all(),
+                              schema=["claim_id", "total_amount", "compensated_amount"], orient="row")
+        items = conn.execute(sa.select(sa.func.count(), sa.func.sum(ClaimItem.amount))).one()
+        members = conn.execute(sa.select(sa.func.count(sa.distinct(Member.member_no)))).scalar_one()
+        enrolments = conn.execute(sa.select(sa.func.count()).select_from(Enrolment)).scalar_one()
+    expected = frames["claim"].select("claim_id", "total_amount", "compensated_amount").sort("claim_id")
+    got = claims.with_columns(pl.col("total_amount", "compensated_amount").cast(pl.String)).sort("claim_id")
+    assert got.to_dicts() == expected.to_dicts()
+    assert items[0] == frames["claim_item"].height
+    assert items[1] == sum(Decimal(a) for a in frames["claim_item"]["amount"])
+    assert members == frames["member"].height and enrolments == frames["enrolment"].height
+
+
+class Relay:
+    """A TCP relay between the extraction and MariaDB that drops every connection once
+    ``budget`` bytes have come back from the server: the network failing mid-stream."""
+
+    def __init__(self, target: tuple[str, int], budget: int) -> None:
+        self.target, self.budget, self.sent, self.cut = target, budget, 0, False
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.open += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, counted: bool) -> None:
+        try:
+            while data := src.recv(4096):
+                dst.sendall(data)
+                if counted and not self.cut:
+                    self.sent += len(data)
+                    if self.sent > self.budget:
+                        self.cut = True
+                        for sock in self.open:
+                            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.listener.close()
+        for sock in self.open:
+            sock.close()
+
+
+# PyMySQL, collecting the cut-off result later, tries to read the rest of it from the dead socket
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_dropped_connection_loses_nothing_and_a_rerun_completes(province, small_windows, synthetic_county) -> None:  # type: ignore[no-untyped-def]
+    source, frames = synthetic_county
+    relay = Relay((source.url.host, source.url.port or 3306), budget=150_000)
+    url = source.url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
+    try:
+        with pytest.raises(EtlError, match="watermark has not moved"):
+            run_etl(province, small_windows, COUNTY, url=url)
+    finally:
+        relay.close()
+    assert relay.cut
+    with province.connect() as conn:  # some windows were loaded before the cut, not all
+        assert 0 < conn.scalar(sa.select(sa.func.count()).select_from(Batch))
+    marks = {s: read_watermark(province, COUNTY, s) for s in ("member", "enrolment", "claim", "financing")}
+    assert marks["financing"] is None
+
+    url = source.url.render_as_string(hide_password=False)
+    run_etl(province, small_windows, COUNTY, url=url)
+    assert_matches_source(province, frames)
+    assert run_etl(province, small_windows, COUNTY, url=url).batches == []
+
+
+CHILD = "import sys; from ncms.cli import main; main(sys.argv[1:])"
+
+
+def test_a_killed_extraction_rerun_leaves_the_province_equal_to_the_source(province, small_windows, synthetic_county,
+                                                                           database_url) -> None:  # type: ignore[no-untyped-def]
+    source, frames = synthetic_county
+    env = dict(os.environ, NCMS_SOURCE_520121=source.url.render_as_string(hide_password=False))
+    args = [sys.executable, "-c", CHILD, "--data-dir", str(small_windows.data_dir), "--database-url", database_url,
+            "--config-dir", str(small_windows.config_dir), "etl", COUNTY]
+    child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and child.poll() is None:  # kill once some claims are in
+            with province.connect() as conn:
+                if conn.scalar(sa.select(sa.func.count()).select_from(Claim)):
+                    break
+            time.sleep(0.05)
+        assert child.poll() is None, "the extraction finished before it could be killed"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(30)
+    with province.connect() as conn:
+        assert 0 < conn.scalar(sa.select(sa.func.count()).select_from(Claim)) < frames["claim"].height
+
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_matches_source(province, frames)
+
+
+# --- a query instead of tables, on a SQLite source ------------------------------------------------
+
+def test_a_query_mapping_and_its_items_query(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    source = sa.create_engine(f"sqlite:///{tmp_path / 'county.db'}")
+    person = _person("M01", 1)
+    with source.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE js (id TEXT, p TEXT, sfz TEXT, amt TEXT, t TEXT)")
+        conn.exec_driver_sql("CREATE TABLE mx (id TEXT, n INTEGER, amt TEXT)")
+        conn.exec_driver_sql("INSERT INTO js VALUES ('Q1', 'M01', ?, '8.00', '2011-05-01 10:00:00'),"
+                             " ('Q2', 'M01', ?, '2.00', '2011-05-02 10:00:00')", (person[2], person[2]))
+        conn.exec_driver_sql("INSERT INTO mx VALUES ('Q1', 1, '5.00'), ('Q1', 2, '3.00'), ('Q2', 1, '2.00')")
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    claim_sql = (f"SELECT id AS claim_id, 'outpatient' AS kind, p AS member_no, sfz AS national_id, "
+                 f"'{HOSPITAL}' AS institution_code, '2011-05-01' AS admission_date, "
+                 "substr(t, 1, 10) AS settlement_date, 'J06.9' AS diagnosis_code, amt AS total_amount, "
+                 "amt AS eligible_amount, '0.00' AS compensated_amount, t AS changed FROM js")
+    item_sql = ("SELECT mx.id AS claim_id, n AS line_no, 'D1' AS item_code, 'drug' AS category, '1' AS quantity, "
+                "mx.amt AS unit_price, mx.amt AS amount, js.t AS changed FROM mx JOIN js ON js.id = mx.id")
+    (config / "mappings" / f"{COUNTY}.yaml").write_text(yaml.safe_dump({
+        "county": COUNTY, "source": {"env": "NCMS_SOURCE_520121"},
+        "records": {"member": {"table": "XNH_CHRY_NONE", "watermark": "XH", "columns": {
+                        "member_no": "GRBM", "household_no": "HBM", "national_id": "SFZH", "name": "XM"}},
+                    "claim": {"query": claim_sql, "watermark": "changed"},
+                    "claim_item": {"query": item_sql, "watermark": "changed"}}}, allow_unicode=True), encoding="utf-8")
+    with source.begin() as conn:  # the register, for the claims' member check
+        conn.exec_driver_sql("CREATE TABLE XNH_CHRY_NONE (GRBM TEXT, HBM TEXT, SFZH TEXT, XM TEXT, XH INTEGER)")
+        conn.exec_driver_sql("INSERT INTO XNH_CHRY_NONE VALUES (?, ?, ?, ?, 1)", person[:4])
+    from dataclasses import replace
+    settings = replace(settings, config_dir=config)
+
+    result = run_etl(province, settings, COUNTY, environ={"NCMS_SOURCE_520121": str(source.url)})
+    assert [b.status.value for b in result.batches] == ["loaded", "loaded"]
+    with session_scope(province) as s:
+        assert sorted(s.scalars(sa.select(Claim.source_id))) == ["Q1", "Q2"]
+        assert s.scalar(sa.select(sa.func.sum(ClaimItem.amount))) == Decimal("10.00")
+    assert result.watermarks["claim"] == "2011-05-02 10:00:00"
+
+
+def test_a_county_without_its_database_url_is_told_what_to_set(province, settings) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="set NCMS_SOURCE_520121 .* connection ncms_source_520121"):
+        run_etl(province, settings, COUNTY, environ={})
+
+
+def test_ncms_etl_all_extracts_every_etl_county(cli, province, settings, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    province_frames = generate(read_reference(CONFIG_DIR), seed=2, claims=3000).frames
+    for county in ("520121", "520123", "520323"):
+        url = f"sqlite:///{tmp_path / f'{county}.db'}"
+        frames = {k: v.filter(pl.col("county_code") == county).drop("county_code") for k, v in province_frames.items()}
+        write_source_db(sa.create_engine(url), load_mapping(CONFIG_DIR, county), frames)
+        monkeypatch.setenv(f"NCMS_SOURCE_{county}", url)
+    done = cli("etl", "--all")
+    assert done.exit_code == 0, done.output
+    assert "3 county(ies) extracted" in done.output and " 0 refused" in done.output.splitlines()[-1]
+    with session_scope(province) as s:
+        by_county = dict(s.execute(sa.select(Claim.county_code, sa.func.count()).group_by(Claim.county_code)).all())
+    expected = province_frames["claim"].filter(pl.col("county_code").is_in(["520121", "520123", "520323"]))
+    assert by_county == dict(expected.group_by("county_code").len().iter_rows())
+    assert cli("etl", "520121", "--full", "--since", "1").exit_code == 2

@@ -24,7 +24,7 @@ def test_help_needs_nothing(monkeypatch):
     monkeypatch.setenv("NCMS_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    for group in ("db", "users", "demo", "serve", "doctor"):
+    for group in ("db", "users", "demo", "serve", "doctor", "etl", "ingest"):
         assert group in result.output
 
 
@@ -32,6 +32,7 @@ def test_demo_twice_in_a_row(cli, settings):
     first = cli("demo", "--claims", "3000")
     assert first.exit_code == 0, first.output
     assert "3 centralised (etl) and 3 distributed (gateway) counties" in first.output
+    assert "extracted 12 batches" in first.output  # 3 counties × 4 streams, from their vendor databases
     assert "held back 520422-0003.zip" in first.output
     assert "520122 push 520122-0001.zip" in first.output and "2 attempt(s)" in first.output  # cut and resumed
     assert "took 11 packages from the gateway's spool inboxes" in first.output  # 3 counties × 4, one late
@@ -41,6 +42,7 @@ def test_demo_twice_in_a_row(cli, settings):
     assert second.exit_code == 0, second.output
     assert count(settings.database_url, County) == 6
     assert count(settings.database_url, Claim) == claims  # the same seed: the same data, loaded once
+    assert "extracted 0 batches" in second.output  # the county databases hold nothing past the watermarks
     receipts = list((settings.spool_dir / "520122" / "outbox").glob("receipt-*.json"))
     assert len(receipts) == 8  # 4 packages, twice: every batch gets its receipt
 

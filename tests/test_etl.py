@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from ncms.exchange.schemas import RECORD_SCHEMAS
 from ncms.ingest import etl
 from ncms.ingest.etl import EtlError, read_watermark, run_etl
 from ncms.ingest.mapping import load_mapping, parse_mapping
+from ncms.ingest.status import timeliness
 from ncms.models import Batch, BatchSource, Claim, ClaimItem, Enrolment, FundFinancing, Member, RejectedRow
 from ncms.reference import read_reference
 from ncms.synth import generate
@@ -216,6 +218,9 @@ def test_a_vendor_database_is_extracted_translated_and_dirty_rows_refused(provin
     assert all(b.receipt and b.receipt.exists() for b in result.batches)
     assert result.watermarks == {"member": "7", "enrolment": "2010-12-15 08:00:00",
                                  "claim": "2011-03-09 12:00:00", "financing": "2"}
+    with session_scope(province) as s:  # how current the county is: its claims' settlement, not the run's day
+        status = next(st for st in timeliness(s) if st.county_code == COUNTY)
+    assert (status.batches, status.last_period_end, status.missing_sequences) == (4, date(2011, 3, 6), [])
 
 
 def test_only_what_changed_is_extracted_again(province, settings, county_db) -> None:  # type: ignore[no-untyped-def]

@@ -4,20 +4,26 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+import polars as pl
 from sqlalchemy import select
 
 from ncms import migrate
-from ncms.db import session_scope
-from ncms.ingest import ingest_package
+from ncms.db import create_engine, session_scope
+from ncms.ingest.etl import etl_counties
 from ncms.ingest.inbox import ingest_inbox
+from ncms.ingest.mapping import load_mapping
 from ncms.models import County, DeploymentMode
 from ncms.reference import read_reference
 
 from . import Context, pass_context
 from .db import load_configuration
 from .demo_gateway import deliver
+
+if TYPE_CHECKING:
+    from ncms.synth import SyntheticProvince
 
 DEMO_SEED = 2011
 DEMO_YEARS = (2011,)
@@ -28,7 +34,8 @@ LATE_PACKAGE = "520422-0003.zip"  # one county's third quarter "still on the WAN
 @click.option("--claims", default=30_000, show_default=True, help="Size of the synthetic province.")
 @pass_context
 def demo_command(obj: Context, claims: int) -> None:
-    """Migrate, load the demo province, generate its claim data and ingest it."""
+    """Migrate, load the demo province, generate its claim data and ingest it: centralised
+    counties by ETL from their own databases, distributed ones through the gateway."""
     settings = obj.settings
     settings.ensure_dirs()
     click.echo(f"data folder {settings.data_dir}, database {obj.engine.url.render_as_string()}")
@@ -36,21 +43,26 @@ def demo_command(obj: Context, claims: int) -> None:
     click.echo(f"database at revision {migrate.current_revision(obj.engine)}")
     load_configuration(obj)
     modes = _county_modes(obj)
-    click.echo(f"province ready: {list(modes.values()).count(DeploymentMode.ETL)} centralised (etl) and "
-               f"{list(modes.values()).count(DeploymentMode.GATEWAY)} distributed (gateway) counties")
-    packages = generate_packages(obj, claims)
+    etl = [c for c, mode in modes.items() if mode == DeploymentMode.ETL]
+    gateway = [c for c, mode in modes.items() if mode == DeploymentMode.GATEWAY]
+    click.echo(f"province ready: {len(etl)} centralised (etl) and {len(gateway)} distributed (gateway) counties")
+    province = generate_province(obj, claims)
+
+    sources = write_sources(obj, province, etl)
+    click.echo(f"centralised counties: extracting from their own databases ({', '.join(sources)})")
+    extracted = etl_counties(obj.engine, settings, etl, urls=sources)
+    click.echo(f"extracted {sum(len(r.batches) for r in extracted)} batches: "
+               f"{sum(r.rows_read for r in extracted):,} rows read, {sum(r.rows_loaded for r in extracted):,} loaded, "
+               f"{sum(r.rows_rejected for r in extracted):,} refused (receipts in {settings.spool_dir}/<county>/outbox)")
+    for county, url in sources.items():
+        click.echo(f"  extract again with: NCMS_SOURCE_{county}={url} ncms etl {county}")
+
+    packages = write_demo_packages(obj, province, gateway)
     late = [p for p in packages if p.name == LATE_PACKAGE]
-    direct: list[Path] = []
     uploads: dict[str, list[Path]] = {}
     for path in packages:
-        if path in late:
-            continue
-        if modes.get(path.parent.name) == DeploymentMode.GATEWAY:
+        if path not in late:
             uploads.setdefault(path.parent.name, []).append(path)
-        else:
-            direct.append(path)
-    click.echo(f"centralised counties: loading {len(direct)} extracts directly (ETL from their databases comes next)")
-    ingest_all(obj, direct)
     click.echo(f"distributed counties: uploading {sum(map(len, uploads.values()))} packages through the gateway")
     deliver(obj.settings, uploads, click.echo)
     taken = ingest_inbox(obj.engine, obj.settings)
@@ -67,28 +79,40 @@ def _county_modes(obj: Context) -> dict[str, DeploymentMode]:
         return dict(session.execute(select(County.code, County.mode).order_by(County.code)).all())
 
 
-def generate_packages(obj: Context, claims: int) -> list[Path]:
-    from ncms.synth import generate, write_packages
+def generate_province(obj: Context, claims: int) -> "SyntheticProvince":
+    from ncms.synth import generate
 
     started = time.perf_counter()
     province = generate(read_reference(obj.settings.config_dir), seed=DEMO_SEED, claims=claims,
                         years=DEMO_YEARS, malformed=12)
+    click.echo(f"synthetic province: {province.frames['claim'].height:,} claims, "
+               f"{province.truth.height:,} labelled cases, in {time.perf_counter() - started:.1f} s")
+    return province
+
+
+def write_sources(obj: Context, province: "SyntheticProvince", counties: list[str]) -> dict[str, str]:
+    """Each centralised county's own database, in its vendor's schema: a SQLite file each."""
+    from ncms.synth.vendor import write_source_db
+
+    folder = obj.settings.data_dir / "demo" / "sources"
+    folder.mkdir(parents=True, exist_ok=True)
+    urls = {}
+    for county in counties:
+        path = folder / f"{county}.db"
+        path.unlink(missing_ok=True)  # same seed, same data: rebuilt, never appended to
+        urls[county] = f"sqlite:///{path}"
+        engine = create_engine(urls[county])
+        frames = {k: f.filter(pl.col("county_code") == county).drop("county_code") for k, f in province.frames.items()}
+        write_source_db(engine, load_mapping(obj.settings.config_dir, county), frames)
+        engine.dispose()
+    return urls
+
+
+def write_demo_packages(obj: Context, province: "SyntheticProvince", counties: list[str]) -> list[Path]:
+    from ncms.synth import write_packages
+
     out = obj.settings.data_dir / "demo" / "packages"
     shutil.rmtree(out, ignore_errors=True)  # same seed, same packages: regenerate, never append
-    packages = write_packages(province, out)
-    click.echo(f"synthetic province: {province.frames['claim'].height:,} claims, "
-               f"{province.truth.height:,} labelled cases, {len(packages)} packages "
-               f"in {time.perf_counter() - started:.1f} s ({out})")
+    packages = write_packages(province, out, counties=counties)
+    click.echo(f"{len(packages)} packages of the distributed counties in {out}")
     return packages
-
-
-def ingest_all(obj: Context, packages: list[Path]) -> None:
-    totals = {"read": 0, "loaded": 0, "rejected": 0}
-    with click.progressbar(packages, label="ingesting", show_pos=True) as bar:
-        for path in bar:
-            result = ingest_package(obj.engine, obj.settings, path, sender=path.parent.name)
-            totals["read"] += result.rows_read
-            totals["loaded"] += result.rows_loaded
-            totals["rejected"] += result.rows_rejected
-    click.echo(f"ingested {len(packages)} packages: {totals['read']:,} rows read, {totals['loaded']:,} loaded, "
-               f"{totals['rejected']:,} refused (receipts in {obj.settings.spool_dir}/<county>/outbox)")

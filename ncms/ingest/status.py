@@ -33,17 +33,19 @@ def timeliness(session: Session) -> list[CountyStatus]:
     statuses = {c.code: CountyStatus(c.code, c.name, c.mode)
                 for c in session.scalars(sa.select(County).order_by(County.code))}
     rows = session.execute(
-        sa.select(Batch.county_code, Batch.package_seq, Batch.status, Batch.received_at, Batch.period_end)
+        sa.select(Batch.county_code, Batch.package_seq, Batch.status, Batch.received_at, Batch.period_end,
+                  Batch.counts)
         .order_by(Batch.county_code, Batch.received_at)
     )
     loaded: dict[str, set[int]] = {}
     refused: dict[str, set[int]] = {}
-    for county, seq, status, received_at, period_end in rows:
+    for county, seq, status, received_at, period_end, counts in rows:
         s = statuses[county]
         s.batches += 1
         s.last_received_at = max(filter(None, (s.last_received_at, received_at)), default=None)
-        if seq is None:
-            if status in USABLE and period_end and (s.last_period_end is None or period_end > s.last_period_end):
+        if seq is None:  # an extract: its claims' settlement dates say how current the county is
+            if (status in USABLE and period_end and _has_claims(counts)
+                    and (s.last_period_end is None or period_end > s.last_period_end)):
                 s.last_period_end = period_end
             continue
         (loaded if status in USABLE else refused).setdefault(county, set()).add(seq)
@@ -55,3 +57,8 @@ def timeliness(session: Session) -> list[CountyStatus]:
         s.missing_sequences = [n for n in range(1, top + 1) if n not in got]
         s.refused_sequences = sorted(refused.get(county, set()) - got)
     return list(statuses.values())
+
+
+def _has_claims(counts: dict | None) -> bool:
+    files = (counts or {}).get("files", {}).values()
+    return any(f.get("record_type") == "claim" and f.get("rows") for f in files)

@@ -38,8 +38,10 @@ def periods(first_year: int, last_year: int, months: int) -> list[tuple[date, da
 
 
 def write_packages(province: "SyntheticProvince", out_dir: Path, *, months_per_package: int = 3, encoding: str = "UTF-8",
-                   fmt: str = "csv", on_package: Callable[[Path], None] | None = None) -> list[Path]:
-    """Write every county's packages under ``out_dir/<county>/`` and ``ground_truth.csv``."""
+                   fmt: str = "csv", on_package: Callable[[Path], None] | None = None,
+                   counties: list[str] | None = None) -> list[Path]:
+    """Write every county's packages (or those of ``counties``) under ``out_dir/<county>/``, and
+    ``ground_truth.csv``."""
     out_dir = Path(out_dir)
     frames = province.frames
     known = pl.concat([frames["enrolment"]["year"].cast(pl.Int32), frames["financing"]["year"].cast(pl.Int32),
@@ -47,8 +49,8 @@ def write_packages(province: "SyntheticProvince", out_dir: Path, *, months_per_p
     spans = periods(int(known.min()), int(known.max()), months_per_package)
     tagged = _by_period(frames, spans[0][0].year, months_per_package)
     written = []
-    counties = sorted(set(frames["member"]["county_code"]) | set(frames["claim"]["county_code"]))
-    for county in counties:
+    present = set(frames["member"]["county_code"]) | set(frames["claim"]["county_code"])
+    for county in sorted(present if counties is None else present & set(counties)):
         parts = {rt: f.filter(pl.col("county_code") == county).partition_by("_p", as_dict=True)
                  for rt, f in tagged.items()}
         for seq, span in enumerate(spans, start=1):

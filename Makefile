@@ -40,8 +40,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml | $(VENV)/bin/pip
 	$(BIN)/pip install -q -e '.[postgres]'
 	touch $@
 
+# Airflow is in the test environment: the DAG tests load the real DagBag and run a DAG.
 $(VENV)/.installed-test: setup.cfg pyproject.toml | $(VENV)/bin/pip
-	$(BIN)/pip install -q -e '.[postgres,mysql,test]'
+	$(BIN)/pip install -q -e '.[postgres,mysql,test,airflow]'
 	touch $@ $(VENV)/.installed
 
 translations: $(TRANSLATIONS)

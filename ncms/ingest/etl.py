@@ -169,14 +169,15 @@ class SourceQueries:
 
 
 def run_etl(engine: Engine, settings: Settings, county: str, *, url: str | None = None,
-            since: str | None = None, until: str | None = None, full: bool = False,
-            streams: tuple[str, ...] | None = None, as_of: date | None = None,
+            since: str | None = None, until: str | None = None, until_time: str | None = None,
+            full: bool = False, streams: tuple[str, ...] | None = None, as_of: date | None = None,
             progress: Progress | None = None, environ: Mapping[str, str] | None = None) -> EtlResult:
     """Extract what changed in ``county``'s database and load it; see the module's docstring.
 
     Incremental by default (from the stored watermark). ``since`` starts at a watermark value
     instead (inclusive) and ``until`` stops at one (inclusive): a backfill of that range,
-    which leaves the stored watermark alone. ``full`` re-reads everything and leaves the
+    which leaves the stored watermark alone. ``until_time`` (``YYYY-MM-DD HH:MM:SS``, a
+    scheduler's data interval) stops the streams whose watermark is a time, and only those. ``full`` re-reads everything and leaves the
     watermark at the end. ``as_of`` dates a window that has no settlement dates (default today).
     """
     started = time.perf_counter()
@@ -192,9 +193,10 @@ def run_etl(engine: Engine, settings: Settings, county: str, *, url: str | None 
                 queries = SourceQueries(mapping, stream, conn)
             stored = None if full else read_watermark(engine, county, stream)
             lo, lo_inclusive = (since, True) if since is not None else (stored, False)
+            bound = until if until is not None or queries.main.sequence else until_time
             while True:
                 with _source_errors(source, county), source.connect() as conn:
-                    hi = queries.window_end(conn, lo, lo_inclusive, until, mapping.chunk_rows)
+                    hi = queries.window_end(conn, lo, lo_inclusive, bound, mapping.chunk_rows)
                 if hi is None:
                     break
                 batch = _extract_and_load(engine, settings, source, queries, lo, lo_inclusive, hi, as_of, progress)

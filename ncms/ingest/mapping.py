@@ -3,7 +3,9 @@ exchange format lives in a vendor's database, and how its values translate.
 
 Onboarding a centralised county is writing one of these files, not code. Per record type,
 either a ``table`` with a ``watermark`` column and a column mapping, or a ``query`` (any
-SELECT the source accepts) whose result has the watermark column. A field is mapped to a
+SELECT the source accepts) whose result has the watermark column. The watermark is an
+update time unless ``watermark_kind: sequence`` says it is a growing number (a scheduler's
+date window then does not bound it). A field is mapped to a
 source column by name, or by a small dictionary:
 
 - ``{column: X, codes: {"1": head, …}}`` — vendor codes to the exchange codes; a code not
@@ -60,7 +62,8 @@ class RecordMapping:
     query: str | None
     watermark: str | None  # a column of the table or of the query's result
     fields: dict[str, FieldMapping]
-    by_name: bool = False  # a query mapped with no columns: its result has the exchange names
+    by_name: bool = False
+    sequence: bool = False  # the watermark is a growing number, not a time: no date bounds it  # a query mapped with no columns: its result has the exchange names
 
     def returning(self, names: list[str]) -> "RecordMapping":
         """A query mapped by name, narrowed to the fields its result has."""
@@ -177,7 +180,10 @@ def _record(record_type: str, raw: Any, fail: Any) -> RecordMapping:
     if missing:
         raise fail(f"{where}.columns: required fields not mapped: {', '.join(missing)}")
     fields = {name: _field(name, value, f"{where}.columns.{name}", fail) for name, value in columns.items()}
-    return RecordMapping(record_type, table, query, watermark, fields, by_name)
+    kind = raw.get("watermark_kind", "time")
+    if kind not in ("time", "sequence"):
+        raise fail(f"{where}.watermark_kind: time (an update time, the default) or sequence (a growing number)")
+    return RecordMapping(record_type, table, query, watermark, fields, by_name, sequence=kind == "sequence")
 
 
 def _field(name: str, raw: Any, where: str, fail: Any) -> FieldMapping:

@@ -7,8 +7,9 @@ extract from a schema that is not the exchange format, and a mapping mistake sho
 refused rows. Tables are created in the database's own types (GBK text on MySQL/MariaDB);
 there are no unique keys, since a vendor's data is not always clean.
 
-Watermarks: members and financing carry a growing sequence number, enrolments and claims an
-update time (claims: their settlement day, the time of day from their order).
+Watermarks: a ``sequence`` one is the row's number; an update time is, for claims, their
+settlement day with a time of day from their order, for the rest the December before the
+first year.
 """
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from ncms.exchange.fields import DATE, DECIMAL, INTEGER
 from ncms.exchange.schemas import RECORD_SCHEMAS
 from ncms.ingest.mapping import CountyMapping, FieldMapping, RecordMapping
 
-SEQUENCE_WATERMARK = ("member", "financing")
 INSERT_ROWS = 20_000
 
 
@@ -52,7 +52,7 @@ def _vendor_rows(record: RecordMapping, frame: pl.DataFrame) -> pl.DataFrame:
         if mapped.column and mapped.column not in columns:
             columns[mapped.column] = _back(pl.col(name), mapped).alias(mapped.column)
     if record.watermark:
-        columns[record.watermark] = _watermark(record.record_type, frame).alias(record.watermark)
+        columns[record.watermark] = _watermark(record, frame).alias(record.watermark)
     return frame.with_row_index("_i").select(list(columns.values()))
 
 
@@ -73,14 +73,14 @@ def _back(value: pl.Expr, mapped: FieldMapping) -> pl.Expr:
     return value
 
 
-def _watermark(record_type: str, frame: pl.DataFrame) -> pl.Expr:
+def _watermark(record: RecordMapping, frame: pl.DataFrame) -> pl.Expr:
     row = pl.col("_i")
-    if record_type in SEQUENCE_WATERMARK:
+    if record.sequence:
         return (row + 1).cast(pl.String)
     seconds = row % 86400
     clock = pl.format("{}:{}:{}", *(((seconds // d) % m).cast(pl.String).str.zfill(2)
                                     for d, m in ((3600, 24), (60, 60), (1, 60))))
-    if record_type == "claim":
+    if record.record_type == "claim":
         day = pl.col("settlement_date")
     else:
         day = pl.lit(date(int(frame["year"].min() or 2011) - 1, 12, 1).isoformat())
@@ -108,7 +108,7 @@ def _table(record: RecordMapping, dialect: str) -> sa.Table:
         columns.append(sa.Column(mapped.column, kind))
     indexes = []
     if record.watermark:
-        kind = sa.BigInteger() if record.record_type in SEQUENCE_WATERMARK else sa.DateTime()
+        kind = sa.BigInteger() if record.sequence else sa.DateTime()
         columns.append(sa.Column(record.watermark, kind))
         indexes.append(sa.Index(f"ix_{record.table}_{record.watermark}".lower(), record.watermark))
     if record.record_type in ("claim", "claim_item"):  # items are joined to their claims

@@ -1,0 +1,161 @@
+"""The Airflow DAGs: they load in the real DagBag fast and touch nothing while parsed, their
+data intervals drive the ETL windows, and one runs end to end with ``airflow dags test``."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from ncms import jobs
+from ncms.db import session_scope
+from ncms.ingest.etl import read_watermark
+from ncms.ingest.mapping import load_mapping
+from ncms.models import Batch, BatchSource, Claim, Member
+from ncms.reference import read_reference
+from ncms.synth import generate
+from ncms.synth.vendor import write_source_db
+
+from .conftest import CONFIG_DIR, ROOT
+
+pytest.importorskip("airflow", reason="Airflow is in the test environment (make install-test)")
+
+DAGS = ROOT / "dags"
+AIRFLOW = Path(sys.executable).with_name("airflow")
+EXPECTED = {"ncms_etl_520121", "ncms_etl_520123", "ncms_etl_520323", "ncms_gateway_inbox", "ncms_monitoring",
+            "ncms_reporting"}
+
+# Parsed as the dag processor parses a bundle, in a fresh interpreter whose sockets refuse to
+# connect: a DAG file that reached for a database or the network at import would fail here.
+PARSE = """
+import json, socket, sys, time
+from pathlib import Path
+def refuse(*args, **kwargs):
+    raise AssertionError(f"network touched while parsing: {args}")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+from airflow.dag_processing.dagbag import BundleDagBag
+started = time.perf_counter()
+bag = BundleDagBag(dag_folder=sys.argv[1], bundle_path=Path(sys.argv[1]))
+seconds = time.perf_counter() - started
+dags = {i: {"retries": d.default_args.get("retries"), "tasks": sorted(t.task_id for t in d.tasks),
+            "timetable": type(d.timetable).__name__, "catchup": d.catchup, "max_active_runs": d.max_active_runs,
+            "start": d.start_date.isoformat() if d.start_date else None} for i, d in bag.dags.items()}
+print(json.dumps({"errors": bag.import_errors, "seconds": seconds, "dags": dags,
+                  "ncms_imported": sorted(m for m in sys.modules if m == "ncms" or m.startswith("ncms."))}))
+"""
+
+
+def airflow_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    home = tmp_path / "airflow"
+    home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "NCMS_"))}
+    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(DAGS), AIRFLOW__CORE__LOAD_EXAMPLES="False",
+               AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}", NCMS_CONFIG_DIR=str(CONFIG_DIR))
+    env.update(extra)
+    return env
+
+
+def test_the_dagbag_loads_every_dag_fast_touching_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = airflow_env(tmp_path, NCMS_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    done = subprocess.run([sys.executable, "-c", PARSE, str(DAGS)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["errors"] == {}
+    assert set(report["dags"]) == EXPECTED  # one ETL DAG per etl county of config/province.yaml
+    assert report["seconds"] < 2, report["seconds"]
+    assert report["ncms_imported"] == []  # ncms is imported inside tasks only
+    for dag_id, dag in report["dags"].items():
+        assert dag["retries"] >= 1 and dag["max_active_runs"] == 1 and dag["catchup"] is False, dag_id
+        assert dag["start"] == "2025-12-31T16:00:00+00:00", dag_id  # 2026-01-01 in Beijing: fixed, never the clock
+    assert report["dags"]["ncms_etl_520121"]["tasks"] == ["extract_and_load"]
+    assert report["dags"]["ncms_etl_520121"]["timetable"] == "CronDataIntervalTimetable"
+
+
+def test_no_dag_file_reads_the_clock() -> None:
+    for path in DAGS.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for clock in ("now(", "utcnow", "today(", "time.time"):
+            assert clock not in text, f"{path.name} reads the clock ({clock})"
+
+
+@pytest.fixture
+def county_source(tmp_path):  # type: ignore[no-untyped-def]
+    """Vendor B's database of county 520123 (SQLite), from the synthetic province."""
+    county = "520123"
+    frames = generate(read_reference(CONFIG_DIR), seed=4, claims=3000).frames
+    frames = {k: v.filter(pl.col("county_code") == county).drop("county_code") for k, v in frames.items()}
+    url = f"sqlite:///{tmp_path / 'county-520123.db'}"
+    engine = sa.create_engine(url)
+    write_source_db(engine, load_mapping(CONFIG_DIR, county), frames)
+    engine.dispose()
+    return county, url, frames
+
+
+def test_the_data_interval_bounds_the_window_and_a_backfill_rereads_it(province_env, county_source) -> None:  # type: ignore[no-untyped-def]
+    engine, settings = province_env
+    county, url, frames = county_source
+    mid_year = datetime(2011, 6, 30, 16, 0, tzinfo=timezone.utc)  # 2011-07-01 00:00 in Beijing
+    first = jobs.etl_county(county, interval_end=mid_year, url=url)
+    assert first["watermarks"]["claim"] < "2011-07-01 00:00:00"
+    assert first["watermarks"]["member"] == str(frames["member"].height)  # a sequence: no date bounds it
+    first_half = frames["claim"].filter(pl.col("settlement_date") < "2011-07-01").height
+    with session_scope(engine) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Claim)) == first_half
+        assert s.scalar(sa.select(sa.func.count()).select_from(Member)) == frames["member"].height
+
+    march = (datetime(2011, 2, 28, 16, 0, tzinfo=timezone.utc), datetime(2011, 3, 31, 16, 0, tzinfo=timezone.utc))
+    backfill = jobs.etl_county(county, interval_start=march[0], interval_end=march[1], backfill=True, url=url)
+    in_march = frames["claim"].filter(pl.col("settlement_date").str.starts_with("2011-03"))
+    items = frames["claim_item"].join(in_march, on="claim_id", how="semi").height
+    assert backfill["rows_read"] == in_march.height + items  # claims and items only: no sequence streams
+    assert read_watermark(engine, county, "claim") == first["watermarks"]["claim"]  # a backfill moves nothing
+
+    rest = jobs.etl_county(county, interval_end=datetime(2012, 1, 1, tzinfo=timezone.utc), url=url)
+    with session_scope(engine) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Claim)) == frames["claim"].height
+    second_half = frames["claim"].filter(pl.col("settlement_date") >= "2011-07-01")
+    assert rest["rows_read"] == second_half.height + frames["claim_item"].join(second_half, on="claim_id",
+                                                                              how="semi").height
+
+
+@pytest.fixture
+def province_env(loaded_engine, settings, monkeypatch):  # type: ignore[no-untyped-def]
+    """The provincial database and data folder as ncms.jobs finds them: in NCMS_* variables."""
+    monkeypatch.setenv("NCMS_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("NCMS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("NCMS_CONFIG_DIR", str(settings.config_dir))
+    return loaded_engine, settings
+
+
+def test_a_county_dag_runs_end_to_end_with_airflow_dags_test(tmp_path, province_env, mariadb_url) -> None:  # type: ignore[no-untyped-def]
+    """The real CLI, a real metadata database; the county's database is an Airflow connection."""
+    engine, settings = province_env
+    county = "520121"
+    frames = generate(read_reference(CONFIG_DIR), seed=6, claims=3000).frames
+    frames = {k: v.filter(pl.col("county_code") == county).drop("county_code") for k, v in frames.items()}
+    source = sa.create_engine(mariadb_url)
+    write_source_db(source, load_mapping(CONFIG_DIR, county), frames)
+    source.dispose()
+    uri = sa.engine.make_url(mariadb_url).set(drivername="mysql").render_as_string(hide_password=False)
+    env = airflow_env(tmp_path, NCMS_DATABASE_URL=settings.database_url, NCMS_DATA_DIR=str(settings.data_dir),
+                      AIRFLOW_CONN_NCMS_SOURCE_520121=uri)
+    migrate = subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+
+    done = subprocess.run([str(AIRFLOW), "dags", "test", f"ncms_etl_{county}", "2026-11-28"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-5000:]
+    assert "state=success" in output
+    with session_scope(engine) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Claim)) == frames["claim"].height
+        assert {b.source for b in s.scalars(sa.select(Batch))} == {BatchSource.ETL}
+    assert read_watermark(engine, county, "financing") == str(frames["financing"].height)

@@ -1,6 +1,7 @@
 """Shared pieces of the benchmarks: databases to run on, timing, the RESULT line."""
 from __future__ import annotations
 
+import io
 import os
 import time
 import uuid
@@ -8,9 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import polars as pl
 import sqlalchemy as sa
 
 from ncms.db import create_engine, normalise_url
+from ncms.exchange.schemas import RECORD_SCHEMAS
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -68,3 +71,51 @@ class Timer:
 def result(bench: str, database: str, value: float, unit: str, limit: float) -> None:
     ratio = value / limit if limit else 0.0
     print(f"RESULT {bench} {database} value={value:.1f} unit={unit} limit={limit:.1f} ratio={ratio:.3f}", flush=True)
+
+
+RAW_TYPES = {"text": "TEXT", "code": "TEXT", "national_id": "TEXT", "icd10": "TEXT", "integer": "INTEGER",
+             "decimal": "NUMERIC(14,3)", "date": "DATE", "boolean": "SMALLINT"}
+
+
+def raw_tables(conn: sa.Connection, typed: bool = True) -> None:
+    """Tables with the exchange columns and unique keys; ``typed=False``: every column TEXT
+    (for rows as a county database holds them, which no type of the exchange may fit)."""
+    for record_type, schema in RECORD_SCHEMAS.items():
+        cols = ", ".join(f"{n} {RAW_TYPES[s.kind] if typed else 'TEXT'}" for n, s in schema.specs().items())
+        key = ", ".join(("county_code", *schema.key))
+        conn.execute(sa.text(f"CREATE TABLE raw_{record_type} (county_code TEXT, {cols}, UNIQUE ({key}))"))
+
+
+def raw_load(url: str, frames: dict[str, pl.DataFrame], typed: bool = True) -> float:
+    """Seconds to load every row with no checks: the floor any loader is measured against."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        raw_tables(conn, typed)
+    with Timer() as timer, engine.begin() as conn:
+        for record_type, frame in frames.items():
+            columns = ["county_code", *RECORD_SCHEMAS[record_type].specs()]
+            frame = frame.select(columns)
+            if conn.dialect.name == "postgresql":
+                buffer = io.BytesIO()
+                frame.write_csv(buffer, include_header=False, null_value="")
+                with conn.connection.dbapi_connection.cursor() as cur:
+                    with cur.copy(f"COPY raw_{record_type} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as cp:
+                        cp.write(buffer.getbuffer())
+            else:
+                conn.exec_driver_sql(f"INSERT INTO raw_{record_type} ({', '.join(columns)}) "
+                                     f"VALUES ({', '.join('?' for _ in columns)})", frame.rows())
+    engine.dispose()
+    return timer.seconds
+
+
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forked copy of this
+# (large) parent, so it would report the parent's size, not the ingest's.
+CHILD = """
+import re, sys
+from ncms.cli import main
+try:
+    main(sys.argv[1:], standalone_mode=False)
+finally:
+    status = open("/proc/self/status").read()
+    print("PEAK_KIB", re.search(r"VmHWM:\\s+(\\d+)", status).group(1), file=sys.stderr)
+"""

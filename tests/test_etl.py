@@ -24,7 +24,6 @@ import yaml
 from ncms.config import ConfigError
 from ncms.db import session_scope
 from ncms.exchange.schemas import RECORD_SCHEMAS
-from ncms.ingest import etl
 from ncms.ingest.etl import EtlError, read_watermark, run_etl
 from ncms.ingest.mapping import load_mapping, parse_mapping
 from ncms.ingest.status import timeliness

@@ -14,7 +14,6 @@ Prints ``RESULT ingest <db> value=<rows/s> …`` and ``RESULT ingest-memory <db>
 """
 from __future__ import annotations
 
-import io
 import os
 import statistics
 import subprocess
@@ -22,11 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import polars as pl
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import ROOT, Timer, databases, fresh_schema, result  # noqa: E402
+from common import CHILD, ROOT, Timer, databases, fresh_schema, raw_load, result  # noqa: E402
 
 from ncms import migrate  # noqa: E402
 from ncms.db import create_engine  # noqa: E402
@@ -37,52 +34,6 @@ from ncms.synth import generate, write_packages  # noqa: E402
 CLAIMS = int(os.environ.get("NCMS_BENCH_CLAIMS", "1000000"))
 MEMORY_LIMIT_MIB = 1024
 ROUNDS = int(os.environ.get("NCMS_BENCH_ROUNDS", "3"))
-
-RAW_TYPES = {"text": "TEXT", "code": "TEXT", "national_id": "TEXT", "icd10": "TEXT", "integer": "INTEGER",
-             "decimal": "NUMERIC(14,3)", "date": "DATE", "boolean": "SMALLINT"}
-
-
-def raw_tables(conn: sa.Connection) -> None:
-    for record_type, schema in RECORD_SCHEMAS.items():
-        cols = ", ".join(f"{n} {RAW_TYPES[s.kind]}" for n, s in schema.specs().items())
-        key = ", ".join(("county_code", *schema.key))
-        conn.execute(sa.text(f"CREATE TABLE raw_{record_type} (county_code TEXT, {cols}, UNIQUE ({key}))"))
-
-
-def raw_load(url: str, frames: dict[str, pl.DataFrame]) -> float:
-    """Seconds to load every row with no checks: the floor any loader is measured against."""
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        raw_tables(conn)
-    with Timer() as timer, engine.begin() as conn:
-        for record_type, frame in frames.items():
-            columns = ["county_code", *RECORD_SCHEMAS[record_type].specs()]
-            frame = frame.select(columns)
-            if conn.dialect.name == "postgresql":
-                buffer = io.BytesIO()
-                frame.write_csv(buffer, include_header=False, null_value="")
-                with conn.connection.dbapi_connection.cursor() as cur:
-                    with cur.copy(f"COPY raw_{record_type} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as cp:
-                        cp.write(buffer.getbuffer())
-            else:
-                conn.exec_driver_sql(f"INSERT INTO raw_{record_type} ({', '.join(columns)}) "
-                                     f"VALUES ({', '.join('?' for _ in columns)})", frame.rows())
-    engine.dispose()
-    return timer.seconds
-
-
-# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forked copy of this
-# (large) parent, so it would report the parent's size, not the ingest's.
-CHILD = """
-import re, sys
-from ncms.cli import main
-try:
-    main(sys.argv[1:], standalone_mode=False)
-finally:
-    status = open("/proc/self/status").read()
-    print("PEAK_KIB", re.search(r"VmHWM:\\s+(\\d+)", status).group(1), file=sys.stderr)
-"""
-
 
 def end_to_end(url: str, packages: list[Path], data_dir: Path) -> tuple[float, float]:
     """Seconds and peak MiB of `ncms ingest` over every package, in a child process that

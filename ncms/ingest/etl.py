@@ -231,7 +231,7 @@ def _extract_and_load(engine: Engine, settings: Settings, source: Engine, querie
                 writer.add(record_type, record.translate(pl.DataFrame(
                     schema={c: pl.String for c in record.source_columns})))  # the file exists even if empty
                 with _source_errors(source, county):
-                    for chunk in _stream(source, statement, params):
+                    for chunk in stream_frames(source, statement, params):
                         frame = record.translate(chunk)
                         writer.add(record_type, frame)
                         if record_type == "claim":
@@ -245,7 +245,7 @@ def _extract_and_load(engine: Engine, settings: Settings, source: Engine, querie
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _stream(source: Engine, statement: sa.TextClause, params: dict[str, Any]) -> Iterator[pl.DataFrame]:
+def stream_frames(source: Engine, statement: sa.TextClause, params: dict[str, Any]) -> Iterator[pl.DataFrame]:
     """The rows of ``statement`` in frames of FETCH_ROWS, through a server-side cursor."""
     with source.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=FETCH_ROWS).execute(statement, params)

@@ -337,8 +337,6 @@ class Relay:
             sock.close()
 
 
-# PyMySQL, collecting the cut-off result later, tries to read the rest of it from the dead socket
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_dropped_connection_loses_nothing_and_a_rerun_completes(province, small_windows, synthetic_county) -> None:  # type: ignore[no-untyped-def]
     source, frames = synthetic_county
     relay = Relay((source.url.host, source.url.port or 3306), budget=150_000)
@@ -448,3 +446,23 @@ def test_ncms_etl_all_extracts_every_etl_county(cli, province, settings, tmp_pat
     expected = province_frames["claim"].filter(pl.col("county_code").is_in(["520121", "520123", "520323"]))
     assert by_county == dict(expected.group_by("county_code").len().iter_rows())
     assert cli("etl", "520121", "--full", "--since", "1").exit_code == 2
+
+
+@pytest.mark.postgres
+def test_a_county_database_on_postgresql(province, settings, database_url) -> None:  # type: ignore[no-untyped-def]
+    """Vendor C's tables in a PostgreSQL schema (the provincial database's own, here), read
+    through a named (server-side) cursor."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the county database is PostgreSQL here")
+    county = "520323"
+    frames = generate(read_reference(CONFIG_DIR), seed=8, claims=3000).frames
+    frames = {k: v.filter(pl.col("county_code") == county).drop("county_code") for k, v in frames.items()}
+    source = sa.create_engine(database_url)
+    write_source_db(source, load_mapping(CONFIG_DIR, county), frames)
+    source.dispose()
+    result = run_etl(province, settings, county, url=database_url)
+    assert result.rows_rejected == 0
+    assert result.rows_read == sum(f.height for f in frames.values())
+    with session_scope(province) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Claim).where(Claim.county_code == county)) \
+            == frames["claim"].height

@@ -91,7 +91,7 @@ def bare(url: str, mappings: dict[str, CountyMapping], sources: dict[str, str]) 
             for record_type, record in mapping.records.items():
                 names = {f.column: name for name, f in record.fields.items() if f.column}
                 columns = ", ".join(names)
-                for chunk in stream_frames(engine, sa.text(f"SELECT {columns} FROM {record.table}"), {}):
+                for chunk in stream_frames(engine, sa.text(f"SELECT {columns} FROM {record.table}")):
                     parts.setdefault(record_type, []).append(
                         chunk.rename(names).with_columns(county_code=pl.lit(county)))
             engine.dispose()

@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -138,35 +138,35 @@ class SourceQueries:
         return join, f"c.{q(claims.watermark)}", "i."
 
     @staticmethod
-    def _bounds(mark: str, lo: str | None, lo_inclusive: bool, hi: str | None) -> tuple[str, dict[str, str]]:
-        where, params = [f"{mark} IS NOT NULL"], {}
+    def _where(sql: str, mark: str, lo: str | None, lo_inclusive: bool, hi: str | None) -> sa.TextClause:
+        """``sql`` + ``WHERE`` the watermark is within (lo, hi]. The bounds go untyped, so the
+        source compares them as its column's type (PostgreSQL has no bigint <= varchar)."""
+        where, binds = [f"{mark} IS NOT NULL"], []
         if lo is not None:
             where.append(f"{mark} {'>=' if lo_inclusive else '>'} :lo")
-            params["lo"] = lo
+            binds.append(sa.bindparam("lo", lo, type_=sa.types.NullType()))
         if hi is not None:
             where.append(f"{mark} <= :hi")
-            params["hi"] = hi
-        return " AND ".join(where), params
+            binds.append(sa.bindparam("hi", hi, type_=sa.types.NullType()))
+        return sa.text(sql.format(where=" AND ".join(where))).bindparams(*binds)
 
     def window_end(self, conn: sa.Connection, lo: str | None, lo_inclusive: bool, until: str | None,
                    rows: int) -> str | None:
         """The watermark value that ends the next window of about ``rows`` rows, or None when
         nothing is past ``lo``."""
         source, mark, _ = self._from(self.main)
-        where, params = self._bounds(mark, lo, lo_inclusive, until)
-        end = conn.execute(sa.text(f"SELECT {mark} FROM {source} WHERE {where} ORDER BY {mark} "
-                                   f"LIMIT 1 OFFSET {int(rows) - 1}"), params).scalar()
+        end = conn.execute(self._where(f"SELECT {mark} FROM {source} WHERE {{where}} ORDER BY {mark} "
+                                       f"LIMIT 1 OFFSET {int(rows) - 1}", mark, lo, lo_inclusive, until)).scalar()
         if end is None:
-            end = conn.execute(sa.text(f"SELECT MAX({mark}) FROM {source} WHERE {where}"), params).scalar()
+            end = conn.execute(self._where(f"SELECT MAX({mark}) FROM {source} WHERE {{where}}",
+                                           mark, lo, lo_inclusive, until)).scalar()
         return None if end is None else _text(end)
 
-    def select(self, record_type: str, lo: str | None, lo_inclusive: bool, hi: str) -> tuple[sa.TextClause, dict]:
+    def select(self, record_type: str, lo: str | None, lo_inclusive: bool, hi: str) -> sa.TextClause:
         record = self.records[record_type]
         source, mark, prefix = self._from(record)
-        where, params = self._bounds(mark, lo, lo_inclusive, hi)
         columns = ", ".join(f"{prefix}{self.quote(c)}" for c in record.source_columns)
-        return sa.text(f"SELECT {columns} FROM {source} WHERE {where}"), params
-
+        return self._where(f"SELECT {columns} FROM {source} WHERE {{where}}", mark, lo, lo_inclusive, hi)
 
 def run_etl(engine: Engine, settings: Settings, county: str, *, url: str | None = None,
             since: str | None = None, until: str | None = None, until_time: str | None = None,
@@ -227,11 +227,11 @@ def _extract_and_load(engine: Engine, settings: Settings, source: Engine, querie
         with PackageWriter(work / "files") as writer:
             for record_type in queries.record_types:
                 record = queries.records[record_type]
-                statement, params = queries.select(record_type, lo, lo_inclusive, hi)
+                statement = queries.select(record_type, lo, lo_inclusive, hi)
                 writer.add(record_type, record.translate(pl.DataFrame(
                     schema={c: pl.String for c in record.source_columns})))  # the file exists even if empty
                 with _source_errors(source, county):
-                    for chunk in stream_frames(source, statement, params):
+                    for chunk in stream_frames(source, statement):
                         frame = record.translate(chunk)
                         writer.add(record_type, frame)
                         if record_type == "claim":
@@ -245,13 +245,48 @@ def _extract_and_load(engine: Engine, settings: Settings, source: Engine, querie
         shutil.rmtree(work, ignore_errors=True)
 
 
-def stream_frames(source: Engine, statement: sa.TextClause, params: dict[str, Any]) -> Iterator[pl.DataFrame]:
-    """The rows of ``statement`` in frames of FETCH_ROWS, through a server-side cursor."""
+def stream_frames(source: Engine, statement: sa.TextClause) -> Iterator[pl.DataFrame]:
+    """The rows of ``statement`` in frames of FETCH_ROWS, through a server-side cursor.
+
+    At the driver's level: SQLAlchemy's ``stream_results`` on PyMySQL held the whole result
+    (a 512,563-row item table: 427 MiB resident against 154 MiB through PyMySQL's own
+    unbuffered cursor, which is also 20 % faster)."""
+    compiled = statement.compile(dialect=source.dialect)
+    values = compiled.construct_params()
+    args: Any = [values[name] for name in compiled.positiontup] if compiled.positional else values
     with source.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=FETCH_ROWS).execute(statement, params)
-        names = list(result.keys())
-        for rows in result.partitions():
-            yield pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+        cursor = _server_side_cursor(conn.connection.dbapi_connection, source.dialect.driver)
+        try:
+            cursor.execute(compiled.string, args)
+            names = [column[0] for column in cursor.description]
+            while rows := cursor.fetchmany(FETCH_ROWS):
+                yield pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+        except BaseException:
+            _abandon(cursor)
+            conn.invalidate()  # a connection that failed mid-result goes nowhere near the pool again
+            raise
+        cursor.close()
+
+
+def _abandon(cursor: Any) -> None:
+    """Drop a result that broke half-read. PyMySQL's unbuffered result would otherwise try to
+    read its rest from the dead connection when garbage-collected, and raise there."""
+    result = getattr(cursor, "_result", None)
+    if result is not None and getattr(result, "unbuffered_active", False):
+        result.unbuffered_active = False
+    with suppress(Exception):
+        cursor.close()
+
+
+def _server_side_cursor(dbapi_connection: Any, driver: str) -> Any:
+    """A cursor that fetches as it is read (SQLite's always does)."""
+    if driver == "pymysql":
+        import pymysql.cursors
+
+        return dbapi_connection.cursor(pymysql.cursors.SSCursor)
+    if driver in ("psycopg", "psycopg2"):
+        return dbapi_connection.cursor(name="ncms_etl")
+    return dbapi_connection.cursor()
 
 
 @contextmanager
@@ -259,7 +294,7 @@ def _source_errors(source: Engine, county: str) -> Iterator[None]:
     """A failure of the county database, said as one: nothing of the window is loaded."""
     try:
         yield
-    except sa.exc.SQLAlchemyError as exc:
+    except (sa.exc.SQLAlchemyError, source.dialect.loaded_dbapi.Error) as exc:
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise EtlError(f"county {county}, database {source.url.render_as_string(hide_password=True)}: {first}; "
                        "nothing of this window was loaded, its watermark has not moved") from exc

@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconf
 TRANSLATIONS := $(patsubst %.po,%.mo,$(wildcard ncms/web/translations/*/LC_MESSAGES/messages.po))
 BENCHES := $(notdir $(patsubst %/,%,$(dir $(wildcard bench/*/run.py))))
 
-.PHONY: demo test bench system-packages install install-test translations clean
+.PHONY: demo test bench system-packages install install-test translations clean airflow-trial
 
 demo: system-packages install
 	$(BIN)/ncms demo
@@ -25,6 +25,11 @@ bench: $(addprefix bench-,$(BENCHES))
 
 bench-%: install-test
 	$(BIN)/python bench/$*/run.py
+
+# A real Airflow (PostgreSQL metadata, Celery on the local Redis) running the county DAGs side
+# by side, then stopped: docs/operations.md.
+airflow-trial: install-test
+	$(BIN)/python scripts/airflow-trial
 
 system-packages:
 	@scripts/system-packages $(SYSTEM_PACKAGES)

@@ -71,6 +71,9 @@ def test_every_shipped_mapping_reads_and_names_its_etl_county() -> None:
      "columns.source"),
     (_mapping(claim_item={"table": "T", "columns": {n: n.upper() for n in RECORD_SCHEMAS["claim_item"].specs()}}),
      "claim_item needs claim"),
+    (_mapping(claim_item={"table": "T", "watermark": "W",
+                          "columns": {n: n.upper() for n in RECORD_SCHEMAS["claim_item"].specs()}}),
+     "windowed by its claim's watermark"),
 ])
 def test_a_wrong_mapping_is_refused_with_the_place_named(raw, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="x.yaml") as caught:

@@ -129,7 +129,7 @@ class SourceQueries:
         q = self.quote
         if record.query:
             return f"({record.query}) src", f"src.{q(record.watermark)}", "src."
-        if record is self.main or record.watermark:
+        if record is self.main:
             return q(record.table), q(record.watermark or ""), ""
         # claim items through their claim: the claim's watermark windows them
         claims = self.main
@@ -177,8 +177,9 @@ def run_etl(engine: Engine, settings: Settings, county: str, *, url: str | None 
     Incremental by default (from the stored watermark). ``since`` starts at a watermark value
     instead (inclusive) and ``until`` stops at one (inclusive): a backfill of that range,
     which leaves the stored watermark alone. ``until_time`` (``YYYY-MM-DD HH:MM:SS``, a
-    scheduler's data interval) stops the streams whose watermark is a time, and only those. ``full`` re-reads everything and leaves the
-    watermark at the end. ``as_of`` dates a window that has no settlement dates (default today).
+    scheduler's data interval) stops the streams whose watermark is a time, and only those.
+    ``full`` re-reads everything and leaves the watermark at the end. ``as_of`` dates a
+    window that has no settlement dates (default today).
     """
     started = time.perf_counter()
     mapping = load_mapping(settings.config_dir, county)

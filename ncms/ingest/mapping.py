@@ -164,7 +164,10 @@ def _record(record_type: str, raw: Any, fail: Any) -> RecordMapping:
     if bool(table) == bool(query):
         raise fail(f"{where}: give either table or query")
     watermark = raw.get("watermark")
-    if not watermark and not (record_type == "claim_item" and table):
+    if record_type == "claim_item" and table:
+        if watermark:
+            raise fail(f"{where}: a claim_item table is windowed by its claim's watermark: remove watermark")
+    elif not watermark:
         raise fail(f"{where}: watermark names the column (update time or a growing id) to extract by")
     specs = RECORD_SCHEMAS[record_type].specs()
     columns = raw.get("columns")

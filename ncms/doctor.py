@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import migrate
 from .config import ConfigError, Settings
+from .models import DeploymentMode
 from .reference import read_reference
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -34,7 +37,8 @@ def run_checks(settings: Settings, engine: Engine) -> list[Check]:
     checks += [check_writable(name, path) for name, path in (
         ("data folder", settings.data_dir), ("spool", settings.spool_dir),
         ("archive", settings.archive_dir), ("reports folder", settings.reports_dir))]
-    checks += [check_config(settings), check_cjk_font(), check_weasyprint(), check_airflow()]
+    checks += [check_config(settings), check_etl_mappings(settings), check_cjk_font(), check_weasyprint(),
+               check_airflow()]
     return checks
 
 
@@ -75,6 +79,25 @@ def check_config(settings: Settings) -> Check:
         return Check("configuration files", FAIL, str(exc), "fix the file named, or set NCMS_CONFIG_DIR")
     return Check("configuration files", OK,
                  f"{settings.config_dir}: {len(ref.counties)} counties, {len(ref.schemes)} schemes")
+
+
+def check_etl_mappings(settings: Settings, environ: Mapping[str, str] | None = None) -> Check:
+    """Every centralised county has a mapping that reads, and a way to reach its database."""
+    from .ingest.mapping import load_mapping
+
+    env = os.environ if environ is None else environ
+    name = "county database mappings"
+    try:
+        counties = [c["code"] for c in read_reference(settings.config_dir).counties if c["mode"] == DeploymentMode.ETL]
+        mappings = [load_mapping(settings.config_dir, county) for county in counties]
+    except ConfigError as exc:
+        return Check(name, FAIL, str(exc), "write or correct the mapping named (docs/operations.md)")
+    unset = [m.source_env for m in mappings if not (m.source_env and env.get(m.source_env))]
+    detail = f"{len(mappings)} etl counties mapped in {settings.config_dir / 'mappings'}"
+    if unset:
+        return Check(name, WARN, f"{detail}; not set here: {', '.join(map(str, unset))}",
+                     "set them to the counties' database URLs for `ncms etl` (Airflow uses its connections)")
+    return Check(name, OK, detail)
 
 
 def check_cjk_font() -> Check:

@@ -70,3 +70,22 @@ def basic(path: Path, **kw: Any) -> Path:
     )
     defaults.update(kw)
     return package(path, **defaults)
+
+
+def county_database(url: str, county: str, *, seed: int, claims: int = 3000) -> dict[str, pl.DataFrame]:
+    """A centralised county's own database at ``url`` (its vendor's schema, as its mapping
+    reads it), filled from a synthetic province of about ``claims`` claims; the county's records."""
+    import sqlalchemy as sa
+
+    from ncms.ingest.mapping import load_mapping
+    from ncms.reference import read_reference
+    from ncms.synth import generate
+    from ncms.synth.vendor import county_frames, write_source_db
+
+    from .conftest import CONFIG_DIR
+
+    frames = generate(read_reference(CONFIG_DIR), seed=seed, claims=claims).frames
+    engine = sa.create_engine(url)
+    write_source_db(engine, load_mapping(CONFIG_DIR, county), frames)
+    engine.dispose()
+    return county_frames(frames, county)

@@ -16,13 +16,10 @@ import sqlalchemy as sa
 from ncms import jobs
 from ncms.db import session_scope
 from ncms.ingest.etl import read_watermark
-from ncms.ingest.mapping import load_mapping
 from ncms.models import Batch, BatchSource, Claim, Member
-from ncms.reference import read_reference
-from ncms.synth import generate
-from ncms.synth.vendor import write_source_db
 
 from .conftest import CONFIG_DIR, ROOT
+from .packages import county_database
 
 pytest.importorskip("airflow", reason="Airflow is in the test environment (make install-test)")
 
@@ -89,14 +86,8 @@ def test_no_dag_file_reads_the_clock() -> None:
 @pytest.fixture
 def county_source(tmp_path):  # type: ignore[no-untyped-def]
     """Vendor B's database of county 520123 (SQLite), from the synthetic province."""
-    county = "520123"
-    frames = generate(read_reference(CONFIG_DIR), seed=4, claims=3000).frames
-    frames = {k: v.filter(pl.col("county_code") == county).drop("county_code") for k, v in frames.items()}
-    url = f"sqlite:///{tmp_path / 'county-520123.db'}"
-    engine = sa.create_engine(url)
-    write_source_db(engine, load_mapping(CONFIG_DIR, county), frames)
-    engine.dispose()
-    return county, url, frames
+    county, url = "520123", f"sqlite:///{tmp_path / 'county-520123.db'}"
+    return county, url, county_database(url, county, seed=4)
 
 
 def test_the_data_interval_bounds_the_window_and_a_backfill_rereads_it(province_env, county_source) -> None:  # type: ignore[no-untyped-def]
@@ -139,11 +130,7 @@ def test_a_county_dag_runs_end_to_end_with_airflow_dags_test(tmp_path, province_
     """The real CLI, a real metadata database; the county's database is an Airflow connection."""
     engine, settings = province_env
     county = "520121"
-    frames = generate(read_reference(CONFIG_DIR), seed=6, claims=3000).frames
-    frames = {k: v.filter(pl.col("county_code") == county).drop("county_code") for k, v in frames.items()}
-    source = sa.create_engine(mariadb_url)
-    write_source_db(source, load_mapping(CONFIG_DIR, county), frames)
-    source.dispose()
+    frames = county_database(mariadb_url, county, seed=6)
     uri = sa.engine.make_url(mariadb_url).set(drivername="mysql").render_as_string(hide_password=False)
     env = airflow_env(tmp_path, NCMS_DATABASE_URL=settings.database_url, NCMS_DATA_DIR=str(settings.data_dir),
                       AIRFLOW_CONN_NCMS_SOURCE_520121=uri)

@@ -28,12 +28,9 @@ from ncms.ingest.etl import EtlError, read_watermark, run_etl
 from ncms.ingest.mapping import load_mapping, parse_mapping
 from ncms.ingest.status import timeliness
 from ncms.models import Batch, BatchSource, Claim, ClaimItem, Enrolment, FundFinancing, Member, RejectedRow
-from ncms.reference import read_reference
-from ncms.synth import generate
-from ncms.synth.vendor import write_source_db
 
 from .conftest import CONFIG_DIR
-from .packages import national_id
+from .packages import county_database, national_id
 
 COUNTY = "520121"  # vendor A: pinyin tables, YYYYMMDD dates, fen, numeric codes
 HOSPITAL = "520121300001"
@@ -274,11 +271,8 @@ def small_windows(tmp_path, settings):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def synthetic_county(mariadb_url):  # type: ignore[no-untyped-def]
     """About 1,000 claims of the synthetic province in vendor A's tables."""
-    province = generate(read_reference(CONFIG_DIR), seed=5, claims=6000)
-    frames = {k: v.filter(pl.col("county_code") == COUNTY).drop("county_code") for k, v in province.frames.items()
-              if k != "truth"}
+    frames = county_database(mariadb_url, COUNTY, seed=5, claims=6000)
     engine = sa.create_engine(mariadb_url)
-    write_source_db(engine, load_mapping(CONFIG_DIR, COUNTY), frames)
     yield engine, frames
     engine.dispose()
 
@@ -435,19 +429,17 @@ def test_a_county_without_its_database_url_is_told_what_to_set(province, setting
 
 
 def test_ncms_etl_all_extracts_every_etl_county(cli, province, settings, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    province_frames = generate(read_reference(CONFIG_DIR), seed=2, claims=3000).frames
+    expected = {}
     for county in ("520121", "520123", "520323"):
         url = f"sqlite:///{tmp_path / f'{county}.db'}"
-        frames = {k: v.filter(pl.col("county_code") == county).drop("county_code") for k, v in province_frames.items()}
-        write_source_db(sa.create_engine(url), load_mapping(CONFIG_DIR, county), frames)
+        expected[county] = county_database(url, county, seed=2)["claim"].height
         monkeypatch.setenv(f"NCMS_SOURCE_{county}", url)
     done = cli("etl", "--all")
     assert done.exit_code == 0, done.output
     assert "3 county(ies) extracted" in done.output and " 0 refused" in done.output.splitlines()[-1]
     with session_scope(province) as s:
         by_county = dict(s.execute(sa.select(Claim.county_code, sa.func.count()).group_by(Claim.county_code)).all())
-    expected = province_frames["claim"].filter(pl.col("county_code").is_in(["520121", "520123", "520323"]))
-    assert by_county == dict(expected.group_by("county_code").len().iter_rows())
+    assert by_county == expected
     assert cli("etl", "520121", "--full", "--since", "1").exit_code == 2
 
 
@@ -458,14 +450,27 @@ def test_a_county_database_on_postgresql(province, settings, database_url) -> No
     if not database_url.startswith("postgresql"):
         pytest.skip("the county database is PostgreSQL here")
     county = "520323"
-    frames = generate(read_reference(CONFIG_DIR), seed=8, claims=3000).frames
-    frames = {k: v.filter(pl.col("county_code") == county).drop("county_code") for k, v in frames.items()}
-    source = sa.create_engine(database_url)
-    write_source_db(source, load_mapping(CONFIG_DIR, county), frames)
-    source.dispose()
+    frames = county_database(database_url, county, seed=8)
     result = run_etl(province, settings, county, url=database_url)
     assert result.rows_rejected == 0
     assert result.rows_read == sum(f.height for f in frames.values())
     with session_scope(province) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Claim).where(Claim.county_code == county)) \
             == frames["claim"].height
+
+
+def test_doctor_checks_every_etl_county_mapping_and_its_database_variable(tmp_path) -> None:
+    from ncms.config import load_settings
+    from ncms.doctor import FAIL, OK, WARN, check_etl_mappings
+
+    settings = load_settings({}, data_dir=str(tmp_path / "var"), config_dir=str(CONFIG_DIR))
+    every = {f"NCMS_SOURCE_{c}": "sqlite://" for c in ("520121", "520123", "520323")}
+    assert check_etl_mappings(settings, every).status == OK
+    partly = check_etl_mappings(settings, {"NCMS_SOURCE_520121": "sqlite://"})
+    assert partly.status == WARN and "NCMS_SOURCE_520123, NCMS_SOURCE_520323" in partly.detail
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    (config / "mappings" / "520123.yaml").unlink()
+    from dataclasses import replace
+    missing = check_etl_mappings(replace(settings, config_dir=config), every)
+    assert missing.status == FAIL and "520123 has no mapping" in missing.detail

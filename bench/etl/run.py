@@ -63,11 +63,9 @@ def county_databases(mappings: dict[str, CountyMapping]) -> dict[str, str]:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
             conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET gbk"))
         urls[county] = sa.engine.make_url(MARIADB).set(database=name).render_as_string(hide_password=False)
-        frames = {k: f.filter(pl.col("county_code") == county).drop("county_code") for k, f in province.frames.items()
-                  if k in mapping.records}
         engine = create_engine(urls[county])
         with Timer() as write:
-            written = write_source_db(engine, mapping, frames)
+            written = write_source_db(engine, mapping, province.frames)
         engine.dispose()
         print(f"# {county}: {written} written to MariaDB in {write.seconds:.1f} s", flush=True)
     admin.dispose()

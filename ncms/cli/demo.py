@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import polars as pl
 from sqlalchemy import select
 
 from ncms import migrate
@@ -102,8 +101,7 @@ def write_sources(obj: Context, province: "SyntheticProvince", counties: list[st
         path.unlink(missing_ok=True)  # same seed, same data: rebuilt, never appended to
         urls[county] = f"sqlite:///{path}"
         engine = create_engine(urls[county])
-        frames = {k: f.filter(pl.col("county_code") == county).drop("county_code") for k, f in province.frames.items()}
-        write_source_db(engine, load_mapping(obj.settings.config_dir, county), frames)
+        write_source_db(engine, load_mapping(obj.settings.config_dir, county), province.frames)
         engine.dispose()
     return urls
 

@@ -26,9 +26,17 @@ from ncms.ingest.mapping import CountyMapping, FieldMapping, RecordMapping
 INSERT_ROWS = 20_000
 
 
+def county_frames(frames: dict[str, pl.DataFrame], county: str) -> dict[str, pl.DataFrame]:
+    """One county's records of the synthetic province (``SyntheticProvince.frames``), without
+    their ``county_code``."""
+    return {k: f.filter(pl.col("county_code") == county).drop("county_code") for k, f in frames.items()
+            if "county_code" in f.columns}
+
+
 def write_source_db(engine: Engine, mapping: CountyMapping, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
-    """Create the vendor's tables (dropping old ones) and fill them with ``frames`` (exchange
-    records of this county); returns rows written per table."""
+    """Create the vendor's tables (dropping old ones) and fill them with the mapping's county's
+    records of the synthetic province ``frames``; returns rows written per table."""
+    frames = county_frames(frames, mapping.county_code)
     written = {}
     for record_type, record in mapping.records.items():
         if record.table is None:

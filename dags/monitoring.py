@@ -9,8 +9,6 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from _common import DEFAULT_ARGS, START, TIMEZONE
 
-LATE_DAYS = 100  # a quarterly package is due some weeks after its quarter ends
-
 
 @dag(dag_id="ncms_monitoring", schedule=CronDataIntervalTimetable("0 6 * * *", timezone=TIMEZONE),
      start_date=START, catchup=False, max_active_runs=1, default_args=DEFAULT_ARGS, tags=["ncms", "monitoring"])
@@ -21,13 +19,7 @@ def monitoring():  # type: ignore[no-untyped-def]
 
         return jobs.ingestion_status(data_interval_end)
 
-    @task
-    def late_counties(status: dict) -> dict:
-        late = sorted(c for c, s in status.items()
-                      if s["days_behind"] is None or s["days_behind"] > LATE_DAYS or s["missing"])
-        return {"late": late, "counties": len(status)}
-
-    late_counties(ingestion_status())
+    ingestion_status()
 
 
 monitoring()

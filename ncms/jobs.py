@@ -19,6 +19,7 @@ from .config import Settings, load_settings
 from .db import create_engine, session_scope
 
 SOURCE_TIMEZONE = ZoneInfo("Asia/Shanghai")  # county systems keep Beijing time
+LATE_DAYS = 100  # a quarterly package is due some weeks after its quarter ends
 
 
 @contextmanager
@@ -71,15 +72,33 @@ def ingest_inbox() -> dict[str, Any]:
             "refused": sum(r.status.value in ("rejected", "failed") for r in results)}
 
 
-def ingestion_status(as_of: datetime) -> dict[str, Any]:
-    """Which counties are late: days between their newest period and ``as_of``, gaps and refusals."""
+def ingestion_status(as_of: datetime, late_days: int = LATE_DAYS) -> dict[str, Any]:
+    """Which counties are late on ``as_of``: no claims loaded, the newest period over
+    ``late_days`` old, or a package missing; and each county's figures."""
     from .ingest.status import timeliness
 
     with _platform() as (_, engine), session_scope(engine) as session:
         statuses = timeliness(session)
     day = as_of.astimezone(SOURCE_TIMEZONE).date()
-    return {s.county_code: {"days_behind": s.days_behind(day), "missing": s.missing_sequences,
-                            "refused": s.refused_sequences, "batches": s.batches} for s in statuses}
+    counties = {s.county_code: {"days_behind": s.days_behind(day), "missing": s.missing_sequences,
+                                "refused": s.refused_sequences, "batches": s.batches} for s in statuses}
+    late = sorted(code for code, c in counties.items()
+                  if c["days_behind"] is None or c["days_behind"] > late_days or c["missing"])
+    return {"late": late, "counties": counties}
+
+
+def batches_received(start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+    """Per county, the batches received in [start, end) and their rows loaded and refused."""
+    import sqlalchemy as sa
+
+    from .models import Batch
+
+    with _platform() as (_, engine), engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(Batch.county_code, sa.func.count(), sa.func.sum(Batch.rows_loaded), sa.func.sum(Batch.rows_rejected))
+            .where(Batch.received_at >= start, Batch.received_at < end).group_by(Batch.county_code))
+        return {county: {"batches": n, "rows_loaded": int(loaded or 0), "rows_rejected": int(refused or 0)}
+                for county, n, loaded, refused in rows}
 
 
 def source_connection_id(county: str) -> str | None:

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
@@ -146,3 +146,23 @@ def test_a_county_dag_runs_end_to_end_with_airflow_dags_test(tmp_path, province_
         assert s.scalar(sa.select(sa.func.count()).select_from(Claim)) == frames["claim"].height
         assert {b.source for b in s.scalars(sa.select(Batch))} == {BatchSource.ETL}
     assert read_watermark(engine, county, "financing") == str(frames["financing"].height)
+
+
+def test_the_monitoring_and_reporting_steps_report_late_counties_and_the_months_deliveries(province_env,
+                                                                                          county_source) -> None:  # type: ignore[no-untyped-def]
+    engine, settings = province_env
+    county, url, frames = county_source
+    jobs.etl_county(county, url=url)
+    status = jobs.ingestion_status(datetime(2012, 2, 1, tzinfo=timezone.utc))
+    assert status["counties"][county]["days_behind"] == 32  # its claims end 2011-12-31
+    assert county not in status["late"]
+    assert "520122" in status["late"]  # a gateway county that sent nothing
+    assert county in jobs.ingestion_status(datetime(2012, 6, 1, tzinfo=timezone.utc))["late"]
+
+    with session_scope(engine) as s:
+        received = s.scalar(sa.select(sa.func.max(Batch.received_at)))
+    around = jobs.batches_received(received - timedelta(days=1), received + timedelta(days=1))
+    assert around == {county: {"batches": 4, "rows_loaded": sum(f.height for f in frames.values()),
+                              "rows_rejected": 0}}
+    assert jobs.batches_received(datetime(2011, 1, 1, tzinfo=timezone.utc),
+                                 datetime(2011, 2, 1, tzinfo=timezone.utc)) == {}

@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from ncms.exchange.package import MANIFEST, Limits, Package, PackageError, write_package
+from ncms.exchange.package import MANIFEST, Limits, Package, PackageError, PackageWriter, write_package
 from ncms.exchange.schemas import FinancingRecord, MemberRecord
 from ncms.exchange.screen import LINE, screen
 from tests.test_ids import make_id
@@ -566,3 +566,21 @@ def test_a_lone_carriage_return_makes_a_file_not_plain(box):
     content = member_csv(member_line(1), member_line(2, "张\r三"), member_line(3)).encode()
     package = box.open(rebuild(box.package(), box.inbox / "x.zip", files={"members.csv": content}))
     assert package.files[0].numbered is True
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xml"])
+def test_a_package_written_in_chunks_reads_as_the_whole(tmp_path, fmt) -> None:  # type: ignore[no-untyped-def]
+    rows = [{"year": "2011", "month": str(m), "source": "central", "amount": f"{m}00.00"} for m in range(1, 13)]
+    whole = pl.DataFrame(rows)
+    with PackageWriter(tmp_path / "work", fmt=fmt, encoding="GB18030") as writer:
+        for start in range(0, 12, 5):  # chunks of 5, 5, 2
+            writer.add("financing", whole.slice(start, 5))
+        writer.add("member", pl.DataFrame(schema={n: pl.String for n in MemberRecord().fields}))  # no rows
+        path = writer.finish(tmp_path / "p.zip", county_code="520122", sequence=3,
+                             period=(date(2011, 1, 1), date(2011, 12, 31)))
+    assert list((tmp_path / "work").iterdir()) == []  # the working files are gone
+    package = Package(path, tmp_path / "open").open()
+    by_type = {f.record_type: f for f in package.files}
+    assert by_type["financing"].rows == 12 and by_type["member"].rows == 0
+    read = pl.concat(list(package.chunks(by_type["financing"]))).drop(LINE)
+    assert read.select(whole.columns).to_dicts() == whole.to_dicts()

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import re
+import tempfile
 import time
 import zipfile
 import zlib
@@ -455,6 +456,7 @@ class PackageWriter:
         self.workdir, self.encoding, self.fmt = Path(workdir), encoding, fmt
         self.rows: dict[str, int] = {}
         self._files: dict[str, Any] = {}
+        self._paths: dict[str, Path] = {}  # unique names: writers may share a folder
 
     def __enter__(self) -> "PackageWriter":
         return self
@@ -467,7 +469,9 @@ class PackageWriter:
         fh = self._files.get(record_type)
         if fh is None:
             self.workdir.mkdir(parents=True, exist_ok=True)
-            fh = self._files[record_type] = open(self._path(record_type), "wb")
+            fh = self._files[record_type] = tempfile.NamedTemporaryFile(
+                dir=self.workdir, prefix=f".{RECORD_SCHEMAS[record_type].file_stem}-", suffix=".part", delete=False)
+            self._paths[record_type] = Path(fh.name)
             self.rows[record_type] = 0
             if self.fmt == "xml":
                 fh.write(self._encode(f'<?xml version="1.0" encoding="{self.encoding}"?>\n'
@@ -494,7 +498,7 @@ class PackageWriter:
             for record_type in self._files:
                 name = f"{RECORD_SCHEMAS[record_type].file_stem}.{self.fmt}"
                 digest = hashlib.sha256()
-                with open(self._path(record_type), "rb") as src, archive.open(
+                with open(self._paths[record_type], "rb") as src, archive.open(
                         _entry(name, stamp, compresslevel), "w", force_zip64=True) as dst:
                     while block := src.read(READ_BLOCK):
                         digest.update(block)
@@ -506,20 +510,18 @@ class PackageWriter:
                             encoding=self.encoding, files=files)
             if created_at:
                 manifest["created_at"] = created_at
-            archive.writestr(_entry(MANIFEST, stamp, compresslevel), json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+            archive.writestr(_entry(MANIFEST, stamp, compresslevel),
+                             json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
         self._files = {}
         return path
 
     def close(self) -> None:
-        """Drop the unfinished files (``finish`` has zipped them, or the package is abandoned)."""
-        for record_type, fh in self._files.items():
+        """Drop the working files (``finish`` has zipped them, or the package is abandoned)."""
+        for fh in self._files.values():
             fh.close()
-        for record_type in self.rows:
-            self._path(record_type).unlink(missing_ok=True)
-        self._files, self.rows = {}, {}
-
-    def _path(self, record_type: str) -> Path:
-        return self.workdir / f"{RECORD_SCHEMAS[record_type].file_stem}.{self.fmt}.part"
+        for path in self._paths.values():
+            path.unlink(missing_ok=True)
+        self._files, self._paths, self.rows = {}, {}, {}
 
     def _encode(self, text: str) -> bytes:
         return text.encode("utf-8" if self.encoding == "UTF-8" else "gb18030")

@@ -444,11 +444,10 @@ def test_ncms_etl_all_extracts_every_etl_county(cli, province, settings, tmp_pat
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_county_database_on_postgresql(province, settings, database_url) -> None:  # type: ignore[no-untyped-def]
     """Vendor C's tables in a PostgreSQL schema (the provincial database's own, here), read
     through a named (server-side) cursor."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the county database is PostgreSQL here")
     county = "520323"
     frames = county_database(database_url, county, seed=8)
     result = run_etl(province, settings, county, url=database_url)

@@ -209,7 +209,7 @@ def _plain(record: RecordMapping, name: str) -> bool:
 
 def _translate(dtype: pl.DataType, mapped: FieldMapping, is_date: bool) -> pl.Expr:
     column = pl.col(mapped.column)
-    if is_date and dtype in (pl.Date, pl.Datetime) or isinstance(dtype, pl.Datetime):
+    if (is_date and dtype in (pl.Date, pl.Datetime)) or isinstance(dtype, pl.Datetime):
         text = column.dt.strftime("%Y-%m-%d" if is_date else "%Y-%m-%d %H:%M:%S")
     elif mapped.fen:
         fen = column.cast(pl.Int64, strict=False)

@@ -84,12 +84,13 @@ def main(ctx: click.Context, data_dir: str | None, database_url: str | None, con
 
 
 def _register() -> None:
-    from . import db, demo, doctor, etl, ingest, serve, synth, users
+    from . import db, demo, doctor, etl, ingest, monitor, serve, synth, users
 
     main.add_command(db.db_group)
     main.add_command(users.users_group)
     main.add_command(ingest.ingest_group)
     main.add_command(etl.etl_command)
+    main.add_command(monitor.monitor_group)
     main.add_command(synth.synth_command)
     main.add_command(demo.demo_command)
     main.add_command(serve.serve_command)

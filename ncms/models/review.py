@@ -68,3 +68,24 @@ class FindingEvent(Base):
     text: Mapped[str | None] = mapped_column(Text)
 
     finding: Mapped[Finding] = relationship(back_populates="events")
+
+
+class RuleRun(Base):
+    """One rule run over one county's claims: what it scanned, what it found, how long it took."""
+
+    __tablename__ = "rule_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32), index=True)  # the `ncms monitor run` it belonged to
+    rule_code: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[str] = mapped_column(String(32))
+    county_code: Mapped[str] = mapped_column(ForeignKey("county.code"))
+    period_start: Mapped[date | None]
+    period_end: Mapped[date | None]
+    parameters: Mapped[dict | None] = mapped_column(JSON)
+    rows_scanned: Mapped[int] = mapped_column(default=0)
+    hits: Mapped[int] = mapped_column(default=0)
+    raised: Mapped[int] = mapped_column(default=0)
+    closed: Mapped[int] = mapped_column(default=0)
+    seconds: Mapped[float] = mapped_column(default=0.0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

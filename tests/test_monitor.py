@@ -1,0 +1,214 @@
+"""The rule catalogue and its engine, on hand-made claims: for every rule the cases that must
+hit and the near misses that must not; findings filed once, reviews kept, parameter changes
+closing what no longer holds. On SQLite and PostgreSQL alike."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from ncms.config import ConfigError
+from ncms.db import session_scope
+from ncms.ingest import ingest_package
+from ncms.models import Finding, FindingEventKind, FindingStatus, RuleRun
+from ncms.monitor import CATALOGUE, run_monitor
+from ncms.monitor.settings import read_rule_settings
+
+from .conftest import CONFIG_DIR
+from .packages import COUNTY, HOSPITAL, TOWNSHIP, claim, member, national_id, package
+
+TODAY = date(2013, 1, 1)
+CHILD_ID = national_id("52012220080101004")  # a girl born 2008-01-01
+
+
+def stay(cid: str, member_no: str, admitted: str, discharged: str, **kw: str) -> dict[str, str]:
+    day = date.fromisoformat(discharged).toordinal() + 1
+    return claim(cid, member_no, admission_date=admitted, discharge_date=discharged,
+                 settlement_date=date.fromordinal(day).isoformat(), **kw)
+
+
+def visit(cid: str, member_no: str, day: str, **kw: str) -> dict[str, str]:
+    return claim(cid, member_no, kind="outpatient", admission_date=day, discharge_date=None, settlement_date=day,
+                 institution_code=TOWNSHIP, **kw)
+
+
+def line(cid: str, code: str, amount: str = "30.00") -> dict[str, str]:
+    return dict(claim_id=cid, line_no="1", item_code=code, item_name=code, category="drug", quantity="1",
+                unit_price=amount, amount=amount)
+
+
+MEMBERS = ["M1", "M2", "M3", "M5", "M11", "M12", "M13", "M14", "M15", "M16"]
+CLAIMS = [
+    # care after death: M3 (a man) died on 10 March
+    visit("D1", "M3", "2011-03-15"),
+    stay("D2", "M3", "2011-03-08", "2011-03-10"),                       # died in hospital: no hit
+    visit("D3", "M3", "2011-03-10"),                                    # seen on the day of death: no hit
+    # overlapping stays
+    stay("O1", "M11", "2011-04-01", "2011-04-10"),
+    stay("O2", "M11", "2011-04-05", "2011-04-12", institution_code=TOWNSHIP),
+    stay("S1", "M12", "2011-05-01", "2011-05-05"),
+    stay("S2", "M12", "2011-05-05", "2011-05-08", institution_code=TOWNSHIP),  # a transfer: no hit
+    # split admission (15 days, chemotherapy excluded)
+    stay("A1", "M13", "2011-06-01", "2011-06-05"),
+    stay("A2", "M13", "2011-06-20", "2011-06-25"),                      # day 15: hit
+    stay("B1", "M14", "2011-06-01", "2011-06-05"),
+    stay("B2", "M14", "2011-06-21", "2011-06-24"),                      # day 16: no hit
+    stay("K1", "M15", "2011-07-01", "2011-07-03", diagnosis_code="Z51.1"),
+    stay("K2", "M15", "2011-07-10", "2011-07-12", diagnosis_code="Z51.1"),  # a chemotherapy cycle: no hit
+    # outpatient during a stay
+    stay("H1", "M16", "2011-08-01", "2011-08-10"),
+    visit("V1", "M16", "2011-08-05"),                                   # inside: hit
+    visit("V2", "M16", "2011-08-10"),                                   # the day of discharge: no hit
+    visit("V3", "M16", "2011-08-01"),                                   # the day of admission: no hit
+    # not enrolled: M5 enrolled for 2010 only
+    visit("N1", "M5", "2011-09-01"),
+    # restricted by sex: M1 is a man, M2 a woman
+    visit("X1", "M1", "2011-10-01"),                                    # prenatal examination for a man: hit
+    visit("X2", "M2", "2011-10-01"),                                    # for a woman: no hit
+    visit("G1", "M1", "2011-10-02", diagnosis_code="N71.0"),            # uterine disease, a man: hit
+    visit("G2", "M2", "2011-10-02", diagnosis_code="N71.0"),            # a woman: no hit
+    visit("G3", "M1", "2011-10-02", diagnosis_code="N40"),              # prostate, a man: no hit
+    # restricted by age: M4 is a girl of 3, M1 a man of 39
+    visit("Y1", "M4", "2011-11-01"),                                    # levofloxacin (18+) for a child: hit
+    visit("Y2", "M1", "2011-11-01"),                                    # for an adult: no hit
+    visit("P1", "M1", "2011-11-02", diagnosis_code="P07.3"),            # a perinatal condition at 39: hit
+    visit("P2", "M2", "2011-11-02", diagnosis_code="O80"),              # childbirth at 39, a woman: no hit
+]
+ITEMS = [line("X1", "E0006"), line("X2", "E0006"), line("Y1", "D0009"), line("Y2", "D0009")]
+EXPECTED = {
+    "care_after_death": {"D1"},
+    "overlapping_stays": {"O2"},
+    "split_admission": {"A2"},
+    "outpatient_during_stay": {"V1"},
+    "not_enrolled": {"N1"},
+    "sex_restricted_item": {"X1"},
+    "sex_restricted_diagnosis": {"G1"},
+    "age_restricted_item": {"Y1"},
+    "age_restricted_diagnosis": {"P1"},
+}
+
+
+@pytest.fixture
+def province(loaded_engine, settings, tmp_path):  # type: ignore[no-untyped-def]
+    settings.ensure_dirs()
+    members = [member(no) for no in MEMBERS] + [member("M4", national_id=CHILD_ID)]
+    members = [dict(m, death_date="2011-03-10") if m["member_no"] == "M3" else m for m in members]
+    enrolments = [dict(member_no=m["member_no"], year="2011", contribution="30.00", enrolled_on=None)
+                  for m in members if m["member_no"] != "M5"]
+    enrolments.append(dict(member_no="M5", year="2010", contribution="30.00", enrolled_on=None))
+    result = ingest_package(loaded_engine, settings, package(tmp_path / "p.zip", members=members,
+                            enrolments=enrolments, claims=CLAIMS, claim_items=ITEMS), today=TODAY)
+    assert (result.status.value, result.rows_rejected) == ("loaded", 0), result.error
+    return loaded_engine
+
+
+def findings(engine, rule: str | None = None) -> dict[str, Finding]:  # type: ignore[no-untyped-def]
+    with session_scope(engine) as s:
+        query = sa.select(Finding).where(Finding.rule_code == rule) if rule else sa.select(Finding)
+        found = list(s.scalars(query))
+        s.expunge_all()
+    return {f.subject_key.rsplit(":", 1)[1]: f for f in found}
+
+
+def test_every_rule_of_the_catalogue_is_tested_here() -> None:
+    assert set(EXPECTED) == {rule.code for rule in CATALOGUE}
+
+
+@pytest.mark.parametrize("rule", sorted(EXPECTED))
+def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule) -> None:  # type: ignore[no-untyped-def]
+    run_monitor(province, settings, counties=[COUNTY], rules=[rule])
+    found = findings(province, rule)
+    assert set(found) == EXPECTED[rule]
+    for finding in found.values():
+        assert finding.county_code == COUNTY and finding.claim_id is not None
+        assert finding.amount_at_stake > 0 and finding.rule_version and finding.status is FindingStatus.OPEN
+
+
+def test_findings_carry_their_evidence_and_money(province, settings) -> None:  # type: ignore[no-untyped-def]
+    run_monitor(province, settings, counties=[COUNTY])
+    found = findings(province)
+    assert found["D1"].evidence == {"death_date": "2011-03-10", "admission_date": "2011-03-15"}
+    assert found["O2"].evidence["other_claim"] == "O1"
+    assert found["A2"].evidence["days_between"] == 15 and found["A2"].parameters["readmission_days"] == 15
+    assert found["X1"].amount_at_stake == Decimal("30.00") and found["X1"].evidence["code"] == "E0006"
+    assert found["D1"].amount_at_stake == Decimal("12.00")  # the compensation paid
+
+
+def test_a_rerun_updates_instead_of_duplicating_and_keeps_reviews(province, settings) -> None:  # type: ignore[no-untyped-def]
+    first = run_monitor(province, settings, counties=[COUNTY])
+    assert first.hits == sum(map(len, EXPECTED.values()))
+    with session_scope(province) as s:
+        reviewed = s.scalar(sa.select(Finding).where(Finding.rule_code == "not_enrolled"))
+        reviewed.status = FindingStatus.CONFIRMED
+        count = s.scalar(sa.select(sa.func.count()).select_from(Finding))
+    second = run_monitor(province, settings, counties=[COUNTY])
+    assert second.hits == first.hits and sum(o.raised for o in second.outcomes) == 0
+    with session_scope(province) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Finding)) == count
+        assert s.scalar(sa.select(Finding.status).where(Finding.rule_code == "not_enrolled")) \
+            is FindingStatus.CONFIRMED
+        runs = s.scalars(sa.select(RuleRun).where(RuleRun.run_id == second.run_id)).all()
+    assert len(runs) == len(CATALOGUE) and all(r.rows_scanned == len(CLAIMS) for r in runs)
+
+
+def test_a_changed_parameter_closes_what_no_longer_holds_with_the_reason(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    run_monitor(province, settings, counties=[COUNTY], rules=["split_admission"])
+    assert set(findings(province, "split_admission")) == {"A2"}
+    config = _config_with(tmp_path, {"split_admission": {"params": {"readmission_days": 16}}})
+    from dataclasses import replace
+    wider = replace(settings, config_dir=config)
+    run_monitor(province, wider, counties=[COUNTY], rules=["split_admission"])
+    found = findings(province, "split_admission")
+    assert set(found) == {"A2", "B2"} and found["B2"].parameters["readmission_days"] == 16
+
+    narrower = replace(settings, config_dir=_config_with(tmp_path / "n", {
+        "split_admission": {"params": {"readmission_days": 10}}}))
+    result = run_monitor(province, narrower, counties=[COUNTY], rules=["split_admission"])
+    assert result.outcomes[0].closed == 2
+    with session_scope(province) as s:
+        closed = s.scalars(sa.select(Finding).where(Finding.rule_code == "split_admission")).all()
+        assert {f.status for f in closed} == {FindingStatus.CLOSED}
+        assert all("readmission_days=10" in f.closed_reason for f in closed)
+        assert [e.kind for e in closed[0].events][-1] is FindingEventKind.CLOSED
+
+    run_monitor(province, settings, counties=[COUNTY], rules=["split_admission"])  # back to 15: A2 again
+    found = findings(province, "split_admission")
+    assert found["A2"].status is FindingStatus.OPEN and found["B2"].status is FindingStatus.CLOSED
+
+
+def test_a_rule_switched_off_for_a_county_does_not_run_there(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = _config_with(tmp_path, {"not_enrolled": {"counties": {COUNTY: {"enabled": False}}},
+                                     "care_after_death": {"severity": "suspicious"}})
+    from dataclasses import replace
+    result = run_monitor(province, replace(settings, config_dir=config), counties=[COUNTY])
+    assert "not_enrolled" not in {o.rule_code for o in result.outcomes}
+    assert findings(province, "care_after_death")["D1"].severity.value == "suspicious"
+
+
+def test_a_run_over_a_period_sees_only_claims_settled_in_it(province, settings) -> None:  # type: ignore[no-untyped-def]
+    run_monitor(province, settings, counties=[COUNTY], period=(date(2011, 3, 1), date(2011, 4, 30)))
+    assert set(findings(province)) == {"D1", "O2"}  # settled 15 March and 13 April; the rest later
+
+def _config_with(tmp_path: Path, rules: dict) -> Path:  # type: ignore[type-arg]
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    (config / "rules.yaml").write_text(yaml.safe_dump({"version": 1, "rules": rules}), encoding="utf-8")
+    return config
+
+
+@pytest.mark.parametrize("rules, message", [
+    ({"no_such_rule": {}}, "no such rule"),
+    ({"split_admission": {"params": {"days": 3}}}, "unknown parameters ['days']"),
+    ({"split_admission": {"severity": "grave"}}, "violation or suspicious"),
+    ({"split_admission": {"counties": {"520122": {"params": {"days": 3}}}}}, "counties.520122.params"),
+])
+def test_a_wrong_rules_file_is_refused_with_the_place(tmp_path, rules, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="rules.yaml") as caught:
+        read_rule_settings(_config_with(tmp_path, rules))
+    assert message in str(caught.value)

@@ -114,47 +114,68 @@ def care_after_death(params: dict[str, Any], scope: Scope) -> sa.Select:
                    c.admission_date > Member.death_date))
 
 
+def _stay_key(claim: Any) -> sa.ColumnElement[str]:
+    """``YYYY-MM-DD|claim id`` of a stay's discharge: the largest is the latest discharge, and
+    says which claim it was (ISO dates compare as text on both databases)."""
+    return sa.cast(claim.discharge_date, sa.String) + sa.literal("|") + claim.source_id
+
+
+def _day(column: Any) -> sa.ColumnElement[str]:
+    return sa.cast(column, sa.String)
+
+
+def _county_claims(scope: Scope) -> list[sa.ColumnElement[bool]]:
+    """The claims a member's history is read from: the whole county, not only the scope, since
+    a claim in the scope may pair with one before it."""
+    return [Claim.county_code == scope.county_code, Claim.voided.is_(False)]
+
+
 def overlapping_stays(params: dict[str, Any], scope: Scope) -> sa.Select:
-    later, earlier = sa.orm.aliased(Claim, name="later"), sa.orm.aliased(Claim, name="earlier")
-    return (sa.select(*_claim_columns(later), earlier.source_id.label("ev_other_claim"),
-                      earlier.admission_date.label("ev_other_admission"),
-                      earlier.discharge_date.label("ev_other_discharge"))
-            .join(earlier, sa.and_(earlier.county_code == later.county_code, earlier.member_no == later.member_no,
-                                   earlier.id != later.id))
-            .where(*scope.claims(later), earlier.voided.is_(False),
-                   later.kind == ClaimKind.INPATIENT, earlier.kind == ClaimKind.INPATIENT,
-                   # the later of the two (ties: the higher id) carries the finding
-                   sa.or_(earlier.admission_date < later.admission_date,
-                          sa.and_(earlier.admission_date == later.admission_date, earlier.id < later.id)),
-                   # a day of transfer (discharge = next admission) is no overlap
-                   later.admission_date < earlier.discharge_date)
-            .distinct())
+    # one pass in admission order per member: the latest discharge of the stays before each
+    latest = sa.func.max(_stay_key(Claim)).over(partition_by=(Claim.county_code, Claim.member_no),
+                                                 order_by=(Claim.admission_date, Claim.id), rows=(None, -1))
+    stays = (sa.select(Claim.id, latest.label("previous"))
+             .where(*_county_claims(scope), Claim.kind == ClaimKind.INPATIENT).subquery("stays"))
+    later = sa.orm.aliased(Claim, name="later")
+    return (sa.select(*_claim_columns(later), sa.func.substr(stays.c.previous, 12).label("ev_other_claim"),
+                      sa.func.substr(stays.c.previous, 1, 10).label("ev_other_discharge"))
+            .join(stays, stays.c.id == later.id)
+            # a day of transfer (discharge = next admission) is no overlap
+            .where(*scope.claims(later), _day(later.admission_date) < sa.func.substr(stays.c.previous, 1, 10)))
 
 
 def split_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
-    again, first = sa.orm.aliased(Claim, name="again"), sa.orm.aliased(Claim, name="first")
-    gap = days_between(first.discharge_date, again.admission_date)
+    # one pass per member and institution: the stay before each one
+    window = dict(partition_by=(Claim.county_code, Claim.member_no, Claim.institution_id),
+                  order_by=(Claim.admission_date, Claim.id))
+    stays = (sa.select(Claim.id, sa.func.lag(Claim.discharge_date).over(**window).label("previous_discharge"),
+                       sa.func.lag(Claim.source_id).over(**window).label("previous_claim"))
+             .where(*_county_claims(scope), Claim.kind == ClaimKind.INPATIENT).subquery("stays"))
+    again = sa.orm.aliased(Claim, name="again")
+    gap = days_between(stays.c.previous_discharge, again.admission_date)
     excluded = [again.diagnosis_code.like(f"{prefix}%") for prefix in params["excluded_diagnoses"]]
-    return (sa.select(*_claim_columns(again), first.source_id.label("ev_previous_claim"),
-                      first.discharge_date.label("ev_previous_discharge"), gap.label("ev_days_between"))
-            .join(first, sa.and_(first.county_code == again.county_code, first.member_no == again.member_no,
-                                 first.institution_id == again.institution_id, first.id != again.id))
-            .where(*scope.claims(again), first.voided.is_(False),
-                   again.kind == ClaimKind.INPATIENT, first.kind == ClaimKind.INPATIENT,
-                   again.admission_date >= first.discharge_date, gap <= params["readmission_days"],
-                   *([~sa.or_(*excluded)] if excluded else []))
-            .distinct())
+    return (sa.select(*_claim_columns(again), stays.c.previous_claim.label("ev_previous_claim"),
+                      stays.c.previous_discharge.label("ev_previous_discharge"), gap.label("ev_days_between"))
+            .join(stays, stays.c.id == again.id)
+            .where(*scope.claims(again), gap >= 0, gap <= params["readmission_days"],
+                   *([~sa.or_(*excluded)] if excluded else [])))
 
 
 def outpatient_during_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
-    visit, stay = sa.orm.aliased(Claim, name="visit"), sa.orm.aliased(Claim, name="stay")
-    return (sa.select(*_claim_columns(visit), stay.source_id.label("ev_stay_claim"),
-                      stay.admission_date.label("ev_stay_admission"), stay.discharge_date.label("ev_stay_discharge"))
-            .join(stay, sa.and_(stay.county_code == visit.county_code, stay.member_no == visit.member_no))
-            .where(*scope.claims(visit), stay.voided.is_(False), visit.kind == ClaimKind.OUTPATIENT,
-                   stay.kind == ClaimKind.INPATIENT,
-                   # strictly inside: a visit on the day of admission or discharge is usual care
-                   visit.admission_date > stay.admission_date, visit.admission_date < stay.discharge_date))
+    # one pass per member over visits and stays in date order, a day's visits before its
+    # admissions: the latest discharge of the stays admitted before each visit's day
+    inpatient = Claim.kind == ClaimKind.INPATIENT
+    latest = sa.func.max(sa.case((inpatient, _stay_key(Claim)))).over(
+        partition_by=(Claim.county_code, Claim.member_no),
+        order_by=(Claim.admission_date, sa.case((inpatient, 1), else_=0), Claim.id), rows=(None, -1))
+    history = (sa.select(Claim.id, latest.label("stay")).where(*_county_claims(scope)).subquery("history"))
+    visit = sa.orm.aliased(Claim, name="visit")
+    return (sa.select(*_claim_columns(visit), sa.func.substr(history.c.stay, 12).label("ev_stay_claim"),
+                      sa.func.substr(history.c.stay, 1, 10).label("ev_stay_discharge"))
+            .join(history, history.c.id == visit.id)
+            # strictly inside: a visit on the day of admission or discharge is usual care
+            .where(*scope.claims(visit), visit.kind == ClaimKind.OUTPATIENT,
+                   _day(visit.admission_date) < sa.func.substr(history.c.stay, 1, 10)))
 
 
 def not_enrolled(params: dict[str, Any], scope: Scope) -> sa.Select:

@@ -1,8 +1,8 @@
 """``ncms_monitoring``: every morning, after the nightly extracts, check the fund's data.
 
-For now its one step is the ingestion check (``ncms ingest status``: which county is late,
-which package never arrived); the supervision rules and the anomaly model join it as
-their own tasks when they are built."""
+Two steps: the ingestion check (``ncms ingest status``: which county is late, which package
+never arrived) and the supervision rules over the claims settled since 1 January of last
+year (``ncms monitor run``); the anomaly model joins them when it is built."""
 from __future__ import annotations
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
@@ -19,7 +19,13 @@ def monitoring():  # type: ignore[no-untyped-def]
 
         return jobs.ingestion_status(data_interval_end)
 
-    ingestion_status()
+    @task
+    def supervision_rules(data_interval_end=None) -> dict:  # type: ignore[no-untyped-def]
+        from ncms import jobs
+
+        return jobs.monitor_rules(data_interval_end)
+
+    ingestion_status() >> supervision_rules()
 
 
 monitoring()

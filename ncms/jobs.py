@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -99,6 +99,21 @@ def batches_received(start: datetime, end: datetime) -> dict[str, dict[str, int]
             .where(Batch.received_at >= start, Batch.received_at < end).group_by(Batch.county_code))
         return {county: {"batches": n, "rows_loaded": int(loaded or 0), "rows_rejected": int(refused or 0)}
                 for county, n, loaded, refused in rows}
+
+
+def monitor_rules(as_of: datetime) -> dict[str, Any]:
+    """Run the rule catalogue over the claims settled from 1 January of the year before
+    ``as_of`` to ``as_of`` (late claims of last year included); the run's counts."""
+    from .monitor import run_monitor
+
+    day = as_of.astimezone(SOURCE_TIMEZONE).date()
+    with _platform() as (settings, engine):
+        result = run_monitor(engine, settings, period=(date(day.year - 1, 1, 1), day))
+    hits: dict[str, int] = {}
+    for outcome in result.outcomes:
+        hits[outcome.rule_code] = hits.get(outcome.rule_code, 0) + outcome.hits
+    return {"run": result.run_id, "hits": hits, "raised": sum(o.raised for o in result.outcomes),
+            "closed": sum(o.closed for o in result.outcomes), "amount": str(result.amount)}
 
 
 def source_connection_id(county: str) -> str | None:

@@ -36,6 +36,7 @@ def test_demo_twice_in_a_row(cli, settings):
     assert "held back 520422-0003.zip" in first.output
     assert "520122 push 520122-0001.zip" in first.output and "2 attempt(s)" in first.output  # cut and resumed
     assert "took 11 packages from the gateway's spool inboxes" in first.output  # 3 counties × 4, one late
+    assert "findings hold" in first.output and "care_after_death" in first.output  # the rules ran
     claims = count(settings.database_url, Claim)
     assert 2500 < claims <= 3000  # a few malformed claims are refused, the late package is held back
     second = cli("demo", "--claims", "3000")

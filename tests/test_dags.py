@@ -17,6 +17,7 @@ from ncms import jobs
 from ncms.db import session_scope
 from ncms.ingest.etl import read_watermark
 from ncms.models import Batch, BatchSource, Claim, Member
+from ncms.monitor import CATALOGUE
 
 from .conftest import CONFIG_DIR, ROOT
 from .packages import county_database
@@ -166,3 +167,7 @@ def test_the_monitoring_and_reporting_steps_report_late_counties_and_the_months_
                               "rows_rejected": 0}}
     assert jobs.batches_received(datetime(2011, 1, 1, tzinfo=timezone.utc),
                                  datetime(2011, 2, 1, tzinfo=timezone.utc)) == {}
+
+    rules = jobs.monitor_rules(datetime(2012, 1, 31, 16, 0, tzinfo=timezone.utc))  # 2011 and January 2012
+    assert set(rules["hits"]) == {rule.code for rule in CATALOGUE} and rules["raised"] == sum(rules["hits"].values())
+    assert jobs.monitor_rules(datetime(2010, 6, 30, tzinfo=timezone.utc))["hits"] == {c: 0 for c in rules["hits"]}

@@ -212,3 +212,11 @@ def test_a_wrong_rules_file_is_refused_with_the_place(tmp_path, rules, message) 
     with pytest.raises(ConfigError, match="rules.yaml") as caught:
         read_rule_settings(_config_with(tmp_path, rules))
     assert message in str(caught.value)
+
+
+def test_docs_rules_md_is_rendered_from_the_catalogue() -> None:
+    from ncms.monitor import doc
+
+    from .conftest import ROOT
+
+    assert (ROOT / "docs" / "rules.md").read_text(encoding="utf-8") == doc.render(), f"run {doc.COMMAND}"

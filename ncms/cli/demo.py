@@ -15,11 +15,13 @@ from ncms.ingest.etl import etl_counties
 from ncms.ingest.inbox import ingest_inbox
 from ncms.ingest.mapping import load_mapping
 from ncms.models import County, DeploymentMode
+from ncms.monitor import run_monitor
 from ncms.reference import read_reference
 
 from . import Context, pass_context
 from .db import load_configuration
 from .demo_gateway import deliver
+from .monitor import echo_outcomes
 
 if TYPE_CHECKING:
     from ncms.synth import SyntheticProvince
@@ -70,6 +72,8 @@ def demo_command(obj: Context, claims: int) -> None:
     for path in late:
         click.echo(f"held back {path.name} to show a late package: see `ncms ingest status`, "
                    f"then load it with `ncms ingest {path}`")
+    click.echo("monitoring: the supervision rules over every county's claims (docs/rules.md)")
+    echo_outcomes(run_monitor(obj.engine, settings))
     click.echo("next: `ncms serve`, then open http://127.0.0.1:5000/")
 
 

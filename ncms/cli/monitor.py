@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
+from typing import Any
 
 import click
 
-from ncms.monitor import run_monitor
+from ncms.monitor import MonitorResult, run_monitor
 
 from . import Context, pass_context
 from .db import require_migrated
@@ -26,14 +28,15 @@ def run_command(obj: Context, counties: tuple[str, ...], period: str | None, rul
     require_migrated(obj)
     result = run_monitor(obj.engine, obj.settings, counties=list(counties) or None, period=_period(period),
                          rules=list(rules) or None)
-    totals: dict[str, list] = {}  # type: ignore[type-arg]
+    echo_outcomes(result)
+
+def echo_outcomes(result: MonitorResult) -> None:
+    """Per rule (all counties together): hits, new findings, closed ones, money at stake, time."""
+    totals: dict[str, list[Any]] = {}
     for o in result.outcomes:
-        row = totals.setdefault(o.rule_code, [0, 0, 0, 0, 0.0])
-        row[0] += o.hits
-        row[1] += o.raised
-        row[2] += o.closed
-        row[3] += o.amount
-        row[4] += o.seconds
+        row = totals.setdefault(o.rule_code, [0, 0, 0, Decimal("0"), 0.0])
+        for i, value in enumerate((o.hits, o.raised, o.closed, o.amount, o.seconds)):
+            row[i] += value
     click.echo(f"{'rule':<26} {'hits':>7} {'new':>6} {'closed':>6} {'at stake (yuan)':>16} {'seconds':>8}")
     for code, (hits, raised, closed, amount, seconds) in totals.items():
         click.echo(f"{code:<26} {hits:>7,} {raised:>6,} {closed:>6,} {amount:>16,.2f} {seconds:>8.2f}")

@@ -57,6 +57,7 @@ class Rule:
     severity: Severity
     query: Callable[[dict[str, Any], Scope], sa.Select]
     params: dict[str, Any] = field(default_factory=dict)
+    example: str = ""  # a hit and a near miss, in words (docs/rules.md)
 
 
 def claim_key(claim: Any) -> sa.ColumnElement[str]:
@@ -224,12 +225,14 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule("care_after_death", "1", "care after death", "死亡后就医", "Care after death",
          "A claim whose admission or visit date is after the member's date of death.",
          "就诊或入院日期晚于参合人员死亡日期的结算单。",
-         "the compensation paid on the claim", Severity.VIOLATION, care_after_death),
+         "the compensation paid on the claim", Severity.VIOLATION, care_after_death,
+         example="A member died on 10 March 2011: an outpatient visit on 15 March is a hit; a visit on 10 March, or a stay from 8 to 10 March, is not."),
     Rule("overlapping_stays", "1", "overlapping stays", "重叠住院", "Overlapping inpatient stays",
          "An inpatient claim that begins before another inpatient stay of the same member has ended "
          "(a discharge and an admission on the same day, a transfer, is not an overlap).",
          "同一参合人员两次住院时间重叠（出院当日再入院、即转院，不计）。",
-         "the compensation paid on the later stay", Severity.VIOLATION, overlapping_stays),
+         "the compensation paid on the later stay", Severity.VIOLATION, overlapping_stays,
+         example="Stays from 1 to 10 April and from 5 to 12 April: the second is a hit. Stays from 1 to 5 May and from 5 to 8 May (a transfer) are not."),
     Rule("split_admission", "1", "split admission", "分解住院", "Split admission",
          "An inpatient admission to the same institution within {readmission_days} days of the same "
          "member's discharge from it; planned cycles (diagnoses starting {excluded_diagnoses}, such "
@@ -237,37 +240,48 @@ CATALOGUE: tuple[Rule, ...] = (
          "同一参合人员出院后 {readmission_days} 天内再次入住同一医疗机构；化疗、放疗等计划性周期治疗"
          "（主诊断以 {excluded_diagnoses} 开头）不计。",
          "the compensation paid on the readmission", Severity.SUSPICIOUS, split_admission,
-         {"readmission_days": 15, "excluded_diagnoses": ["Z51"]}),
+         {"readmission_days": 15, "excluded_diagnoses": ["Z51"]},
+         example="Discharged from the county hospital on 5 June, admitted again there on 20 June (day 15): "
+                 "a hit. Admitted again on 21 June (day 16), or a chemotherapy cycle (Z51.1) a week after "
+                 "the last: not."),
     Rule("outpatient_during_stay", "1", "outpatient during a stay", "住院期间门诊", "Outpatient care during a stay",
          "An outpatient claim dated strictly between the admission and discharge of an inpatient stay "
          "of the same member.",
          "门诊就诊日期在同一参合人员住院期间（不含入院、出院当日）。",
-         "the compensation paid on the outpatient claim", Severity.SUSPICIOUS, outpatient_during_stay),
+         "the compensation paid on the outpatient claim", Severity.SUSPICIOUS, outpatient_during_stay,
+         example="A stay from 1 to 10 August: an outpatient visit on 5 August is a hit; visits on 1 or 10 August are not."),
     Rule("not_enrolled", "1", "not enrolled", "非参合人员", "Claim of a person not enrolled that year",
          "A claim whose member has no enrolment in the county for the year of the admission or visit.",
          "结算单对应人员在就诊年度未在本县参合。",
-         "the compensation paid on the claim", Severity.VIOLATION, not_enrolled),
+         "the compensation paid on the claim", Severity.VIOLATION, not_enrolled,
+         example="A member enrolled for 2010 only: a visit on 1 September 2011 is a hit; a visit in 2010 is not."),
     Rule("sex_restricted_item", "1", "sex-restricted items and diagnoses", "限性别项目", "Item restricted to the other sex",
          "A claim billing an item that the restriction list allows only for the other sex.",
          "结算单中含有限定另一性别使用的收费项目。",
          "the amount billed for the restricted items", Severity.VIOLATION,
-         _restricted(RestrictionKind.ITEM, by_sex=True)),
+         _restricted(RestrictionKind.ITEM, by_sex=True),
+         example="A prenatal examination (E0006, women only) billed for a man: a hit; for a woman: not."),
     Rule("sex_restricted_diagnosis", "1", "sex-restricted items and diagnoses", "限性别诊断",
          "Diagnosis restricted to the other sex",
          "A claim whose main diagnosis (an ICD-10 code or its prefix on the restriction list) exists "
          "only for the other sex.",
          "结算单主诊断仅适用于另一性别。",
-         "the compensation paid on the claim", Severity.VIOLATION, _restricted(RestrictionKind.DIAGNOSIS, by_sex=True)),
+         "the compensation paid on the claim", Severity.VIOLATION, _restricted(RestrictionKind.DIAGNOSIS, by_sex=True),
+         example="N71.0 (inflammatory disease of the uterus) for a man: a hit; for a woman, or N40 "
+                 "(prostate) for a man: not."),
     Rule("age_restricted_item", "1", "age-restricted items and diagnoses", "限年龄项目", "Item outside its age range",
          "A claim billing an item for a member whose age at admission is outside the item's age range.",
          "结算单中含有与患者入院时年龄不符的限年龄收费项目。",
          "the amount billed for the restricted items", Severity.SUSPICIOUS,
-         _restricted(RestrictionKind.ITEM, by_sex=False)),
+         _restricted(RestrictionKind.ITEM, by_sex=False),
+         example="Levofloxacin (D0009, from 18) for a girl of 3: a hit; for a man of 39: not."),
     Rule("age_restricted_diagnosis", "1", "age-restricted items and diagnoses", "限年龄诊断",
          "Diagnosis outside its age range",
          "A claim whose main diagnosis is on the restriction list for an age range the member's age "
          "at admission is outside of.",
          "结算单主诊断与患者入院时年龄不符。",
-         "the compensation paid on the claim", Severity.SUSPICIOUS, _restricted(RestrictionKind.DIAGNOSIS, by_sex=False)),
+         "the compensation paid on the claim", Severity.SUSPICIOUS, _restricted(RestrictionKind.DIAGNOSIS, by_sex=False),
+         example="P07.3 (a perinatal condition, up to age 1) for a man of 39: a hit; O80 (childbirth, "
+                 "women of 12 to 55) for a woman of 39: not."),
 )
 RULES = {rule.code: rule for rule in CATALOGUE}

@@ -32,8 +32,8 @@ def stay(cid: str, member_no: str, admitted: str, discharged: str, **kw: str) ->
 
 
 def visit(cid: str, member_no: str, day: str, **kw: str) -> dict[str, str]:
-    return claim(cid, member_no, kind="outpatient", admission_date=day, discharge_date=None, settlement_date=day,
-                 institution_code=TOWNSHIP, **kw)
+    kw.setdefault("institution_code", TOWNSHIP)
+    return claim(cid, member_no, kind="outpatient", admission_date=day, discharge_date=None, settlement_date=day, **kw)
 
 
 def line(cid: str, code: str, amount: str = "30.00") -> dict[str, str]:
@@ -71,15 +71,23 @@ CLAIMS = [
     visit("X2", "M2", "2011-10-01"),                                    # for a woman: no hit
     visit("G1", "M1", "2011-10-02", diagnosis_code="N71.0"),            # uterine disease, a man: hit
     visit("G2", "M2", "2011-10-02", diagnosis_code="N71.0"),            # a woman: no hit
-    visit("G3", "M1", "2011-10-02", diagnosis_code="N40"),              # prostate, a man: no hit
+    visit("G3", "M1", "2011-10-03", diagnosis_code="N40"),              # prostate, a man: no hit
     # restricted by age: M4 is a girl of 3, M1 a man of 39
     visit("Y1", "M4", "2011-11-01"),                                    # levofloxacin (18+) for a child: hit
     visit("Y2", "M1", "2011-11-01"),                                    # for an adult: no hit
     visit("P1", "M1", "2011-11-02", diagnosis_code="P07.3"),            # a perinatal condition at 39: hit
     visit("P2", "M2", "2011-11-02", diagnosis_code="O80"),              # childbirth at 39, a woman: no hit
 ]
+CLAIMS += [
+    # duplicate claim: the same visit settled twice, within 10 % (a different institution is no duplicate)
+    visit("Q1", "M1", "2011-12-01"),
+    visit("Q2", "M1", "2011-12-01", total_amount="31.00", eligible_amount="31.00"),
+    visit("Q3", "M1", "2011-12-01", institution_code=HOSPITAL),
+]
 ITEMS = [line("X1", "E0006"), line("X2", "E0006"), line("Y1", "D0009"), line("Y2", "D0009")]
 EXPECTED = {
+    "duplicate_claim": {"Q2"},
+    "duplicate_enrolment": {"M21:2011"},  # M20 and M21: one national ID registered twice
     "care_after_death": {"D1"},
     "overlapping_stays": {"O2"},
     "split_admission": {"A2"},
@@ -95,7 +103,8 @@ EXPECTED = {
 @pytest.fixture
 def province(loaded_engine, settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.ensure_dirs()
-    members = [member(no) for no in MEMBERS] + [member("M4", national_id=CHILD_ID)]
+    members = [member(no) for no in MEMBERS] + [member("M4", national_id=CHILD_ID), member("M20"),
+                                                 member("M21", national_id=member("M20")["national_id"])]
     members = [dict(m, death_date="2011-03-10") if m["member_no"] == "M3" else m for m in members]
     enrolments = [dict(member_no=m["member_no"], year="2011", contribution="30.00", enrolled_on=None)
                   for m in members if m["member_no"] != "M5"]
@@ -111,7 +120,7 @@ def findings(engine, rule: str | None = None) -> dict[str, Finding]:  # type: ig
         query = sa.select(Finding).where(Finding.rule_code == rule) if rule else sa.select(Finding)
         found = list(s.scalars(query))
         s.expunge_all()
-    return {f.subject_key.rsplit(":", 1)[1]: f for f in found}
+    return {f.subject_key.split(":", 2)[2]: f for f in found}  # "claim:520122:D1" -> "D1"
 
 
 def test_every_rule_of_the_catalogue_is_tested_here() -> None:
@@ -124,7 +133,7 @@ def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule)
     found = findings(province, rule)
     assert set(found) == EXPECTED[rule]
     for finding in found.values():
-        assert finding.county_code == COUNTY and finding.claim_id is not None
+        assert finding.county_code == COUNTY and (finding.claim_id is not None) == (rule != "duplicate_enrolment")
         assert finding.amount_at_stake > 0 and finding.rule_version and finding.status is FindingStatus.OPEN
 
 
@@ -191,7 +200,8 @@ def test_a_rule_switched_off_for_a_county_does_not_run_there(province, settings,
 
 def test_a_run_over_a_period_sees_only_claims_settled_in_it(province, settings) -> None:  # type: ignore[no-untyped-def]
     run_monitor(province, settings, counties=[COUNTY], period=(date(2011, 3, 1), date(2011, 4, 30)))
-    assert set(findings(province)) == {"D1", "O2"}  # settled 15 March and 13 April; the rest later
+    # settled 15 March and 13 April (the other claims later), and the enrolment of the year
+    assert set(findings(province)) == {"D1", "O2", "M21:2011"}
 
 def _config_with(tmp_path: Path, rules: dict) -> Path:  # type: ignore[type-arg]
     import shutil

@@ -179,6 +179,50 @@ def outpatient_during_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
                    _day(visit.admission_date) < sa.func.substr(history.c.stay, 1, 10)))
 
 
+def duplicate_claim(params: dict[str, Any], scope: Scope) -> sa.Select:
+    # one pass over the province: the same person (national ID), institution, kind and dates;
+    # the claim settled second (across counties too) is the duplicate
+    window = dict(partition_by=(Claim.national_id, Claim.institution_id, Claim.kind, Claim.admission_date,
+                                sa.func.coalesce(Claim.discharge_date, Claim.admission_date)),
+                  order_by=(Claim.settlement_date, Claim.county_code, Claim.source_id))
+    care = (sa.select(Claim.id, sa.func.lag(Claim.total_amount).over(**window).label("first_total"),
+                      sa.func.lag(Claim.county_code + sa.literal(":") + Claim.source_id).over(**window).label("first"))
+            .where(Claim.voided.is_(False)).subquery("care"))
+    again = sa.orm.aliased(Claim, name="again")
+    tolerance = sa.literal(params["amount_tolerance"]) * again.total_amount
+    return (sa.select(*_claim_columns(again), care.c.first.label("ev_first_claim"),
+                      care.c.first_total.label("ev_first_total"))
+            .join(care, care.c.id == again.id)
+            .where(*scope.claims(again), care.c.first.is_not(None),
+                   sa.func.abs(again.total_amount - care.c.first_total) <= tolerance))
+
+
+def duplicate_enrolment(params: dict[str, Any], scope: Scope) -> sa.Select:
+    # one person (national ID) enrolled twice in a year: the enrolment in the county of the ID's
+    # area code, else the earliest, is the person's own; the others are duplicates
+    home = sa.case((Member.county_code == sa.func.substr(Member.national_id, 1, 6), 0), else_=1)
+    window = dict(partition_by=(Member.national_id, Enrolment.year))
+    enrolments = (sa.select(Enrolment.id, sa.func.row_number().over(
+                      **window, order_by=(home, Enrolment.enrolled_on, Enrolment.id)).label("rank"),
+                  sa.func.first_value(Member.county_code + sa.literal(":") + Member.member_no).over(
+                      **window, order_by=(home, Enrolment.enrolled_on, Enrolment.id)).label("own"))
+                  .join(Member, Member.id == Enrolment.member_id).subquery("enrolments"))
+    mine = sa.orm.aliased(Member, name="mine")
+    year = sa.cast(Enrolment.year, sa.String)
+    return (sa.select((sa.literal("enrolment:") + mine.county_code + sa.literal(":") + mine.member_no
+                       + sa.literal(":") + year).label("subject_key"),
+                      mine.county_code.label("county_code"), sa.null().label("claim_id"),
+                      sa.null().label("institution_id"), sa.literal(params["subsidy"]).label("amount"),
+                      sa.func.date(year + sa.literal("-01-01")).label("period_start"),
+                      sa.func.date(year + sa.literal("-12-31")).label("period_end"),
+                      enrolments.c.own.label("ev_enrolled_as"), Enrolment.year.label("ev_year"))
+            .select_from(Enrolment)
+            .join(enrolments, enrolments.c.id == Enrolment.id)
+            .join(mine, mine.id == Enrolment.member_id)
+            .where(mine.county_code == scope.county_code, enrolments.c.rank > 1,
+                   *([Enrolment.year.between(scope.period[0].year, scope.period[1].year)] if scope.period else [])))
+
+
 def not_enrolled(params: dict[str, Any], scope: Scope) -> sa.Select:
     c = sa.orm.aliased(Claim, name="c")
     enrolled = (sa.select(Enrolment.id).join(Member, Member.id == Enrolment.member_id)
@@ -222,6 +266,25 @@ def _restricted(kind: RestrictionKind, by_sex: bool) -> Callable[[dict[str, Any]
 
 
 CATALOGUE: tuple[Rule, ...] = (
+    Rule("duplicate_claim", "1", "duplicate claim", "重复报销", "Duplicate claim",
+         "A claim for the same person (national ID, in any county), institution, kind of care and "
+         "dates as a claim settled before it, with a total within {amount_tolerance} of it.",
+         "同一身份证号（含跨县）、同一医疗机构、同类就诊、同日期的结算单，医疗总费用相差不超过 "
+         "{amount_tolerance}（比例），后结算者为重复报销。",
+         "the compensation paid on the claim settled second", Severity.VIOLATION, duplicate_claim,
+         {"amount_tolerance": 0.1},
+         example="A stay from 2 to 9 March at the county hospital, 3,000.00 yuan, settled on 10 March in one "
+                 "county and again on 20 March in another by the same national ID: the second is a hit. The "
+                 "same dates at another institution are not."),
+    Rule("duplicate_enrolment", "1", "duplicate enrolment", "重复参合", "Duplicate enrolment",
+         "One national ID enrolled twice in the same year (in two counties, or twice in one): the "
+         "enrolment in the county of the ID's area code (else the earliest) is the person's own, "
+         "each other one is a hit.",
+         "同一身份证号同一年度参合两次（跨县或同县）：身份证地址码所在县（否则最早）的参合为本人参合，其余为重复参合。",
+         "the government subsidy paid for the duplicate ({subsidy} yuan a person)", Severity.VIOLATION,
+         duplicate_enrolment, {"subsidy": 200},
+         example="A person with an ID from 520121 enrolled for 2011 in 520121 and in 520322: the 520322 "
+                 "enrolment is a hit; enrolments in 2010 and 2011 in one county are not."),
     Rule("care_after_death", "1", "care after death", "死亡后就医", "Care after death",
          "A claim whose admission or visit date is after the member's date of death.",
          "就诊或入院日期晚于参合人员死亡日期的结算单。",

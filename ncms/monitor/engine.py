@@ -114,7 +114,8 @@ def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, s
     for hit in hits:
         fields = dict(values, county_code=hit["county_code"], claim_id=hit["claim_id"],
                       institution_id=hit["institution_id"], amount_at_stake=Decimal(hit["amount"] or 0),
-                      period_start=hit["period_start"], period_end=hit["period_end"], evidence=_evidence(hit))
+                      period_start=_day(hit["period_start"]), period_end=_day(hit["period_end"]),
+                      evidence=_evidence(hit))
         finding = existing.get(hit["subject_key"])
         if finding is None:
             finding = Finding(rule_code=rule.code, subject_key=hit["subject_key"], first_seen_at=now, **fields)
@@ -150,6 +151,11 @@ def _why(rule: Rule, params: dict[str, Any]) -> str:
 
 def _evidence(hit: Any) -> dict[str, Any]:
     return {key[3:]: _plain(value) for key, value in hit.items() if key.startswith("ev_")}
+
+
+def _day(value: Any) -> date | None:
+    """A date a query returned (SQLite returns computed dates as text)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _plain(value: Any) -> Any:

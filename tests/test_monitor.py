@@ -4,7 +4,7 @@ closing what no longer holds. On SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -25,23 +25,40 @@ TODAY = date(2013, 1, 1)
 CHILD_ID = national_id("52012220080101004")  # a girl born 2008-01-01
 
 
-def stay(cid: str, member_no: str, admitted: str, discharged: str, **kw: str) -> dict[str, str]:
+MUNICIPAL = "520102400001"  # a city hospital: out of the county
+# the 2011 scheme of 520122 (config/schemes.yaml): inpatient deductible and ratio by institution
+INPATIENT = {HOSPITAL: ("250.00", "0.70"), TOWNSHIP: ("80.00", "0.85"), MUNICIPAL: ("500.00", "0.53")}
+
+
+def due(eligible: str, deductible: str, ratio: str) -> str:
+    value = max(Decimal(0), Decimal(eligible) - Decimal(deductible)) * Decimal(ratio)
+    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def stay(cid: str, member_no: str, admitted: str, discharged: str, total: str = "1000.00", **kw: str) -> dict[str, str]:
+    """An inpatient claim paid exactly what the scheme gives, unless told otherwise."""
     day = date.fromisoformat(discharged).toordinal() + 1
-    return claim(cid, member_no, admission_date=admitted, discharge_date=discharged,
-                 settlement_date=date.fromordinal(day).isoformat(), **kw)
+    institution = kw.setdefault("institution_code", HOSPITAL)
+    kw.setdefault("compensated_amount", due(total, *INPATIENT[institution]))
+    return claim(cid, member_no, admission_date=admitted, discharge_date=discharged, total_amount=total,
+                 eligible_amount=total, settlement_date=date.fromordinal(day).isoformat(), **kw)
 
 
-def visit(cid: str, member_no: str, day: str, **kw: str) -> dict[str, str]:
+def visit(cid: str, member_no: str, day: str, total: str = "30.00", **kw: str) -> dict[str, str]:
+    """A township outpatient visit: 35 % of it paid, at most 45.00."""
     kw.setdefault("institution_code", TOWNSHIP)
-    return claim(cid, member_no, kind="outpatient", admission_date=day, discharge_date=None, settlement_date=day, **kw)
+    kw.setdefault("compensated_amount", str(min(Decimal(due(total, "0", "0.35")), Decimal("45.00"))))
+    return claim(cid, member_no, kind="outpatient", admission_date=day, discharge_date=None, settlement_date=day,
+                 total_amount=total, eligible_amount=total, **kw)
 
 
-def line(cid: str, code: str, amount: str = "30.00") -> dict[str, str]:
-    return dict(claim_id=cid, line_no="1", item_code=code, item_name=code, category="drug", quantity="1",
-                unit_price=amount, amount=amount)
+def line(cid: str, code: str, amount: str = "30.00", quantity: str = "1", category: str = "drug") -> dict[str, str]:
+    total = str((Decimal(amount) * Decimal(quantity)).quantize(Decimal("0.01")))
+    return dict(claim_id=cid, line_no="1", item_code=code, item_name=code, category=category, quantity=quantity,
+                unit_price=amount, amount=total)
 
 
-MEMBERS = ["M1", "M2", "M3", "M5", "M11", "M12", "M13", "M14", "M15", "M16"]
+MEMBERS = ["M1", "M2", "M3", "M5", "M11", "M12", "M13", "M14", "M15", "M16", *(f"M{n}" for n in range(17, 30))]
 CLAIMS = [
     # care after death: M3 (a man) died on 10 March
     visit("D1", "M3", "2011-03-15"),
@@ -67,27 +84,65 @@ CLAIMS = [
     # not enrolled: M5 enrolled for 2010 only
     visit("N1", "M5", "2011-09-01"),
     # restricted by sex: M1 is a man, M2 a woman
-    visit("X1", "M1", "2011-10-01"),                                    # prenatal examination for a man: hit
-    visit("X2", "M2", "2011-10-01"),                                    # for a woman: no hit
+    visit("X1", "M1", "2011-10-01", total="20.00"),          # prenatal examination for a man: hit
+    visit("X2", "M2", "2011-10-01", total="20.00"),          # for a woman: no hit
     visit("G1", "M1", "2011-10-02", diagnosis_code="N71.0"),            # uterine disease, a man: hit
     visit("G2", "M2", "2011-10-02", diagnosis_code="N71.0"),            # a woman: no hit
     visit("G3", "M1", "2011-10-03", diagnosis_code="N40"),              # prostate, a man: no hit
     # restricted by age: M4 is a girl of 3, M1 a man of 39
-    visit("Y1", "M4", "2011-11-01"),                                    # levofloxacin (18+) for a child: hit
-    visit("Y2", "M1", "2011-11-01"),                                    # for an adult: no hit
+    visit("Y1", "M4", "2011-11-01", total="18.00"),          # levofloxacin (18+) for a child: hit
+    visit("Y2", "M1", "2011-11-01", total="18.00"),          # for an adult: no hit
     visit("P1", "M1", "2011-11-02", diagnosis_code="P07.3"),            # a perinatal condition at 39: hit
     visit("P2", "M2", "2011-11-02", diagnosis_code="O80"),              # childbirth at 39, a woman: no hit
 ]
 CLAIMS += [
     # duplicate claim: the same visit settled twice, within 10 % (a different institution is no duplicate)
     visit("Q1", "M1", "2011-12-01"),
-    visit("Q2", "M1", "2011-12-01", total_amount="31.00", eligible_amount="31.00"),
+    visit("Q2", "M1", "2011-12-01", total="31.00"),
     visit("Q3", "M1", "2011-12-01", institution_code=HOSPITAL),
+    # overpayment: 1,000.00 at the county hospital gives (1,000 - 250) x 70 % = 525.00
+    stay("W1", "M17", "2011-01-10", "2011-01-14", compensated_amount="700.00"),   # paid 175.00 too much: hit
+    stay("W2", "M17", "2011-03-10", "2011-03-14"),                                # paid 525.00: no hit
+    # missing referral: a city hospital without referral gives (2,000 - 500) x (53 % - 10 %) = 645.00
+    stay("R1", "M18", "2011-01-10", "2011-01-14", total="2000.00", institution_code=MUNICIPAL, referral="0"),
+    stay("R2", "M18", "2011-03-10", "2011-03-14", total="2000.00", institution_code=MUNICIPAL, referral="1"),
+    stay("R3", "M18", "2011-05-10", "2011-05-14", total="2000.00", institution_code=MUNICIPAL, referral="0",
+         compensated_amount="645.00"),                                            # paid unreferred: no hit
+    # cap breach: a 50,000.00 cap in 2011
+    stay("CB1", "M19", "2011-02-01", "2011-02-10", total="40250.00"),            # 28,000.00
+    stay("CB2", "M19", "2011-06-01", "2011-06-10", total="35250.00"),            # 24,500.00: 52,500 in all, hit
+    stay("CB3", "M22", "2011-02-01", "2011-02-10", total="40250.00"),            # 28,000.00
+    stay("CB4", "M22", "2011-06-01", "2011-06-10", total="30250.00"),            # 21,000.00: 49,000, no hit
+    # over-standard price: amoxicillin D0001 is 8.50 in the catalogue
+    visit("U1", "M1", "2011-12-10", total="9.00"),                                # billed at 9.00: hit
+    visit("U2", "M2", "2011-12-10", total="8.50"),                                # at 8.50: no hit
+    # excess quantity: bed days against an 8-day stay
+    stay("E1", "M23", "2011-05-01", "2011-05-09", total="180.00"),                # 12 bed days: hit
+    stay("E2", "M24", "2011-05-01", "2011-05-09", total="135.00"),                # 9 bed days: no hit
+    # ghost stays: 15 days or more under 50.00 a day
+    stay("GS1", "M25", "2011-02-01", "2011-03-03", total="600.00", institution_code=TOWNSHIP),   # 20.00 a day
+    stay("GS2", "M26", "2011-02-01", "2011-02-11", total="200.00", institution_code=TOWNSHIP),   # 10 days: no
+    stay("GS3", "M27", "2011-02-01", "2011-03-03", total="3000.00", institution_code=TOWNSHIP),  # 100.00 a day
+    # low-standard admission: a cold treated in hospital
+    stay("L1", "M28", "2011-03-01", "2011-03-03", total="450.00", institution_code=TOWNSHIP, diagnosis_code="J06.9"),
+    stay("L2", "M28", "2011-08-01", "2011-08-03", total="450.00", institution_code=TOWNSHIP),  # pneumonia: no
+    stay("L3", "M29", "2011-03-01", "2011-03-06", total="450.00", institution_code=TOWNSHIP,
+         diagnosis_code="J06.9"),                                                 # 5 days: no hit
 ]
-ITEMS = [line("X1", "E0006"), line("X2", "E0006"), line("Y1", "D0009"), line("Y2", "D0009")]
+ITEMS = [line("X1", "E0006", "20.00"), line("X2", "E0006", "20.00"), line("Y1", "D0009", "18.00"),
+         line("Y2", "D0009", "18.00"),
+         line("U1", "D0001", "9.00"), line("U2", "D0001", "8.50"),
+         line("E1", "B0001", "15.00", "12", "bed"), line("E2", "B0001", "15.00", "9", "bed")]
 EXPECTED = {
     "duplicate_claim": {"Q2"},
     "duplicate_enrolment": {"M21:2011"},  # M20 and M21: one national ID registered twice
+    "overpayment": {"W1"},
+    "missing_referral": {"R1"},
+    "cap_breach": {"M19:2011"},
+    "over_standard_price": {"U1"},
+    "excess_quantity": {"E1"},
+    "ghost_stay": {"GS1"},
+    "low_standard_admission": {"L1"},
     "care_after_death": {"D1"},
     "overlapping_stays": {"O2"},
     "split_admission": {"A2"},
@@ -103,8 +158,8 @@ EXPECTED = {
 @pytest.fixture
 def province(loaded_engine, settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.ensure_dirs()
-    members = [member(no) for no in MEMBERS] + [member("M4", national_id=CHILD_ID), member("M20"),
-                                                 member("M21", national_id=member("M20")["national_id"])]
+    members = [member(no) for no in MEMBERS if no != "M21"] + [
+        member("M4", national_id=CHILD_ID), member("M21", national_id=member("M20")["national_id"])]
     members = [dict(m, death_date="2011-03-10") if m["member_no"] == "M3" else m for m in members]
     enrolments = [dict(member_no=m["member_no"], year="2011", contribution="30.00", enrolled_on=None)
                   for m in members if m["member_no"] != "M5"]
@@ -133,7 +188,8 @@ def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule)
     found = findings(province, rule)
     assert set(found) == EXPECTED[rule]
     for finding in found.values():
-        assert finding.county_code == COUNTY and (finding.claim_id is not None) == (rule != "duplicate_enrolment")
+        assert finding.county_code == COUNTY
+        assert (finding.claim_id is not None) == (rule not in ("duplicate_enrolment", "cap_breach"))
         assert finding.amount_at_stake > 0 and finding.rule_version and finding.status is FindingStatus.OPEN
 
 
@@ -143,8 +199,12 @@ def test_findings_carry_their_evidence_and_money(province, settings) -> None:  #
     assert found["D1"].evidence == {"death_date": "2011-03-10", "admission_date": "2011-03-15"}
     assert found["O2"].evidence["other_claim"] == "O1"
     assert found["A2"].evidence["days_between"] == 15 and found["A2"].parameters["readmission_days"] == 15
-    assert found["X1"].amount_at_stake == Decimal("30.00") and found["X1"].evidence["code"] == "E0006"
-    assert found["D1"].amount_at_stake == Decimal("12.00")  # the compensation paid
+    assert found["X1"].amount_at_stake == Decimal("20.00") and found["X1"].evidence["code"] == "E0006"
+    assert found["D1"].amount_at_stake == Decimal("10.50")  # the compensation paid (35 % of 30.00)
+    assert found["W1"].amount_at_stake == Decimal("175.00") and found["W1"].evidence["scheme_pays"] == "525.00"
+    assert found["R1"].amount_at_stake == Decimal("150.00")  # 795.00 paid, 645.00 due without referral
+    assert found["M19:2011"].amount_at_stake == Decimal("2500.00")
+    assert found["E1"].amount_at_stake == Decimal("60.00")  # 4 of 12 bed days at 15.00
 
 
 def test_a_rerun_updates_instead_of_duplicating_and_keeps_reviews(province, settings) -> None:  # type: ignore[no-untyped-def]
@@ -200,8 +260,8 @@ def test_a_rule_switched_off_for_a_county_does_not_run_there(province, settings,
 
 def test_a_run_over_a_period_sees_only_claims_settled_in_it(province, settings) -> None:  # type: ignore[no-untyped-def]
     run_monitor(province, settings, counties=[COUNTY], period=(date(2011, 3, 1), date(2011, 4, 30)))
-    # settled 15 March and 13 April (the other claims later), and the enrolment of the year
-    assert set(findings(province)) == {"D1", "O2", "M21:2011"}
+    # the hits settled in March and April (the others are not), and the enrolment of the year
+    assert set(findings(province)) == {"D1", "O2", "GS1", "L1", "M21:2011"}
 
 def _config_with(tmp_path: Path, rules: dict) -> Path:  # type: ignore[type-arg]
     import shutil

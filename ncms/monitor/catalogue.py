@@ -19,12 +19,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
-from ncms.models import Claim, ClaimItem, ClaimKind, Enrolment, Member, Restriction, RestrictionKind, Severity
+from ncms.models import (CatalogueItem, Claim, ClaimItem, ClaimKind, CompensationScheme, Enrolment, Institution,
+                         InstitutionLevel, ItemCategory, Member, Restriction, RestrictionKind, SchemeLevel, Severity)
+
+OUT_OF_COUNTY = (InstitutionLevel.MUNICIPAL, InstitutionLevel.PROVINCIAL, InstitutionLevel.OUT_OF_PROVINCE)
 
 CLAIM_KEY_PREFIX = "claim:"
 
@@ -223,6 +227,124 @@ def duplicate_enrolment(params: dict[str, Any], scope: Scope) -> sa.Select:
                    *([Enrolment.year.between(scope.period[0].year, scope.period[1].year)] if scope.period else [])))
 
 
+def _amount(value: Any) -> Any:
+    """A parameter as an exact SQL number (YAML gives floats; money is never a float)."""
+    return sa.literal(Decimal(str(value)), sa.Numeric(18, 6))
+
+
+def _larger(a: Any, b: Any) -> Any:
+    return sa.case((a > b, a), else_=b)
+
+
+def _terms(scope: Scope) -> Any:
+    """Each claim of the county with the terms of its county's scheme for the year of care:
+    deductible, ratio and per-visit cap of its kind and level, and the referral cut."""
+    unreferred = sa.and_(CompensationScheme.referral_required, Institution.level.in_(OUT_OF_COUNTY),
+                         Claim.referral.is_(False))
+    return (sa.select(Claim.id, SchemeLevel.deductible, SchemeLevel.ratio, SchemeLevel.per_visit_cap,
+                      sa.case((unreferred, CompensationScheme.unreferred_ratio_cut), else_=0).label("cut"),
+                      Institution.level)
+            .join(Institution, Institution.id == Claim.institution_id)
+            .join(CompensationScheme, sa.and_(CompensationScheme.county_code == Claim.county_code,
+                                              CompensationScheme.year == sa.extract("year", Claim.admission_date)))
+            .join(SchemeLevel, sa.and_(SchemeLevel.scheme_id == CompensationScheme.id, SchemeLevel.kind == Claim.kind,
+                                       SchemeLevel.level == Institution.level))
+            .where(*_county_claims(scope)).subquery("terms"))
+
+
+def _due(claim: Any, terms: Any, ratio: Any) -> Any:
+    """What the scheme pays for the claim alone at ``ratio``, before the annual cap."""
+    due = sa.func.round(_larger(claim.eligible_amount - terms.c.deductible, 0) * _larger(ratio, 0), 2)
+    return sa.case((sa.and_(terms.c.per_visit_cap.is_not(None), due > terms.c.per_visit_cap), terms.c.per_visit_cap),
+                   else_=due)
+
+
+def overpayment(params: dict[str, Any], scope: Scope) -> sa.Select:
+    c, terms = sa.orm.aliased(Claim, name="c"), _terms(scope)
+    due = _due(c, terms, terms.c.ratio)  # as if referred: a missing referral is its own rule
+    return (sa.select(*_claim_columns(c, c.compensated_amount - due), due.label("ev_scheme_pays"),
+                      c.compensated_amount.label("ev_paid"), terms.c.deductible.label("ev_deductible"),
+                      terms.c.ratio.label("ev_ratio"))
+            .join(terms, terms.c.id == c.id)
+            .where(*scope.claims(c), c.compensated_amount > due + _amount(params["tolerance"])))
+
+
+def missing_referral(params: dict[str, Any], scope: Scope) -> sa.Select:
+    c, terms = sa.orm.aliased(Claim, name="c"), _terms(scope)
+    due = _due(c, terms, terms.c.ratio - terms.c.cut)
+    return (sa.select(*_claim_columns(c, c.compensated_amount - due), due.label("ev_scheme_pays"),
+                      c.compensated_amount.label("ev_paid"), terms.c.level.label("ev_level"),
+                      terms.c.cut.label("ev_ratio_cut"))
+            .join(terms, terms.c.id == c.id)
+            .where(*scope.claims(c), terms.c.cut > 0, c.compensated_amount > due + _amount(params["tolerance"])))
+
+
+def cap_breach(params: dict[str, Any], scope: Scope) -> sa.Select:
+    year = sa.extract("year", Claim.admission_date)
+    paid = sa.func.sum(Claim.compensated_amount)
+    key = (sa.literal("member:") + Claim.county_code + sa.literal(":") + Claim.member_no + sa.literal(":")
+           + sa.cast(year, sa.String))
+    return (sa.select(key.label("subject_key"), Claim.county_code.label("county_code"), sa.null().label("claim_id"),
+                      sa.null().label("institution_id"), (paid - CompensationScheme.annual_cap).label("amount"),
+                      sa.func.min(Claim.admission_date).label("period_start"),
+                      sa.func.max(sa.func.coalesce(Claim.discharge_date, Claim.admission_date)).label("period_end"),
+                      paid.label("ev_paid_in_year"), CompensationScheme.annual_cap.label("ev_annual_cap"),
+                      sa.func.count().label("ev_claims"))
+            .join(CompensationScheme, sa.and_(CompensationScheme.county_code == Claim.county_code,
+                                              CompensationScheme.year == year))
+            .where(*scope.claims(Claim))
+            .group_by(Claim.county_code, Claim.member_no, year, CompensationScheme.annual_cap)
+            .having(paid > CompensationScheme.annual_cap + _amount(params["tolerance"])))
+
+
+def over_standard_price(params: dict[str, Any], scope: Scope) -> sa.Select:
+    c = sa.orm.aliased(Claim, name="c")
+    ceiling = CatalogueItem.price * _amount(1 + Decimal(str(params["tolerance"])))
+    excess = sa.func.sum((ClaimItem.unit_price - CatalogueItem.price) * ClaimItem.quantity)
+    columns = [col for col in _claim_columns(c, excess) if col.name not in ("period_start", "period_end")]
+    return (sa.select(*columns, sa.func.min(c.admission_date).label("period_start"),
+                      sa.func.max(sa.func.coalesce(c.discharge_date, c.admission_date)).label("period_end"),
+                      sa.func.min(ClaimItem.item_code).label("ev_code"), sa.func.max(ClaimItem.unit_price).label("ev_price"),
+                      sa.func.max(CatalogueItem.price).label("ev_ceiling"))
+            .join(ClaimItem, ClaimItem.claim_id == c.id)
+            .join(CatalogueItem, CatalogueItem.code == ClaimItem.item_code)
+            .where(*scope.claims(c), ClaimItem.unit_price > ceiling)
+            .group_by(c.id, c.county_code, c.source_id, c.institution_id))
+
+
+def excess_quantity(params: dict[str, Any], scope: Scope) -> sa.Select:
+    c = sa.orm.aliased(Claim, name="c")
+    stay = days_between(c.admission_date, c.discharge_date)
+    beds = sa.func.sum(ClaimItem.quantity)
+    over = beds - stay
+    columns = [col for col in _claim_columns(c, sa.func.sum(ClaimItem.amount) * over / beds)
+               if col.name not in ("period_start", "period_end")]
+    return (sa.select(*columns, sa.func.min(c.admission_date).label("period_start"),
+                      sa.func.max(c.discharge_date).label("period_end"),
+                      beds.label("ev_bed_days"), sa.func.max(stay).label("ev_length_of_stay"))
+            .join(ClaimItem, ClaimItem.claim_id == c.id)
+            .where(*scope.claims(c), c.kind == ClaimKind.INPATIENT, ClaimItem.category == ItemCategory.BED)
+            .group_by(c.id, c.county_code, c.source_id, c.institution_id, c.admission_date, c.discharge_date)
+            .having(beds > sa.func.max(stay) + params["extra_bed_days"]))
+
+
+def ghost_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
+    c = sa.orm.aliased(Claim, name="c")
+    stay = days_between(c.admission_date, c.discharge_date)
+    return (sa.select(*_claim_columns(c), stay.label("ev_length_of_stay"),
+                      sa.func.round(c.total_amount / stay, 2).label("ev_cost_per_day"))
+            .where(*scope.claims(c), c.kind == ClaimKind.INPATIENT, stay >= params["min_days"],
+                   c.total_amount < stay * _amount(params["max_cost_per_day"])))
+
+
+def low_standard_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
+    c = sa.orm.aliased(Claim, name="c")
+    stay = days_between(c.admission_date, c.discharge_date)
+    return (sa.select(*_claim_columns(c), c.diagnosis_code.label("ev_diagnosis"), stay.label("ev_length_of_stay"))
+            .where(*scope.claims(c), c.kind == ClaimKind.INPATIENT, c.diagnosis_code.in_(params["diagnoses"]),
+                   stay <= params["max_days"], c.total_amount <= _amount(params["max_total"])))
+
+
 def not_enrolled(params: dict[str, Any], scope: Scope) -> sa.Select:
     c = sa.orm.aliased(Claim, name="c")
     enrolled = (sa.select(Enrolment.id).join(Member, Member.id == Enrolment.member_id)
@@ -313,6 +435,57 @@ CATALOGUE: tuple[Rule, ...] = (
          "门诊就诊日期在同一参合人员住院期间（不含入院、出院当日）。",
          "the compensation paid on the outpatient claim", Severity.SUSPICIOUS, outpatient_during_stay,
          example="A stay from 1 to 10 August: an outpatient visit on 5 August is a hit; visits on 1 or 10 August are not."),
+    Rule("overpayment", "1", "overpayment", "超额补偿", "Overpayment against the scheme",
+         "A claim paid more than its county's scheme of the year gives it alone (the deductible, "
+         "ratio and per-visit cap of its kind and institution level), by more than {tolerance} yuan. "
+         "The annual cap only lowers what is due, so it is not needed to find an overpayment.",
+         "补偿金额超过本县当年补偿方案（起付线、报销比例、单次封顶）应付金额 {tolerance} 元以上。",
+         "the amount paid above what the scheme gives", Severity.VIOLATION, overpayment, {"tolerance": 0.01},
+         example="Eligible cost 5,300.00 yuan at the county hospital, deductible 300.00, ratio 70 %: 3,500.00 "
+                 "is due. Paid 3,710.00 (no deductible): a hit for 210.00. Paid 3,500.00: not."),
+    Rule("missing_referral", "1", "missing referral", "未转诊", "Out-of-county stay without referral",
+         "A stay at a municipal, provincial or out-of-province institution without referral, where the "
+         "scheme requires one, paid more than the reduced ratio gives (by over {tolerance} yuan).",
+         "在要求转诊的县，未经转诊到市级及以上医疗机构住院，却按转诊比例补偿（超出 {tolerance} 元以上）。",
+         "the amount paid above the unreferred terms", Severity.VIOLATION, missing_referral, {"tolerance": 0.01},
+         example="A stay at a provincial hospital without referral, paid at the referred ratio: a hit. "
+                 "The same stay paid at the ratio less the cut, or with a referral: not."),
+    Rule("cap_breach", "1", "cap breach", "超封顶线", "Annual cap breached",
+         "A member whose compensation in a year, over all claims, exceeds the county's annual cap "
+         "of that year by more than {tolerance} yuan.",
+         "参合人员一年内累计补偿超过本县当年封顶线 {tolerance} 元以上。",
+         "the compensation above the cap", Severity.VIOLATION, cap_breach, {"tolerance": 0.01},
+         example="Two stays paid 30,000.00 and 25,000.00 yuan in a year with a 45,000.00 cap: a hit for "
+                 "10,000.00. 45,000.00 in all: not."),
+    Rule("over_standard_price", "1", "over-standard price", "超标准收费", "Price above the catalogue",
+         "A claim with an item billed at a unit price above the provincial catalogue price by more "
+         "than {tolerance} (a share of the price).",
+         "收费项目单价超过省级价格目录标准（超出比例 {tolerance} 以上）。",
+         "the amount billed above the catalogue prices", Severity.VIOLATION, over_standard_price,
+         {"tolerance": 0.0},
+         example="An item with a catalogue price of 10.00 yuan billed at 12.00: a hit for 2.00 a unit. "
+                 "Billed at 10.00: not."),
+    Rule("excess_quantity", "1", "excess quantity", "超量收费", "Bed days beyond the stay",
+         "A stay billing more bed days than it lasted (discharge minus admission) plus {extra_bed_days}.",
+         "住院床位费天数超过住院天数加 {extra_bed_days} 天。",
+         "the bed charges for the days beyond the stay", Severity.VIOLATION, excess_quantity,
+         {"extra_bed_days": 1},
+         example="A stay from 1 to 9 May (8 days) billing 12 bed days: a hit. Billing 9: not."),
+    Rule("ghost_stay", "1", "ghost or bed-blocking stay", "挂床住院", "Ghost or bed-blocking stay",
+         "A stay of {min_days} days or more costing less than {max_cost_per_day} yuan a day in all.",
+         "住院 {min_days} 天以上而日均总费用低于 {max_cost_per_day} 元。",
+         "the compensation paid on the stay", Severity.SUSPICIOUS, ghost_stay,
+         {"min_days": 15, "max_cost_per_day": 50},
+         example="30 days for 600.00 yuan (20.00 a day): a hit. 30 days for 3,000.00, or 10 days for "
+                 "200.00: not."),
+    Rule("low_standard_admission", "1", "low-standard admission", "低标准入院", "Admission for outpatient care",
+         "A stay of at most {max_days} days costing at most {max_total} yuan, for a diagnosis treated as an "
+         "outpatient ({diagnoses}).",
+         "以门诊可治疗的诊断（{diagnoses}）住院，住院不超过 {max_days} 天且总费用不超过 {max_total} 元。",
+         "the compensation paid on the stay", Severity.SUSPICIOUS, low_standard_admission,
+         {"diagnoses": ["J06.9", "J02.9", "K02.9", "L30.9", "M54.5", "R50.9"], "max_days": 3, "max_total": 1000},
+         example="Admitted for J06.9 (a common cold) for 2 days, 450.00 yuan: a hit. For J18.9 "
+                 "(pneumonia), or for J06.9 over 5 days: not."),
     Rule("not_enrolled", "1", "not enrolled", "非参合人员", "Claim of a person not enrolled that year",
          "A claim whose member has no enrolment in the county for the year of the admission or visit.",
          "结算单对应人员在就诊年度未在本县参合。",

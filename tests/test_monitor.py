@@ -7,6 +7,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -290,3 +291,69 @@ def test_docs_rules_md_is_rendered_from_the_catalogue() -> None:
     from .conftest import ROOT
 
     assert (ROOT / "docs" / "rules.md").read_text(encoding="utf-8") == doc.render(), f"run {doc.COMMAND}"
+
+
+# --- the synthetic province ------------------------------------------------------------------
+
+FAMILY = {"overlapping_stays": "overlapping_stay", "sex_restricted_item": "sex_restricted",
+          "sex_restricted_diagnosis": "sex_restricted", "age_restricted_item": "age_restricted",
+          "age_restricted_diagnosis": "age_restricted"}
+
+
+def synthetic_findings(url: str, settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 20,000-claim synthetic province loaded into ``url``, the catalogue run over it:
+    (truth, findings as (rule, subject_key, amount))."""
+    from dataclasses import replace
+
+    from ncms import migrate
+    from ncms.db import create_engine
+    from ncms.ingest.pipeline import ingest_package as ingest
+    from ncms.reference import load_reference, read_reference
+    from ncms.synth import generate, write_packages
+
+    province = generate(read_reference(CONFIG_DIR), seed=11, claims=20_000)
+    packages = write_packages(province, tmp_path / "packages", months_per_package=12)
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    with session_scope(engine) as s:
+        load_reference(s, read_reference(CONFIG_DIR))
+    settings = replace(settings, database_url=url, data_dir=tmp_path / "var")
+    settings.ensure_dirs()
+    for path in packages:
+        assert ingest(engine, settings, path, today=TODAY).rows_rejected == 0
+    run_monitor(engine, settings)
+    with engine.connect() as conn:
+        found = set(conn.execute(sa.select(Finding.rule_code, Finding.subject_key, Finding.amount_at_stake)).all())
+    engine.dispose()
+    return province.truth, found
+
+
+@pytest.fixture(scope="module")
+def synthetic_sqlite(tmp_path_factory):  # type: ignore[no-untyped-def]
+    from ncms.config import load_settings
+
+    tmp = tmp_path_factory.mktemp("synthetic")
+    settings = load_settings({}, data_dir=str(tmp / "var"), config_dir=str(CONFIG_DIR))
+    return synthetic_findings(f"sqlite:///{tmp / 'ncms.db'}", settings, tmp)
+
+
+def test_every_labelled_case_of_the_synthetic_province_is_found(synthetic_sqlite) -> None:  # type: ignore[no-untyped-def]
+    truth, found = synthetic_sqlite
+    hits: dict[str, set[tuple[str, str]]] = {}
+    for rule, key, _ in found:
+        _, county, subject = key.split(":", 2)
+        hits.setdefault(FAMILY.get(rule, rule), set()).add((county, subject.split(":")[0]))
+    families = set(FAMILY.get(rule.code, rule.code) for rule in CATALOGUE)
+    for family in sorted(families):
+        cases = {(c, k.split("/")[0]) for c, k in truth.filter(pl.col("family") == family)
+                 .select("county_code", "subject_key").iter_rows()}
+        assert cases, family
+        assert cases <= hits.get(family, set()), (family, sorted(cases - hits.get(family, set()))[:5])
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_same_findings_on_sqlite_and_postgresql(synthetic_sqlite, database_url, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _, on_sqlite = synthetic_sqlite
+    _, on_postgresql = synthetic_findings(database_url, settings, tmp_path)
+    assert on_postgresql == on_sqlite and len(on_sqlite) > 100

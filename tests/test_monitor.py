@@ -15,7 +15,7 @@ import yaml
 from ncms.config import ConfigError
 from ncms.db import session_scope
 from ncms.ingest import ingest_package
-from ncms.models import Finding, FindingEventKind, FindingStatus, RuleRun
+from ncms.models import Claim, Finding, FindingEventKind, FindingStatus, RuleRun
 from ncms.monitor import CATALOGUE, run_monitor
 from ncms.monitor.settings import read_rule_settings
 
@@ -144,6 +144,10 @@ EXPECTED = {
     "excess_quantity": {"E1"},
     "ghost_stay": {"GS1"},
     "low_standard_admission": {"L1"},
+    # the fund: 50,000.00 raised for 2010 and nothing paid; 100,000.00 for 2011, ~106,000 paid
+    "fund_overspend": {"2011"},
+    "fund_surplus": {"2010"},
+    "fund_cumulative_surplus": {"2010", "2011"},  # 2011: 44,000 carried, over 25 % of 100,000
     "care_after_death": {"D1"},
     "overlapping_stays": {"O2"},
     "split_admission": {"A2"},
@@ -165,8 +169,10 @@ def province(loaded_engine, settings, tmp_path):  # type: ignore[no-untyped-def]
     enrolments = [dict(member_no=m["member_no"], year="2011", contribution="30.00", enrolled_on=None)
                   for m in members if m["member_no"] != "M5"]
     enrolments.append(dict(member_no="M5", year="2010", contribution="30.00", enrolled_on=None))
+    financing = [dict(year="2010", month="3", source="central", amount="50000.00"),
+                 dict(year="2011", month="3", source="central", amount="100000.00")]
     result = ingest_package(loaded_engine, settings, package(tmp_path / "p.zip", members=members,
-                            enrolments=enrolments, claims=CLAIMS, claim_items=ITEMS), today=TODAY)
+                            enrolments=enrolments, claims=CLAIMS, claim_items=ITEMS, financing=financing), today=TODAY)
     assert (result.status.value, result.rows_rejected) == ("loaded", 0), result.error
     return loaded_engine
 
@@ -190,7 +196,8 @@ def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule)
     assert set(found) == EXPECTED[rule]
     for finding in found.values():
         assert finding.county_code == COUNTY
-        assert (finding.claim_id is not None) == (rule not in ("duplicate_enrolment", "cap_breach"))
+        claim_level = rule not in ("duplicate_enrolment", "cap_breach") and not rule.startswith("fund_")
+        assert (finding.claim_id is not None) == claim_level
         assert finding.amount_at_stake > 0 and finding.rule_version and finding.status is FindingStatus.OPEN
 
 
@@ -206,6 +213,11 @@ def test_findings_carry_their_evidence_and_money(province, settings) -> None:  #
     assert found["R1"].amount_at_stake == Decimal("150.00")  # 795.00 paid, 645.00 due without referral
     assert found["M19:2011"].amount_at_stake == Decimal("2500.00")
     assert found["E1"].amount_at_stake == Decimal("60.00")  # 4 of 12 bed days at 15.00
+    with session_scope(province) as s:
+        paid = s.scalar(sa.select(sa.func.sum(Claim.compensated_amount)))
+        fund = s.scalar(sa.select(Finding).where(Finding.rule_code == "fund_overspend"))
+        assert fund.amount_at_stake == paid - Decimal("100000.00") > 0  # December reached: projected = paid
+        assert fund.evidence["months"] == 12 and Decimal(fund.evidence["income"]) == Decimal("100000.00")
 
 
 def test_a_rerun_updates_instead_of_duplicating_and_keeps_reviews(province, settings) -> None:  # type: ignore[no-untyped-def]
@@ -262,7 +274,7 @@ def test_a_rule_switched_off_for_a_county_does_not_run_there(province, settings,
 def test_a_run_over_a_period_sees_only_claims_settled_in_it(province, settings) -> None:  # type: ignore[no-untyped-def]
     run_monitor(province, settings, counties=[COUNTY], period=(date(2011, 3, 1), date(2011, 4, 30)))
     # the hits settled in March and April (the others are not), and the enrolment of the year
-    assert set(findings(province)) == {"D1", "O2", "GS1", "L1", "M21:2011"}
+    assert set(findings(province)) == {"D1", "O2", "GS1", "L1", "M21:2011", "2011"}  # 2011: the fund
 
 def _config_with(tmp_path: Path, rules: dict) -> Path:  # type: ignore[type-arg]
     import shutil
@@ -343,8 +355,10 @@ def test_every_labelled_case_of_the_synthetic_province_is_found(synthetic_sqlite
     for rule, key, _ in found:
         _, county, subject = key.split(":", 2)
         hits.setdefault(FAMILY.get(rule, rule), set()).add((county, subject.split(":")[0]))
-    families = set(FAMILY.get(rule.code, rule.code) for rule in CATALOGUE)
-    for family in sorted(families):
+    from ncms.synth import FAMILIES  # every misuse the synthetic province injects
+
+    assert set(FAMILIES) <= {FAMILY.get(rule.code, rule.code) for rule in CATALOGUE}  # a rule for each
+    for family in sorted(FAMILIES):
         cases = {(c, k.split("/")[0]) for c, k in truth.filter(pl.col("family") == family)
                  .select("county_code", "subject_key").iter_rows()}
         assert cases, family

@@ -25,7 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
-from ncms.models import (CatalogueItem, Claim, ClaimItem, ClaimKind, CompensationScheme, Enrolment, Institution,
+from ncms.models import (CatalogueItem, Claim, ClaimItem, ClaimKind, CompensationScheme, Enrolment, FundFinancing,
+                         Institution,
                          InstitutionLevel, ItemCategory, Member, Restriction, RestrictionKind, SchemeLevel, Severity)
 
 OUT_OF_COUNTY = (InstitutionLevel.MUNICIPAL, InstitutionLevel.PROVINCIAL, InstitutionLevel.OUT_OF_PROVINCE)
@@ -345,6 +346,44 @@ def low_standard_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
                    stay <= params["max_days"], c.total_amount <= _amount(params["max_total"])))
 
 
+def _fund_years(scope: Scope) -> Any:
+    """Per year of the county's fund: financing raised, compensation paid (by settlement
+    date), the months the year's claims reach (the run rate's divisor), the year-end
+    projection, and the balance carried from all years up to it."""
+    year = sa.extract("year", Claim.settlement_date)
+    spent = (sa.select(year.label("year"), sa.func.sum(Claim.compensated_amount).label("spent"),
+                       sa.cast(sa.func.max(sa.extract("month", Claim.settlement_date)), sa.Integer).label("months"))
+             .where(*_county_claims(scope)).group_by(year).subquery("spent"))
+    raised = (sa.select(FundFinancing.year, sa.func.sum(FundFinancing.amount).label("income"))
+              .where(FundFinancing.county_code == scope.county_code).group_by(FundFinancing.year).subquery("raised"))
+    paid = sa.func.coalesce(spent.c.spent, 0)
+    months = sa.func.coalesce(spent.c.months, 12)
+    running = dict(order_by=raised.c.year)
+    return (sa.select(raised.c.year, raised.c.income, paid.label("spent"), months.label("months"),
+                      (paid * 12 / months).label("projected"),
+                      (sa.func.sum(raised.c.income).over(**running) - sa.func.sum(paid).over(**running)).label("carried"))
+            .outerjoin(spent, spent.c.year == raised.c.year).where(raised.c.income > 0).subquery("fund"))
+
+
+def _fund_rule(condition: Callable[[Any, dict[str, Any]], Any], at_stake: Callable[[Any, dict[str, Any]], Any]
+               ) -> Callable[[dict[str, Any], Scope], sa.Select]:
+    def query(params: dict[str, Any], scope: Scope) -> sa.Select:
+        fund = _fund_years(scope)
+        year = sa.cast(fund.c.year, sa.String)
+        return (sa.select((sa.literal("fund:") + sa.literal(scope.county_code) + sa.literal(":") + year).label("subject_key"),
+                          sa.literal(scope.county_code).label("county_code"), sa.null().label("claim_id"),
+                          sa.null().label("institution_id"), at_stake(fund.c, params).label("amount"),
+                          sa.func.date(year + sa.literal("-01-01")).label("period_start"),
+                          sa.func.date(year + sa.literal("-12-31")).label("period_end"),
+                          fund.c.income.label("ev_income"), fund.c.spent.label("ev_spent"),
+                          fund.c.months.label("ev_months"), sa.func.round(fund.c.projected, 2).label("ev_projected"),
+                          sa.func.round(fund.c.carried, 2).label("ev_balance_carried"))
+                .where(condition(fund.c, params),
+                       *([fund.c.year.between(scope.period[0].year, scope.period[1].year)] if scope.period else [])))
+
+    return query
+
+
 def not_enrolled(params: dict[str, Any], scope: Scope) -> sa.Select:
     c = sa.orm.aliased(Claim, name="c")
     enrolled = (sa.select(Enrolment.id).join(Member, Member.id == Enrolment.member_id)
@@ -486,6 +525,33 @@ CATALOGUE: tuple[Rule, ...] = (
          {"diagnoses": ["J06.9", "J02.9", "K02.9", "L30.9", "M54.5", "R50.9"], "max_days": 3, "max_total": 1000},
          example="Admitted for J06.9 (a common cold) for 2 days, 450.00 yuan: a hit. For J18.9 "
                  "(pneumonia), or for J06.9 over 5 days: not."),
+    Rule("fund_overspend", "1", "fund early warning", "基金超支预警", "Fund heading for a deficit",
+         "A county fund whose compensation paid in a year, at the monthly run rate so far (paid x 12 / "
+         "months reached), comes to more than the year's financing: a deficit now or by the year's end.",
+         "县级统筹基金按当年已发生月份的支出速度（已支出 x 12 / 已到月份）推算，全年支出将超过当年筹资：当年赤字或年底前将出现赤字。",
+         "the projected deficit", Severity.SUSPICIOUS,
+         _fund_rule(lambda f, p: f.projected > f.income, lambda f, p: f.projected - f.income),
+         example="1,000,000.00 raised for 2011, 600,000.00 paid by the end of June: 1,200,000.00 projected, "
+                 "a hit for 200,000.00. 450,000.00 paid by June: not."),
+    Rule("fund_surplus", "1", "fund early warning", "基金结余过多预警", "Fund hoarding",
+         "A county fund whose projected surplus for the year (financing less the projected "
+         "compensation) is more than {max_surplus} of the year's financing.",
+         "县级统筹基金当年预计结余（筹资减预计支出）超过当年筹资的 {max_surplus}。",
+         "the projected surplus above the limit", Severity.SUSPICIOUS,
+         _fund_rule(lambda f, p: f.income - f.projected > f.income * _amount(p["max_surplus"]),
+                    lambda f, p: f.income - f.projected - f.income * _amount(p["max_surplus"])),
+         {"max_surplus": 0.15},
+         example="1,000,000.00 raised, 800,000.00 projected: a 20 % surplus, a hit for 50,000.00. 900,000.00 "
+                 "projected: not."),
+    Rule("fund_cumulative_surplus", "1", "fund early warning", "基金累计结余过多预警", "Fund hoarding over the years",
+         "A county fund whose balance carried over all years up to this one (financing less "
+         "compensation) is more than {max_carried} of this year's financing.",
+         "县级统筹基金历年累计结余超过当年筹资的 {max_carried}。",
+         "the carried balance above the limit", Severity.SUSPICIOUS,
+         _fund_rule(lambda f, p: f.carried > f.income * _amount(p["max_carried"]),
+                    lambda f, p: f.carried - f.income * _amount(p["max_carried"])),
+         {"max_carried": 0.25},
+         example="300,000.00 carried into a year with 1,000,000.00 raised: a hit for 50,000.00; 200,000.00: not."),
     Rule("not_enrolled", "1", "not enrolled", "非参合人员", "Claim of a person not enrolled that year",
          "A claim whose member has no enrolment in the county for the year of the admission or visit.",
          "结算单对应人员在就诊年度未在本县参合。",

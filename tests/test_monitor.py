@@ -260,6 +260,25 @@ def test_a_changed_parameter_closes_what_no_longer_holds_with_the_reason(provinc
     run_monitor(province, settings, counties=[COUNTY], rules=["split_admission"])  # back to 15: A2 again
     found = findings(province, "split_admission")
     assert found["A2"].status is FindingStatus.OPEN and found["B2"].status is FindingStatus.CLOSED
+    with session_scope(province) as s:
+        assert [e.kind for e in s.get(Finding, found["A2"].id).events][-1] is FindingEventKind.REOPENED
+
+
+def test_a_decided_finding_that_no_longer_holds_keeps_its_decision_and_says_so_once(province, settings,
+                                                                                     tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    run_monitor(province, settings, counties=[COUNTY], rules=["split_admission"])
+    with session_scope(province) as s:
+        s.scalar(sa.select(Finding).where(Finding.rule_code == "split_admission")).status = FindingStatus.CONFIRMED
+    narrower = replace(settings, config_dir=_config_with(tmp_path, {"split_admission": {"params": {"readmission_days": 10}}}))
+    for _ in range(2):
+        assert run_monitor(province, narrower, counties=[COUNTY], rules=["split_admission"]).outcomes[0].closed == 0
+    with session_scope(province) as s:
+        finding = s.scalar(sa.select(Finding).where(Finding.rule_code == "split_admission"))
+        assert finding.status is FindingStatus.CONFIRMED
+        notes = [e for e in finding.events if e.kind is FindingEventKind.UPDATED]
+        assert len(notes) == 1 and "readmission_days=10" in notes[0].text
 
 
 def test_a_rule_switched_off_for_a_county_does_not_run_there(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]

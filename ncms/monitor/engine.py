@@ -139,8 +139,8 @@ def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, s
                                                to_status=FindingStatus.CLOSED, text=reason))
             finding.status, finding.closed_at, finding.closed_reason = FindingStatus.CLOSED, now, reason
             closed += 1
-        else:  # decided by an auditor: the decision stands, the change is on record
-            finding.events.append(FindingEvent(kind=FindingEventKind.UPDATED, text=reason))
+        elif not finding.events or finding.events[-1].text != reason:  # decided by an auditor: the
+            finding.events.append(FindingEvent(kind=FindingEventKind.UPDATED, text=reason))  # decision stands
     return raised, closed
 
 

@@ -62,12 +62,13 @@ class RecordMapping:
     query: str | None
     watermark: str | None  # a column of the table or of the query's result
     fields: dict[str, FieldMapping]
-    by_name: bool = False
-    sequence: bool = False  # the watermark is a growing number, not a time: no date bounds it  # a query mapped with no columns: its result has the exchange names
+    by_name: bool = False  # a query mapped with no columns: its result has the exchange names
+    sequence: bool = False  # the watermark is a growing number, not a time: no date bounds it
 
     def returning(self, names: list[str]) -> "RecordMapping":
         """A query mapped by name, narrowed to the fields its result has."""
-        missing = [n for n, spec in RECORD_SCHEMAS[self.record_type].specs().items() if spec.required and n not in names]
+        specs = RECORD_SCHEMAS[self.record_type].specs()
+        missing = [n for n, spec in specs.items() if spec.required and n not in names]
         if missing:
             raise ConfigError(f"the {self.record_type} query returns no {', '.join(missing)}")
         return replace(self, fields={n: f for n, f in self.fields.items() if n in names}, by_name=False)

@@ -450,13 +450,15 @@ CATALOGUE: tuple[Rule, ...] = (
          "A claim whose admission or visit date is after the member's date of death.",
          "就诊或入院日期晚于参合人员死亡日期的结算单。",
          "the compensation paid on the claim", Severity.VIOLATION, care_after_death,
-         example="A member died on 10 March 2011: an outpatient visit on 15 March is a hit; a visit on 10 March, or a stay from 8 to 10 March, is not."),
+         example="A member died on 10 March 2011: an outpatient visit on 15 March is a hit; a visit on "
+                 "10 March, or a stay from 8 to 10 March, is not."),
     Rule("overlapping_stays", "1", "overlapping stays", "重叠住院", "Overlapping inpatient stays",
          "An inpatient claim that begins before another inpatient stay of the same member has ended "
          "(a discharge and an admission on the same day, a transfer, is not an overlap).",
          "同一参合人员两次住院时间重叠（出院当日再入院、即转院，不计）。",
          "the compensation paid on the later stay", Severity.VIOLATION, overlapping_stays,
-         example="Stays from 1 to 10 April and from 5 to 12 April: the second is a hit. Stays from 1 to 5 May and from 5 to 8 May (a transfer) are not."),
+         example="Stays from 1 to 10 April and from 5 to 12 April: the second is a hit. Stays from 1 to 5 May "
+                 "and from 5 to 8 May (a transfer) are not."),
     Rule("split_admission", "1", "split admission", "分解住院", "Split admission",
          "An inpatient admission to the same institution within {readmission_days} days of the same "
          "member's discharge from it; planned cycles (diagnoses starting {excluded_diagnoses}, such "
@@ -473,7 +475,8 @@ CATALOGUE: tuple[Rule, ...] = (
          "of the same member.",
          "门诊就诊日期在同一参合人员住院期间（不含入院、出院当日）。",
          "the compensation paid on the outpatient claim", Severity.SUSPICIOUS, outpatient_during_stay,
-         example="A stay from 1 to 10 August: an outpatient visit on 5 August is a hit; visits on 1 or 10 August are not."),
+         example="A stay from 1 to 10 August: an outpatient visit on 5 August is a hit; visits on 1 or "
+                 "10 August are not."),
     Rule("overpayment", "1", "overpayment", "超额补偿", "Overpayment against the scheme",
          "A claim paid more than its county's scheme of the year gives it alone (the deductible, "
          "ratio and per-visit cap of its kind and institution level), by more than {tolerance} yuan. "

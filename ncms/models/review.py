@@ -87,5 +87,5 @@ class RuleRun(Base):
     hits: Mapped[int] = mapped_column(default=0)
     raised: Mapped[int] = mapped_column(default=0)
     closed: Mapped[int] = mapped_column(default=0)
-    seconds: Mapped[float] = mapped_column(default=0.0)
+    seconds: Mapped[float] = mapped_column(default=0.0)  # a rule runs once for its counties: the time shared evenly
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -36,17 +36,21 @@ CLAIM_KEY_PREFIX = "claim:"
 
 @dataclass(frozen=True)
 class Scope:
-    """Which claims a run looks at: one county, and optionally settled within a period."""
+    """Which claims a run looks at: those of some counties, optionally settled within a period.
+    A rule runs once for all of them: one query, however many counties."""
 
-    county_code: str
+    counties: tuple[str, ...]
     period: tuple[date, date] | None = None
 
     def claims(self, claim: Any) -> list[sa.ColumnElement[bool]]:
         """The scope's conditions on a (possibly aliased) claim table."""
-        conditions = [claim.county_code == self.county_code, claim.voided.is_(False)]
+        conditions = [claim.county_code.in_(self.counties), claim.voided.is_(False)]
         if self.period:
             conditions.append(claim.settlement_date.between(*self.period))
         return conditions
+
+    def years(self, year: Any) -> list[sa.ColumnElement[bool]]:
+        return [year.between(self.period[0].year, self.period[1].year)] if self.period else []
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def _day(column: Any) -> sa.ColumnElement[str]:
 def _county_claims(scope: Scope) -> list[sa.ColumnElement[bool]]:
     """The claims a member's history is read from: the whole county, not only the scope, since
     a claim in the scope may pair with one before it."""
-    return [Claim.county_code == scope.county_code, Claim.voided.is_(False)]
+    return [Claim.county_code.in_(scope.counties), Claim.voided.is_(False)]
 
 
 def overlapping_stays(params: dict[str, Any], scope: Scope) -> sa.Select:
@@ -224,8 +228,7 @@ def duplicate_enrolment(params: dict[str, Any], scope: Scope) -> sa.Select:
             .select_from(Enrolment)
             .join(enrolments, enrolments.c.id == Enrolment.id)
             .join(mine, mine.id == Enrolment.member_id)
-            .where(mine.county_code == scope.county_code, enrolments.c.rank > 1,
-                   *([Enrolment.year.between(scope.period[0].year, scope.period[1].year)] if scope.period else [])))
+            .where(mine.county_code.in_(scope.counties), enrolments.c.rank > 1, *scope.years(Enrolment.year)))
 
 
 def _amount(value: Any) -> Any:
@@ -347,22 +350,24 @@ def low_standard_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
 
 
 def _fund_years(scope: Scope) -> Any:
-    """Per year of the county's fund: financing raised, compensation paid (by settlement
-    date), the months the year's claims reach (the run rate's divisor), the year-end
-    projection, and the balance carried from all years up to it."""
+    """Per county fund and year: financing raised, compensation paid (by settlement date),
+    the months the year's claims reach (the run rate's divisor), the year-end projection,
+    and the balance carried from all years up to it."""
     year = sa.extract("year", Claim.settlement_date)
-    spent = (sa.select(year.label("year"), sa.func.sum(Claim.compensated_amount).label("spent"),
+    spent = (sa.select(Claim.county_code, year.label("year"), sa.func.sum(Claim.compensated_amount).label("spent"),
                        sa.cast(sa.func.max(sa.extract("month", Claim.settlement_date)), sa.Integer).label("months"))
-             .where(*_county_claims(scope)).group_by(year).subquery("spent"))
-    raised = (sa.select(FundFinancing.year, sa.func.sum(FundFinancing.amount).label("income"))
-              .where(FundFinancing.county_code == scope.county_code).group_by(FundFinancing.year).subquery("raised"))
+             .where(*_county_claims(scope)).group_by(Claim.county_code, year).subquery("spent"))
+    raised = (sa.select(FundFinancing.county_code, FundFinancing.year, sa.func.sum(FundFinancing.amount).label("income"))
+              .where(FundFinancing.county_code.in_(scope.counties))
+              .group_by(FundFinancing.county_code, FundFinancing.year).subquery("raised"))
     paid = sa.func.coalesce(spent.c.spent, 0)
     months = sa.func.coalesce(spent.c.months, 12)
-    running = dict(order_by=raised.c.year)
-    return (sa.select(raised.c.year, raised.c.income, paid.label("spent"), months.label("months"),
+    running = dict(partition_by=raised.c.county_code, order_by=raised.c.year)
+    return (sa.select(raised.c.county_code, raised.c.year, raised.c.income, paid.label("spent"), months.label("months"),
                       (paid * 12 / months).label("projected"),
                       (sa.func.sum(raised.c.income).over(**running) - sa.func.sum(paid).over(**running)).label("carried"))
-            .outerjoin(spent, spent.c.year == raised.c.year).where(raised.c.income > 0).subquery("fund"))
+            .outerjoin(spent, sa.and_(spent.c.county_code == raised.c.county_code, spent.c.year == raised.c.year))
+            .where(raised.c.income > 0).subquery("fund"))
 
 
 def _fund_rule(condition: Callable[[Any, dict[str, Any]], Any], at_stake: Callable[[Any, dict[str, Any]], Any]
@@ -370,16 +375,15 @@ def _fund_rule(condition: Callable[[Any, dict[str, Any]], Any], at_stake: Callab
     def query(params: dict[str, Any], scope: Scope) -> sa.Select:
         fund = _fund_years(scope)
         year = sa.cast(fund.c.year, sa.String)
-        return (sa.select((sa.literal("fund:") + sa.literal(scope.county_code) + sa.literal(":") + year).label("subject_key"),
-                          sa.literal(scope.county_code).label("county_code"), sa.null().label("claim_id"),
+        return (sa.select((sa.literal("fund:") + fund.c.county_code + sa.literal(":") + year).label("subject_key"),
+                          fund.c.county_code.label("county_code"), sa.null().label("claim_id"),
                           sa.null().label("institution_id"), at_stake(fund.c, params).label("amount"),
                           sa.func.date(year + sa.literal("-01-01")).label("period_start"),
                           sa.func.date(year + sa.literal("-12-31")).label("period_end"),
                           fund.c.income.label("ev_income"), fund.c.spent.label("ev_spent"),
                           fund.c.months.label("ev_months"), sa.func.round(fund.c.projected, 2).label("ev_projected"),
                           sa.func.round(fund.c.carried, 2).label("ev_balance_carried"))
-                .where(condition(fund.c, params),
-                       *([fund.c.year.between(scope.period[0].year, scope.period[1].year)] if scope.period else [])))
+                .where(condition(fund.c, params), *scope.years(fund.c.year)))
 
     return query
 

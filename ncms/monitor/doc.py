@@ -2,7 +2,8 @@
 
 Run ``python -m ncms.monitor.doc > docs/rules.md``; ``tests/test_monitor.py`` fails when
 the committed page differs from what this module renders. Each rule's SQL is the query the
-engine runs (here compiled for SQLite with the default parameters, for one county).
+engine runs (here compiled for SQLite with the default parameters, for one county; a run
+over several counties is the same query for all of them at once).
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def _value(value: Any) -> str:
 def _sql(rule: Rule) -> str:
     from sqlalchemy.dialects import sqlite
 
-    query = rule.query(dict(rule.params), Scope("520121"))
+    query = rule.query(dict(rule.params), Scope(("520121",)))
     return str(query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
 
 

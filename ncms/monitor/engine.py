@@ -9,6 +9,7 @@ run is recorded (rows scanned, hits, seconds).
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -62,44 +63,53 @@ class MonitorResult:
 
 def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | None = None,
                 period: tuple[date, date] | None = None, rules: list[str] | None = None) -> MonitorResult:
-    """Run every enabled rule (or ``rules``) over each county's claims settled in ``period``
-    (default: all of them)."""
+    """Run every enabled rule (or ``rules``) over the counties' claims settled in ``period``
+    (default: all of them). A rule is one query for all the counties that give it the same
+    settings (usually all of them); its findings are then filed county by county."""
     rule_settings = read_rule_settings(settings.config_dir)
     with engine.connect() as conn:
         counties = counties or list(conn.scalars(sa.select(County.code).order_by(County.code)))
+        scanned = dict(conn.execute(sa.select(Claim.county_code, sa.func.count())
+                                    .where(*Scope(tuple(counties), period).claims(Claim)).group_by(Claim.county_code)).all())
     result = MonitorResult(uuid.uuid4().hex[:12])
-    for county in counties:
-        scope = Scope(county, period)
-        with engine.connect() as conn:
-            scanned = conn.scalar(sa.select(sa.func.count()).select_from(Claim).where(*scope.claims(Claim)))
-        for rule in CATALOGUE:
-            if rules and rule.code not in rules:
-                continue
+    for rule in CATALOGUE:
+        if rules and rule.code not in rules:
+            continue
+        groups: dict[str, tuple[Any, list[str]]] = {}
+        for county in counties:
             chosen = rule_settings.for_county(rule, county)
-            if not chosen.enabled:
-                continue
+            if chosen.enabled:
+                same = json.dumps([chosen.params, chosen.severity.value], sort_keys=True, default=str)
+                groups.setdefault(same, (chosen, []))[1].append(county)
+        for chosen, group in groups.values():
             started = time.perf_counter()
             with session_scope(engine) as session:
-                hits = session.execute(rule.query(chosen.params, scope)).mappings().all()
-                raised, closed = _file(session, rule, chosen.params, chosen.severity, scope, hits)
-                outcome = RuleOutcome(rule.code, county, scanned or 0, len(hits), raised, closed,
-                                      sum((Decimal(h["amount"] or 0) for h in hits), Decimal("0")),
-                                      time.perf_counter() - started)
-                session.add(RuleRun(run_id=result.run_id, rule_code=rule.code, rule_version=rule.version,
-                                    county_code=county, period_start=period[0] if period else None,
-                                    period_end=period[1] if period else None, parameters=chosen.params,
-                                    rows_scanned=outcome.rows_scanned, hits=outcome.hits, raised=raised,
-                                    closed=closed, seconds=outcome.seconds))
-            result.outcomes.append(outcome)
-            log.event(logger, "monitor.rule", run=result.run_id, rule=rule.code, county=county, hits=outcome.hits,
-                      raised=raised, closed=closed, seconds=round(outcome.seconds, 3))
+                hits = session.execute(rule.query(chosen.params, Scope(tuple(group), period))).mappings().all()
+                by_county: dict[str, list[Any]] = {county: [] for county in group}
+                for hit in hits:
+                    by_county[hit["county_code"]].append(hit)
+                filed = {county: _file(session, rule, chosen.params, chosen.severity, Scope((county,), period), found)
+                         for county, found in by_county.items()}
+                seconds = (time.perf_counter() - started) / len(group)  # shared evenly: one query for all
+                for county, (raised, closed) in filed.items():
+                    found = by_county[county]
+                    outcome = RuleOutcome(rule.code, county, scanned.get(county, 0), len(found), raised, closed,
+                                          sum((Decimal(h["amount"] or 0) for h in found), Decimal("0")), seconds)
+                    session.add(RuleRun(run_id=result.run_id, rule_code=rule.code, rule_version=rule.version,
+                                        county_code=county, period_start=period[0] if period else None,
+                                        period_end=period[1] if period else None, parameters=chosen.params,
+                                        rows_scanned=outcome.rows_scanned, hits=outcome.hits, raised=raised,
+                                        closed=closed, seconds=seconds))
+                    result.outcomes.append(outcome)
+            log.event(logger, "monitor.rule", run=result.run_id, rule=rule.code, counties=len(group), hits=len(hits),
+                      seconds=round(seconds * len(group), 3))
     return result
 
 
 def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, scope: Scope,
           hits: list[Any]) -> tuple[int, int]:
     """Raise, update, reopen and close this rule's findings in the scope; (raised, closed)."""
-    in_scope = (sa.select(Finding).where(Finding.rule_code == rule.code, Finding.county_code == scope.county_code))
+    in_scope = (sa.select(Finding).where(Finding.rule_code == rule.code, Finding.county_code.in_(scope.counties)))
     if scope.period:
         in_scope = in_scope.where(Finding.claim_id.in_(sa.select(Claim.id).where(*scope.claims(Claim))))
     existing = {f.subject_key: f for f in session.scalars(in_scope)}

@@ -390,3 +390,16 @@ def test_the_same_findings_on_sqlite_and_postgresql(synthetic_sqlite, database_u
     _, on_sqlite = synthetic_sqlite
     _, on_postgresql = synthetic_findings(database_url, settings, tmp_path)
     assert on_postgresql == on_sqlite and len(on_sqlite) > 100
+
+
+def test_ncms_monitor_run_prints_each_rule_and_the_money(province, cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("monitor", "run", "--county", COUNTY, "--period", "2011-03-01:2011-04-30", "--rule", "care_after_death",
+               "--rule", "overlapping_stays")
+    assert done.exit_code == 0, done.output
+    lines = {line.split()[0]: line.split() for line in done.output.splitlines() if line.split()}
+    assert lines["care_after_death"][1:3] == ["1", "1"] and lines["overlapping_stays"][1:3] == ["1", "1"]
+    assert "2 findings hold" in done.output
+    again = cli("monitor", "run", "--county", COUNTY, "--rule", "care_after_death", "--period", "2011")
+    rows = {line.split()[0]: line.split() for line in again.output.splitlines() if line.split()}
+    assert again.exit_code == 0 and rows["care_after_death"][1:4] == ["1", "0", "0"]  # it holds; nothing new
+    assert cli("monitor", "run", "--period", "March").exit_code == 2

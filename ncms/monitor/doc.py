@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import sqlalchemy as sa
 
 from .catalogue import CATALOGUE, Rule, Scope
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-
 from .catalogue import CATALOGUE, Rule, Scope
 
 COMMAND = "python -m ncms.monitor.doc > docs/rules.md"

@@ -74,7 +74,8 @@ def claim_key(claim: Any) -> sa.ColumnElement[str]:
 
 
 def _claim_columns(claim: Any, amount: Any | None = None) -> list[sa.ColumnElement[Any]]:
-    """The columns every claim-level finding has."""
+    """The columns every claim-level finding has. A query grouping a claim's items by the
+    claim's id may select them as they are: they depend on the id (PostgreSQL knows it)."""
     return [claim_key(claim).label("subject_key"), claim.county_code.label("county_code"),
             claim.id.label("claim_id"), claim.institution_id.label("institution_id"),
             (claim.compensated_amount if amount is None else amount).label("amount"),
@@ -304,15 +305,12 @@ def over_standard_price(params: dict[str, Any], scope: Scope) -> sa.Select:
     c = sa.orm.aliased(Claim, name="c")
     ceiling = CatalogueItem.price * _amount(1 + Decimal(str(params["tolerance"])))
     excess = sa.func.sum((ClaimItem.unit_price - CatalogueItem.price) * ClaimItem.quantity)
-    columns = [col for col in _claim_columns(c, excess) if col.name not in ("period_start", "period_end")]
-    return (sa.select(*columns, sa.func.min(c.admission_date).label("period_start"),
-                      sa.func.max(sa.func.coalesce(c.discharge_date, c.admission_date)).label("period_end"),
-                      sa.func.min(ClaimItem.item_code).label("ev_code"), sa.func.max(ClaimItem.unit_price).label("ev_price"),
-                      sa.func.max(CatalogueItem.price).label("ev_ceiling"))
+    return (sa.select(*_claim_columns(c, excess), sa.func.min(ClaimItem.item_code).label("ev_code"),
+                      sa.func.max(ClaimItem.unit_price).label("ev_price"), sa.func.max(CatalogueItem.price).label("ev_ceiling"))
             .join(ClaimItem, ClaimItem.claim_id == c.id)
             .join(CatalogueItem, CatalogueItem.code == ClaimItem.item_code)
             .where(*scope.claims(c), ClaimItem.unit_price > ceiling)
-            .group_by(c.id, c.county_code, c.source_id, c.institution_id))
+            .group_by(c.id))
 
 
 def excess_quantity(params: dict[str, Any], scope: Scope) -> sa.Select:
@@ -320,14 +318,11 @@ def excess_quantity(params: dict[str, Any], scope: Scope) -> sa.Select:
     stay = days_between(c.admission_date, c.discharge_date)
     beds = sa.func.sum(ClaimItem.quantity)
     over = beds - stay
-    columns = [col for col in _claim_columns(c, sa.func.sum(ClaimItem.amount) * over / beds)
-               if col.name not in ("period_start", "period_end")]
-    return (sa.select(*columns, sa.func.min(c.admission_date).label("period_start"),
-                      sa.func.max(c.discharge_date).label("period_end"),
-                      beds.label("ev_bed_days"), sa.func.max(stay).label("ev_length_of_stay"))
+    return (sa.select(*_claim_columns(c, sa.func.sum(ClaimItem.amount) * over / beds), beds.label("ev_bed_days"),
+                      sa.func.max(stay).label("ev_length_of_stay"))
             .join(ClaimItem, ClaimItem.claim_id == c.id)
             .where(*scope.claims(c), c.kind == ClaimKind.INPATIENT, ClaimItem.category == ItemCategory.BED)
-            .group_by(c.id, c.county_code, c.source_id, c.institution_id, c.admission_date, c.discharge_date)
+            .group_by(c.id)
             .having(beds > sa.func.max(stay) + params["extra_bed_days"]))
 
 
@@ -415,16 +410,13 @@ def _restricted(kind: RestrictionKind, by_sex: bool) -> Callable[[dict[str, Any]
                     .where(*scope.claims(c), breach)
                     .distinct())
         at_stake = sa.func.sum(ClaimItem.amount)
-        columns = [col for col in _claim_columns(c, at_stake) if col.name not in ("period_start", "period_end")]
-        return (sa.select(*columns, sa.func.min(c.admission_date).label("period_start"),
-                          sa.func.max(sa.func.coalesce(c.discharge_date, c.admission_date)).label("period_end"),
-                          sa.func.min(ClaimItem.item_code).label("ev_code"),
+        return (sa.select(*_claim_columns(c, at_stake), sa.func.min(ClaimItem.item_code).label("ev_code"),
                           sa.func.count().label("ev_lines"))
                 .join(Member, _member_of(c))
                 .join(ClaimItem, ClaimItem.claim_id == c.id)
                 .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == ClaimItem.item_code))
                 .where(*scope.claims(c), breach)
-                .group_by(c.id, c.county_code, c.source_id, c.institution_id))
+                .group_by(c.id))
 
     return query
 

@@ -108,19 +108,23 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
 
 def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, scope: Scope,
           hits: list[Any]) -> tuple[int, int]:
-    """Raise, update, reopen and close this rule's findings in the scope; (raised, closed)."""
-    in_scope = (sa.select(Finding).where(Finding.rule_code == rule.code, Finding.county_code.in_(scope.counties)))
+    """Raise, update, reopen and close this rule's findings in the scope; (raised, closed).
+    In bulk: a run may file tens of thousands of findings, one statement per kind of change."""
+    in_scope = (sa.select(Finding.id, Finding.subject_key, Finding.status)
+                .where(Finding.rule_code == rule.code, Finding.county_code.in_(scope.counties)))
     if scope.period:
         in_scope = in_scope.where(Finding.claim_id.in_(sa.select(Claim.id).where(*scope.claims(Claim))))
-    existing = {f.subject_key: f for f in session.scalars(in_scope)}
+    existing = {row.subject_key: row for row in session.execute(in_scope)}
     hit_keys = {h["subject_key"] for h in hits}
     if scope.period:  # a hit may be a finding whose claim moved out of the period's claims
-        missing = hit_keys - set(existing)
-        if missing:
-            existing.update({f.subject_key: f for f in session.scalars(
-                sa.select(Finding).where(Finding.rule_code == rule.code, Finding.subject_key.in_(missing)))})
-    now, raised, closed = utcnow(), 0, 0
+        missing = list(hit_keys - set(existing))
+        for start in range(0, len(missing), 500):
+            existing.update({row.subject_key: row for row in session.execute(
+                sa.select(Finding.id, Finding.subject_key, Finding.status)
+                .where(Finding.rule_code == rule.code, Finding.subject_key.in_(missing[start:start + 500])))})
+    now, why = utcnow(), _why(rule, params)
     values = dict(rule_version=rule.version, parameters=params, severity=severity, last_seen_at=now)
+    new, seen, reopened = [], [], []
     for hit in hits:
         fields = dict(values, county_code=hit["county_code"], claim_id=hit["claim_id"],
                       institution_id=hit["institution_id"], amount_at_stake=Decimal(hit["amount"] or 0),
@@ -128,30 +132,41 @@ def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, s
                       evidence=_evidence(hit))
         finding = existing.get(hit["subject_key"])
         if finding is None:
-            finding = Finding(rule_code=rule.code, subject_key=hit["subject_key"], first_seen_at=now, **fields)
-            finding.events.append(FindingEvent(kind=FindingEventKind.RAISED, to_status=FindingStatus.OPEN,
-                                               text=_why(rule, params)))
-            session.add(finding)
-            raised += 1
-            continue
-        for name, value in fields.items():
-            setattr(finding, name, value)
-        if finding.status is FindingStatus.CLOSED:
-            finding.events.append(FindingEvent(kind=FindingEventKind.REOPENED, from_status=FindingStatus.CLOSED,
-                                               to_status=FindingStatus.OPEN, text=f"holds again: {_why(rule, params)}"))
-            finding.status, finding.closed_at, finding.closed_reason = FindingStatus.OPEN, None, None
-    for key, finding in existing.items():
-        if key in hit_keys or finding.status is FindingStatus.CLOSED:
-            continue
-        reason = f"no longer holds: {_why(rule, params)}"
-        if finding.status in UNDECIDED:
-            finding.events.append(FindingEvent(kind=FindingEventKind.CLOSED, from_status=finding.status,
-                                               to_status=FindingStatus.CLOSED, text=reason))
-            finding.status, finding.closed_at, finding.closed_reason = FindingStatus.CLOSED, now, reason
-            closed += 1
-        elif not finding.events or finding.events[-1].text != reason:  # decided by an auditor: the
-            finding.events.append(FindingEvent(kind=FindingEventKind.UPDATED, text=reason))  # decision stands
-    return raised, closed
+            new.append(dict(fields, rule_code=rule.code, subject_key=hit["subject_key"], first_seen_at=now,
+                            status=FindingStatus.OPEN))
+        elif finding.status is FindingStatus.CLOSED:
+            reopened.append(dict(fields, id=finding.id, status=FindingStatus.OPEN, closed_at=None, closed_reason=None))
+        else:
+            seen.append(dict(fields, id=finding.id))
+    events = []
+    if new:
+        ids = session.scalars(sa.insert(Finding).returning(Finding.id, sort_by_parameter_order=True), new).all()
+        events += [dict(finding_id=i, at=now, kind=FindingEventKind.RAISED, to_status=FindingStatus.OPEN, text=why)
+                   for i in ids]
+    for rows in (seen, reopened):
+        if rows:
+            session.execute(sa.update(Finding), rows)
+    events += [dict(finding_id=row["id"], at=now, kind=FindingEventKind.REOPENED, from_status=FindingStatus.CLOSED,
+                    to_status=FindingStatus.OPEN, text=f"holds again: {why}") for row in reopened]
+    reason = f"no longer holds: {why}"
+    gone = [f for key, f in existing.items() if key not in hit_keys and f.status is not FindingStatus.CLOSED]
+    undecided = [f for f in gone if f.status in UNDECIDED]
+    if undecided:
+        session.execute(sa.update(Finding), [dict(id=f.id, status=FindingStatus.CLOSED, closed_at=now,
+                                                  closed_reason=reason) for f in undecided])
+        events += [dict(finding_id=f.id, at=now, kind=FindingEventKind.CLOSED, from_status=f.status,
+                        to_status=FindingStatus.CLOSED, text=reason) for f in undecided]
+    decided = [f.id for f in gone if f.status not in UNDECIDED]  # an auditor's decision stands:
+    if decided:  # the change goes to its history, once
+        last = (sa.select(FindingEvent.finding_id, sa.func.max(FindingEvent.id).label("id"))
+                .where(FindingEvent.finding_id.in_(decided)).group_by(FindingEvent.finding_id).subquery())
+        noted = set(session.scalars(sa.select(FindingEvent.finding_id).join(last, last.c.id == FindingEvent.id)
+                                    .where(FindingEvent.text == reason)))
+        events += [dict(finding_id=i, at=now, kind=FindingEventKind.UPDATED, text=reason)
+                   for i in decided if i not in noted]
+    if events:
+        session.execute(sa.insert(FindingEvent), events)
+    return len(new), len(undecided)
 
 
 def _why(rule: Rule, params: dict[str, Any]) -> str:

@@ -403,3 +403,88 @@ def test_ncms_monitor_run_prints_each_rule_and_the_money(province, cli) -> None:
     rows = {line.split()[0]: line.split() for line in again.output.splitlines() if line.split()}
     assert again.exit_code == 0 and rows["care_after_death"][1:4] == ["1", "0", "0"]  # it holds; nothing new
     assert cli("monitor", "run", "--period", "March").exit_code == 2
+
+
+# --- incremental runs ------------------------------------------------------------------------
+
+def _by_rule(result, field: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    totals: dict[str, int] = {}
+    for o in result.outcomes:
+        totals[o.rule_code] = totals.get(o.rule_code, 0) + getattr(o, field)
+    return {rule: n for rule, n in totals.items() if n}
+
+
+def test_an_incremental_run_re_examines_the_people_with_new_rows(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    run_monitor(province, settings)
+    quiet = run_monitor(province, settings, incremental=True)
+    assert quiet.people == 0 and quiet.hits == 0 and not _by_rule(quiet, "raised") and not _by_rule(quiet, "closed")
+    with session_scope(province) as s:
+        runs = s.scalars(sa.select(RuleRun).where(RuleRun.run_id == quiet.run_id)).all()
+        assert runs and all(r.incremental for r in runs)
+    before = {k: f.status for k, f in findings(province).items()}
+
+    new = [stay("A3", "M14", "2011-07-01", "2011-07-03"),      # 7 days after B2 (an old claim): split admission
+           stay("O3", "M12", "2011-04-28", "2011-05-03"),      # S1, an old claim, now begins inside it
+           visit("D1", "M3", "2011-03-07")]                    # corrected: the visit was before the death
+    result = ingest_package(province, settings, package(tmp_path / "p2.zip", seq=2, claims=new), today=TODAY)
+    assert (result.status.value, result.rows_rejected) == ("loaded", 0), result.error
+    later = run_monitor(province, settings, incremental=True)
+    assert later.people == 3  # M14, M12, M3
+    assert _by_rule(later, "raised") == {"split_admission": 1, "overlapping_stays": 1}
+    assert _by_rule(later, "closed") == {"care_after_death": 1}
+    after = findings(province)
+    assert after["A3"].rule_code == "split_admission" and after["S1"].rule_code == "overlapping_stays"
+    assert after["D1"].status is FindingStatus.CLOSED and "no longer holds" in after["D1"].closed_reason
+    untouched = {k: v for k, v in before.items() if k != "D1"}
+    assert {k: after[k].status for k in untouched} == untouched  # the others, not re-examined, stand
+
+    full = run_monitor(province, settings)  # nothing left for a full run to do
+    assert not _by_rule(full, "raised") and not _by_rule(full, "closed")
+
+
+def test_a_rule_with_changed_parameters_runs_in_full_when_incremental(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    run_monitor(province, settings, rules=["split_admission", "ghost_stay"])
+    wider = replace(settings, config_dir=_config_with(tmp_path, {"split_admission": {"params": {"readmission_days": 16}}}))
+    result = run_monitor(province, wider, rules=["split_admission", "ghost_stay"], incremental=True)
+    assert _by_rule(result, "raised") == {"split_admission": 1}  # B2, day 16, though nobody's rows are new
+    with session_scope(province) as s:
+        modes = dict(s.execute(sa.select(RuleRun.rule_code, RuleRun.incremental)
+                               .where(RuleRun.run_id == result.run_id)).all())
+    assert modes == {"split_admission": False, "ghost_stay": True}
+    with pytest.raises(ValueError, match="not a period"):
+        run_monitor(province, settings, incremental=True, period=(date(2011, 1, 1), date(2011, 12, 31)))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_incremental_runs_keep_a_synthetic_province_as_a_full_run_would(database_url, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Three quarters loaded and judged in full, the fourth loaded and judged incrementally: a
+    full run afterwards finds nothing to raise or close."""
+    from dataclasses import replace
+
+    from ncms import migrate
+    from ncms.db import create_engine
+    from ncms.reference import load_reference, read_reference
+    from ncms.synth import generate, write_packages
+
+    province = generate(read_reference(CONFIG_DIR), seed=5, claims=8_000)
+    packages = sorted(write_packages(province, tmp_path / "packages", months_per_package=3))
+    last = {path.parent.name: path for path in packages}  # each county's last quarter
+    engine = create_engine(database_url)
+    migrate.upgrade(engine)
+    with session_scope(engine) as s:
+        load_reference(s, read_reference(CONFIG_DIR))
+    settings = replace(settings, database_url=database_url, data_dir=tmp_path / "var")
+    settings.ensure_dirs()
+    for path in [p for p in packages if p not in last.values()]:
+        ingest_package(engine, settings, path, today=TODAY)
+    run_monitor(engine, settings)
+    for path in last.values():
+        ingest_package(engine, settings, path, today=TODAY)
+    incremental = run_monitor(engine, settings, incremental=True)
+    assert incremental.people and sum(o.raised for o in incremental.outcomes) > 0
+    full = run_monitor(engine, settings)
+    assert not _by_rule(full, "raised") and not _by_rule(full, "closed")
+    engine.dispose()

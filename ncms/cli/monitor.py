@@ -22,12 +22,17 @@ def monitor_group() -> None:
 @click.option("--county", "counties", multiple=True, help="A county code (repeatable; default: every county).")
 @click.option("--period", help="Claims settled in FROM:TO (dates YYYY-MM-DD), or in a year: 2011 (default: all).")
 @click.option("--rule", "rules", multiple=True, help="Only this rule (repeatable).")
+@click.option("--incremental", is_flag=True,
+              help="Only what arrived since the last run: the people with new claims, members or enrolments.")
 @pass_context
-def run_command(obj: Context, counties: tuple[str, ...], period: str | None, rules: tuple[str, ...]) -> None:
+def run_command(obj: Context, counties: tuple[str, ...], period: str | None, rules: tuple[str, ...],
+                incremental: bool) -> None:
     """Run the rule catalogue; findings are filed once per rule and subject, updated on a rerun."""
     require_migrated(obj)
+    if incremental and period:
+        raise click.UsageError("--incremental reads what arrived since the last run: give no --period")
     result = run_monitor(obj.engine, obj.settings, counties=list(counties) or None, period=_period(period),
-                         rules=list(rules) or None)
+                         rules=list(rules) or None, incremental=incremental)
     echo_outcomes(result)
 
 def echo_outcomes(result: MonitorResult) -> None:
@@ -40,7 +45,11 @@ def echo_outcomes(result: MonitorResult) -> None:
     click.echo(f"{'rule':<26} {'hits':>7} {'new':>6} {'closed':>6} {'at stake (yuan)':>16} {'seconds':>8}")
     for code, (hits, raised, closed, amount, seconds) in totals.items():
         click.echo(f"{code:<26} {hits:>7,} {raised:>6,} {closed:>6,} {amount:>16,.2f} {seconds:>8.2f}")
-    click.echo(f"run {result.run_id}: {result.hits:,} findings hold, {result.amount:,.2f} yuan at stake")
+    if result.people is not None:
+        click.echo(f"incremental: {result.people:,} people with rows loaded since the last run re-examined")
+    held = "findings hold among them" if result.incremental else "findings hold"
+    click.echo(f"run {result.run_id}: {result.hits:,} {held}, {result.amount:,.2f} yuan at stake, "
+               f"{result.seconds:.1f} s")
 
 
 def _period(text: str | None) -> tuple[date, date] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -89,3 +90,16 @@ class RuleRun(Base):
     closed: Mapped[int] = mapped_column(default=0)
     seconds: Mapped[float] = mapped_column(default=0.0)  # a rule runs once for its counties: the time shared evenly
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the highest batch id loaded when the run began: an incremental run reads what came after
+    through_batch: Mapped[int | None]
+    incremental: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+
+
+class MonitorScope(Base):
+    """The people (national IDs) an incremental ``ncms monitor run`` re-examines: those with a
+    claim, member or enrolment row loaded since the last run. Rows live for one run."""
+
+    __tablename__ = "monitor_scope"
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    national_id: Mapped[str] = mapped_column(String(18), primary_key=True)

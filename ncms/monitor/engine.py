@@ -82,12 +82,15 @@ class _Touched:
     persons: Any  # SELECT of their national IDs (monitor_scope)
     people: int
     members: set[tuple[str, str]]  # their (county, member number)s
+    claim_ids: set[int]  # their claims, voided ones too (a voided claim's finding closes)
     counties: set[str]
     claims: dict[str, int]  # their claims per county
 
-    def covers(self, subject_key: str) -> bool:
-        """Whether a finding without a claim is about one of the people (member and enrolment
-        findings: ``kind:county:member:year``)."""
+    def covers(self, claim_id: int | None, subject_key: str) -> bool:
+        """Whether a finding is about one of the people: one of their claims, or, for member and
+        enrolment findings (``kind:county:member:year``), one of their member numbers."""
+        if claim_id is not None:
+            return claim_id in self.claim_ids
         kind, county, member = (subject_key.split(":") + ["", ""])[:3]
         return kind in ("member", "enrolment") and (county, member) in self.members
 
@@ -120,10 +123,12 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
         touched = _touch(engine, result.run_id, min(since))
         result.people = touched.people
     try:
-        whole = None if set(counties) == set(every) else tuple(counties)
-        with engine.connect() as conn:
-            scanned = dict(conn.execute(sa.select(Claim.county_code, sa.func.count())
-                                        .where(*Scope(whole, period).claims(Claim)).group_by(Claim.county_code)).all())
+        scanned: dict[str, int] = {}
+        if any(step.since is None for step in steps):
+            whole = None if set(counties) == set(every) else tuple(counties)
+            with engine.connect() as conn:
+                scanned = dict(conn.execute(sa.select(Claim.county_code, sa.func.count()).where(
+                    *Scope(whole, period).claims(Claim)).group_by(Claim.county_code)).all())
         for step in steps:
             _run_step(engine, step, result, period, through, scanned, touched, everyone=set(step.counties) == set(every))
     finally:
@@ -183,10 +188,12 @@ def _touch(engine: Engine, run_id: str, since: int) -> _Touched:
         members = set(map(tuple, conn.execute(sa.union(
             sa.select(Claim.county_code, Claim.member_no).where(Claim.national_id.in_(persons)),
             sa.select(Member.county_code, Member.member_no).where(Member.national_id.in_(persons))))))
-        claims = dict(conn.execute(sa.select(Claim.county_code, sa.func.count())
-                                   .where(Claim.national_id.in_(persons), Claim.voided.is_(False))
-                                   .group_by(Claim.county_code)).all())
-    return _Touched(persons, people, members, {county for county, _ in members}, claims)
+        claim_ids, claims = set(), {}
+        for claim_id, county, voided in conn.execute(sa.select(Claim.id, Claim.county_code, Claim.voided)
+                                                     .where(Claim.national_id.in_(persons))):
+            claim_ids.add(claim_id)
+            claims[county] = claims.get(county, 0) + (not voided)
+    return _Touched(persons, people, members, claim_ids, {county for county, _ in members}, claims)
 
 
 def analyse(engine: Engine) -> None:
@@ -253,11 +260,8 @@ def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, s
                 .where(Finding.rule_code == rule.code, Finding.county_code.in_(scope.counties)))
     if scope.period:
         in_scope = in_scope.where(Finding.claim_id.in_(sa.select(Claim.id).where(*scope.claims(Claim))))
-    if touched is not None:  # their claims, voided ones too (a voided claim's finding closes)
-        theirs = sa.select(Claim.id).where(Claim.national_id.in_(touched.persons))
-        in_scope = in_scope.where(sa.or_(Finding.claim_id.in_(theirs), Finding.claim_id.is_(None)))
     existing = {row.subject_key: row for row in session.execute(in_scope)
-                if touched is None or row.claim_id is not None or touched.covers(row.subject_key)}
+                if touched is None or touched.covers(row.claim_id, row.subject_key)}
     hit_keys = {h["subject_key"] for h in hits}
     if scope.period:  # a hit may be a finding whose claim moved out of the period's claims
         missing = list(hit_keys - set(existing))

@@ -1,8 +1,8 @@
 """``ncms_monitoring``: every morning, after the nightly extracts, check the fund's data.
 
 Two steps: the ingestion check (``ncms ingest status``: which county is late, which package
-never arrived) and the supervision rules over the claims settled since 1 January of last
-year (``ncms monitor run``); the anomaly model joins them when it is built."""
+never arrived) and the supervision rules over what arrived since their last run
+(``ncms monitor run --incremental``); the anomaly model joins them when it is built."""
 from __future__ import annotations
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
@@ -20,10 +20,10 @@ def monitoring():  # type: ignore[no-untyped-def]
         return jobs.ingestion_status(data_interval_end)
 
     @task
-    def supervision_rules(data_interval_end=None) -> dict:  # type: ignore[no-untyped-def]
+    def supervision_rules() -> dict:  # type: ignore[no-untyped-def]
         from ncms import jobs
 
-        return jobs.monitor_rules(data_interval_end)
+        return jobs.monitor_rules()
 
     ingestion_status() >> supervision_rules()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -101,19 +101,20 @@ def batches_received(start: datetime, end: datetime) -> dict[str, dict[str, int]
                 for county, n, loaded, refused in rows}
 
 
-def monitor_rules(as_of: datetime) -> dict[str, Any]:
-    """Run the rule catalogue over the claims settled from 1 January of the year before
-    ``as_of`` to ``as_of`` (late claims of last year included); the run's counts."""
+def monitor_rules() -> dict[str, Any]:
+    """Run the rule catalogue over what arrived since its last run (``ncms monitor run
+    --incremental``: a rule never run, or whose version or parameters changed, runs in full);
+    the run's counts."""
     from .monitor import run_monitor
 
-    day = as_of.astimezone(SOURCE_TIMEZONE).date()
     with _platform() as (settings, engine):
-        result = run_monitor(engine, settings, period=(date(day.year - 1, 1, 1), day))
+        result = run_monitor(engine, settings, incremental=True)
     hits: dict[str, int] = {}
     for outcome in result.outcomes:
         hits[outcome.rule_code] = hits.get(outcome.rule_code, 0) + outcome.hits
-    return {"run": result.run_id, "hits": hits, "raised": sum(o.raised for o in result.outcomes),
-            "closed": sum(o.closed for o in result.outcomes), "amount": str(result.amount)}
+    return {"run": result.run_id, "people": result.people, "hits": hits,
+            "raised": sum(o.raised for o in result.outcomes), "closed": sum(o.closed for o in result.outcomes),
+            "amount": str(result.amount)}
 
 
 def source_connection_id(county: str) -> str | None:

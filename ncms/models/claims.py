@@ -53,7 +53,8 @@ class Claim(TimestampMixin, Base):
 
     __table_args__ = (
         UniqueConstraint("county_code", "source_id"),
-        Index("ix_claim_national_id", "national_id"),  # a person's claims: incremental monitoring, search
+        # a person's claims in date order: incremental monitoring, duplicate claims, an auditor's search
+        Index("ix_claim_person", "national_id", "admission_date"),
         CheckConstraint("total_amount >= 0", name="total_positive"),
         CheckConstraint("eligible_amount >= 0 AND eligible_amount <= total_amount", name="eligible_le_total"),
         CheckConstraint("compensated_amount >= 0", name="compensated_positive"),

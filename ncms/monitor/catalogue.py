@@ -131,12 +131,13 @@ def _age_at(day: Any, birth: Any) -> sa.ColumnElement[int]:
 # --- the rules --------------------------------------------------------------------------------
 
 def care_after_death(params: dict[str, Any], scope: Scope) -> sa.Select:
-    c = sa.orm.aliased(Claim, name="c")
+    c, dead = sa.orm.aliased(Claim, name="c"), sa.orm.aliased(Member, name="dead")
     return (sa.select(*_claim_columns(c), Member.death_date.label("ev_death_date"),
                       c.admission_date.label("ev_admission_date"))
             .join(Member, _member_of(c))
-            .where(*scope.claims(c), Member.death_date.is_not(None),
-                   c.admission_date > Member.death_date))
+            .where(*scope.claims(c), Member.death_date.is_not(None), c.admission_date > Member.death_date,
+                   # the claims of the dead alone, through the person index, not every claim's member
+                   c.national_id.in_(sa.select(dead.national_id).where(dead.death_date.is_not(None)))))
 
 
 def _stay_key(claim: Any) -> sa.ColumnElement[str]:
@@ -200,7 +201,9 @@ def outpatient_during_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
     latest = sa.func.max(sa.case((inpatient, _stay_key(Claim)))).over(
         partition_by=(Claim.county_code, Claim.member_no),
         order_by=(Claim.admission_date, sa.case((inpatient, 1), else_=0), Claim.id), rows=(None, -1))
-    h = _history(scope, latest.label("stay")).c
+    # only people with a stay: found by a scan of the stays, their claims through the person index
+    stayed = sa.select(Claim.national_id).where(inpatient)
+    h = _history(scope, latest.label("stay"), where=[Claim.national_id.in_(stayed)]).c
     return (sa.select(*_claim_columns(h), sa.func.substr(h.stay, 12).label("ev_stay_claim"),
                       sa.func.substr(h.stay, 1, 10).label("ev_stay_discharge"))
             # strictly inside: a visit on the day of admission or discharge is usual care
@@ -209,14 +212,17 @@ def outpatient_during_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
 
 
 def duplicate_claim(params: dict[str, Any], scope: Scope) -> sa.Select:
-    # one pass over the province: the same person (national ID), institution, kind and dates;
-    # the claim settled second (across counties too) is the duplicate
+    # over the province: the same person (national ID), institution, kind and dates; the claim
+    # settled second (across counties too) is the duplicate. Only people with two claims on one
+    # day can have one: found first by reading the (national ID, date) index alone
     window = dict(partition_by=(Claim.national_id, Claim.institution_id, Claim.kind, Claim.admission_date,
                                 sa.func.coalesce(Claim.discharge_date, Claim.admission_date)),
                   order_by=(Claim.settlement_date, Claim.county_code, Claim.source_id))
+    twice = (sa.select(Claim.national_id, Claim.admission_date).group_by(Claim.national_id, Claim.admission_date)
+             .having(sa.func.count() > 1))
     h = _history(scope, sa.func.lag(Claim.total_amount).over(**window).label("first_total"),
                  sa.func.lag(Claim.county_code + sa.literal(":") + Claim.source_id).over(**window).label("first"),
-                 province=True).c
+                 where=[sa.tuple_(Claim.national_id, Claim.admission_date).in_(twice)], province=True).c
     return (sa.select(*_claim_columns(h), h.first.label("ev_first_claim"), h.first_total.label("ev_first_total"))
             .where(*scope.claims(h), h.first.is_not(None),
                    sa.func.abs(h.total_amount - h.first_total) <= _amount(params["amount_tolerance"]) * h.total_amount))
@@ -417,21 +423,31 @@ def _restricted(kind: RestrictionKind, by_sex: bool) -> Callable[[dict[str, Any]
             age = _age_at(c.admission_date, Member.birth_date)
             breach = sa.or_(sa.and_(Restriction.min_age.is_not(None), age < Restriction.min_age),
                             sa.and_(Restriction.max_age.is_not(None), age > Restriction.max_age))
+        # first the claims with a listed code, in one scan; only theirs are joined to the member
         if kind is RestrictionKind.DIAGNOSIS:
+            # a code is listed whole or by its first letters: one lookup per length on the list
+            lengths = sa.select(sa.func.length(Restriction.code).label("n")).where(Restriction.kind == kind).distinct().subquery()
+            listed = (sa.select(Claim.id.label("claim_id"), Restriction.id.label("restriction_id"))
+                      .select_from(Claim).join(lengths, sa.true())
+                      .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == sa.func.substr(
+                          Claim.diagnosis_code, 1, lengths.c.n)))).cte("listed").prefix_with("MATERIALIZED")
             return (sa.select(*_claim_columns(c), c.diagnosis_code.label("ev_code"),
-                              Restriction.note.label("ev_restriction"))
+                              sa.func.min(Restriction.note).label("ev_restriction"))
+                    .select_from(listed)
+                    .join(c, c.id == listed.c.claim_id)
+                    .join(Restriction, Restriction.id == listed.c.restriction_id)
                     .join(Member, _member_of(c))
-                    .join(Restriction, sa.and_(Restriction.kind == kind,
-                                               c.diagnosis_code.like(Restriction.code + sa.literal("%"))))
                     .where(*scope.claims(c), breach)
-                    .distinct())
+                    .group_by(c.id))
         at_stake = sa.func.sum(ClaimItem.amount)
+        candidates = sa.select(ClaimItem.claim_id).where(ClaimItem.item_code.in_(
+            sa.select(Restriction.code).where(Restriction.kind == kind).scalar_subquery()))
         return (sa.select(*_claim_columns(c, at_stake), sa.func.min(ClaimItem.item_code).label("ev_code"),
                           sa.func.count().label("ev_lines"))
                 .join(Member, _member_of(c))
                 .join(ClaimItem, ClaimItem.claim_id == c.id)
                 .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == ClaimItem.item_code))
-                .where(*scope.claims(c), breach)
+                .where(*scope.claims(c), c.id.in_(candidates), breach)
                 .group_by(c.id))
 
     return query

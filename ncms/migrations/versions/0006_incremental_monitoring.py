@@ -28,12 +28,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('through_batch', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('incremental', sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table('claim', schema=None) as batch_op:
-        batch_op.create_index('ix_claim_national_id', ['national_id'], unique=False)
+        batch_op.create_index('ix_claim_person', ['national_id', 'admission_date'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('claim', schema=None) as batch_op:
-        batch_op.drop_index('ix_claim_national_id')
+        batch_op.drop_index('ix_claim_person')
     with op.batch_alter_table('rule_run', schema=None) as batch_op:
         batch_op.drop_column('incremental')
         batch_op.drop_column('through_batch')

@@ -16,7 +16,7 @@ from typing import Any
 from .errors import NcmsError
 
 ENV_PREFIX = "NCMS_"
-KEYS = ("data_dir", "database_url", "config_dir", "log_level", "locale", "host", "port", "ingest_jobs")
+KEYS = ("data_dir", "database_url", "config_dir", "log_level", "locale", "host", "port", "ingest_jobs", "monitor_jobs")
 SECRET_KEY_FILE = "secret_key"
 MAX_AUTO_JOBS = 4  # the database, not this process, is what parallel loading saturates
 
@@ -35,6 +35,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 5000
     ingest_jobs: int = 0  # counties loaded side by side; 0: one per core on PostgreSQL, 1 on SQLite
+    monitor_jobs: int = 0  # supervision rules run side by side; 0: one per core
     secret_key: str | None = field(default=None, repr=False)
     source_file: Path | None = None
 
@@ -62,6 +63,16 @@ class Settings:
         if self.is_sqlite:
             return 1
         return requested or self.ingest_jobs or max(1, min(os.cpu_count() or 1, MAX_AUTO_JOBS))
+
+    def rule_jobs(self) -> int:
+        """How many rules run at once: the setting, else one per core. Rules only read while
+        they query (SQLite in WAL mode lets readers run side by side) and write their own
+        findings; an in-memory SQLite database is one connection's, so one."""
+        from .db import sqlite_path
+
+        if self.is_sqlite and sqlite_path(self.database_url) is None:
+            return 1
+        return self.monitor_jobs or max(1, min(os.cpu_count() or 1, MAX_AUTO_JOBS))
 
     def ensure_dirs(self) -> None:
         for folder in (self.data_dir, self.spool_dir, self.archive_dir, self.reports_dir):
@@ -99,6 +110,7 @@ def load_settings(
     data_dir = _resolve(base, values.get("data_dir", "var"))
     database_url = values.get("database_url") or f"sqlite:///{data_dir / 'ncms.db'}"
     port, ingest_jobs = _number(values, "port", 5000), _number(values, "ingest_jobs", 0)
+    monitor_jobs = _number(values, "monitor_jobs", 0)
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -108,6 +120,7 @@ def load_settings(
         host=str(values.get("host", "127.0.0.1")),
         port=port,
         ingest_jobs=ingest_jobs,
+        monitor_jobs=monitor_jobs,
         secret_key=env.get(f"{ENV_PREFIX}SECRET_KEY") or None,
         source_file=_resolve(base, config_file) if config_file else None,
     )

@@ -51,6 +51,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         if cursor.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA mmap_size = 1073741824")
     finally:
         cursor.close()
 

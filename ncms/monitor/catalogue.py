@@ -230,14 +230,18 @@ def duplicate_claim(params: dict[str, Any], scope: Scope) -> sa.Select:
 
 def duplicate_enrolment(params: dict[str, Any], scope: Scope) -> sa.Select:
     # one person (national ID) enrolled twice in a year: the enrolment in the county of the ID's
-    # area code, else the earliest, is the person's own; the others are duplicates
+    # area code, else the earliest, is the person's own; the others are duplicates. A member is
+    # enrolled once a year, so only national IDs registered twice can be: found first
+    other = sa.orm.aliased(Member, name="other")
+    twice = sa.select(other.national_id).group_by(other.national_id).having(sa.func.count() > 1)
     home = sa.case((Member.county_code == sa.func.substr(Member.national_id, 1, 6), 0), else_=1)
     window = dict(partition_by=(Member.national_id, Enrolment.year))
     enrolments = (sa.select(Enrolment.id, sa.func.row_number().over(
                       **window, order_by=(home, Enrolment.enrolled_on, Enrolment.id)).label("rank"),
                   sa.func.first_value(Member.county_code + sa.literal(":") + Member.member_no).over(
                       **window, order_by=(home, Enrolment.enrolled_on, Enrolment.id)).label("own"))
-                  .join(Member, Member.id == Enrolment.member_id).where(*scope.people(Member.national_id))
+                  .join(Member, Member.id == Enrolment.member_id)
+                  .where(*scope.people(Member.national_id), Member.national_id.in_(twice))
                   .subquery("enrolments"))
     mine = sa.orm.aliased(Member, name="mine")
     year = sa.cast(Enrolment.year, sa.String)
@@ -248,8 +252,8 @@ def duplicate_enrolment(params: dict[str, Any], scope: Scope) -> sa.Select:
                       sa.func.date(year + sa.literal("-01-01")).label("period_start"),
                       sa.func.date(year + sa.literal("-12-31")).label("period_end"),
                       enrolments.c.own.label("ev_enrolled_as"), Enrolment.year.label("ev_year"))
-            .select_from(Enrolment)
-            .join(enrolments, enrolments.c.id == Enrolment.id)
+            .select_from(enrolments)
+            .join(Enrolment, enrolments.c.id == Enrolment.id)
             .join(mine, mine.id == Enrolment.member_id)
             .where(*scope.county(mine.county_code), *scope.people(mine.national_id), enrolments.c.rank > 1, *scope.years(Enrolment.year)))
 

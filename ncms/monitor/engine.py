@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -129,8 +130,11 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
             with engine.connect() as conn:
                 scanned = dict(conn.execute(sa.select(Claim.county_code, sa.func.count()).where(
                     *Scope(whole, period).claims(Claim)).group_by(Claim.county_code)).all())
-        for step in steps:
-            _run_step(engine, step, result, period, through, scanned, touched, everyone=set(step.counties) == set(every))
+        with ThreadPoolExecutor(settings.rule_jobs(), thread_name_prefix="rule") as pool:
+            runs = [pool.submit(_run_step, engine, step, result.run_id, period, through, scanned, touched,
+                                everyone=set(step.counties) == set(every)) for step in steps]
+            for run in runs:  # in catalogue order, whichever finished first
+                result.outcomes += run.result()
     finally:
         if touched is not None:
             with engine.begin() as conn:
@@ -214,8 +218,9 @@ def analyse(engine: Engine) -> None:
         log.event(logger, "monitor.analyse", tables=stale)
 
 
-def _run_step(engine: Engine, step: _Step, result: MonitorResult, period: tuple[date, date] | None, through: int,
-              scanned: dict[str, int], touched: _Touched | None, everyone: bool) -> None:
+def _run_step(engine: Engine, step: _Step, run_id: str, period: tuple[date, date] | None, through: int,
+              scanned: dict[str, int], touched: _Touched | None, everyone: bool) -> list[RuleOutcome]:
+    """One query and the filing of its findings, county by county (in a worker thread)."""
     rule, chosen, group = step.rule, step.chosen, step.counties
     if step.since is not None and touched is not None:
         if rule.whole_county:  # a fund is judged whole: re-read the counties with new rows
@@ -226,7 +231,7 @@ def _run_step(engine: Engine, step: _Step, result: MonitorResult, period: tuple[
         rows = {county: touched.claims.get(county, 0) for county in judged}
     else:
         judged, scope, rows = group, Scope(None if everyone else tuple(group), period), scanned
-    started = time.perf_counter()
+    started, outcomes = time.perf_counter(), []
     with session_scope(engine) as session:
         if engine.dialect.name == "postgresql":  # compiling each query costs more than it saves here
             session.execute(sa.text("SET LOCAL jit = off"))
@@ -242,15 +247,16 @@ def _run_step(engine: Engine, step: _Step, result: MonitorResult, period: tuple[
             found = by_county[county]
             outcome = RuleOutcome(rule.code, county, rows.get(county, 0), len(found), raised, closed,
                                   sum((Decimal(h["amount"] or 0) for h in found), Decimal("0")), seconds)
-            session.add(RuleRun(run_id=result.run_id, rule_code=rule.code, rule_version=rule.version,
+            session.add(RuleRun(run_id=run_id, rule_code=rule.code, rule_version=rule.version,
                                 county_code=county, period_start=period[0] if period else None,
                                 period_end=period[1] if period else None, parameters=chosen.params,
                                 rows_scanned=outcome.rows_scanned, hits=outcome.hits, raised=raised,
                                 closed=closed, seconds=seconds, through_batch=through,
                                 incremental=step.since is not None))
-            result.outcomes.append(outcome)
-    log.event(logger, "monitor.rule", run=result.run_id, rule=rule.code, counties=len(group), hits=len(hits),
+            outcomes.append(outcome)
+    log.event(logger, "monitor.rule", run=run_id, rule=rule.code, counties=len(group), hits=len(hits),
               incremental=step.since is not None, seconds=round(seconds * len(group), 3))
+    return outcomes
 
 
 def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, scope: Scope,

@@ -116,6 +116,41 @@ def _days_between_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     return f"CAST(julianday({compiler.process(second, **kw)}) - julianday({compiler.process(first, **kw)}) AS INTEGER)"
 
 
+class year_of(sa.sql.expression.FunctionElement):  # noqa: N801 - SQL function style
+    """The year of a date, as an integer."""
+
+    type = sa.Integer()
+    inherit_cache = True
+
+
+class month_of(sa.sql.expression.FunctionElement):  # noqa: N801 - SQL function style
+    """The month of a date (1-12), as an integer."""
+
+    type = sa.Integer()
+    inherit_cache = True
+
+
+@compiles(year_of)
+def _year_of_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"CAST(EXTRACT(YEAR FROM {compiler.process(list(element.clauses)[0], **kw)}) AS INTEGER)"
+
+
+@compiles(month_of)
+def _month_of_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"CAST(EXTRACT(MONTH FROM {compiler.process(list(element.clauses)[0], **kw)}) AS INTEGER)"
+
+
+# SQLite keeps dates as ISO text: cutting it is a third cheaper than strftime over a million rows
+@compiles(year_of, "sqlite")
+def _year_of_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"CAST(substr({compiler.process(list(element.clauses)[0], **kw)}, 1, 4) AS INTEGER)"
+
+
+@compiles(month_of, "sqlite")
+def _month_of_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"CAST(substr({compiler.process(list(element.clauses)[0], **kw)}, 6, 2) AS INTEGER)"
+
+
 def _member_of(claim: Any) -> Any:
     """The member a claim names (county + member number)."""
     return sa.and_(Member.county_code == claim.county_code, Member.member_no == claim.member_no)
@@ -274,7 +309,7 @@ def _with_scheme(query: sa.Select) -> sa.Select:
     return (query.join(Institution, Institution.id == Claim.institution_id)
             .join(CompensationScheme, sa.and_(
                 CompensationScheme.county_code == Claim.county_code,
-                CompensationScheme.year == sa.cast(sa.extract("year", Claim.admission_date), sa.Integer)))
+                CompensationScheme.year == year_of(Claim.admission_date)))
             .join(SchemeLevel, sa.and_(SchemeLevel.scheme_id == CompensationScheme.id, SchemeLevel.kind == Claim.kind,
                                        SchemeLevel.level == Institution.level)))
 
@@ -309,21 +344,26 @@ def missing_referral(params: dict[str, Any], scope: Scope) -> sa.Select:
 
 
 def cap_breach(params: dict[str, Any], scope: Scope) -> sa.Select:
-    year = sa.extract("year", Claim.admission_date)
+    # a member's year, summed first; only sums above the lowest cap of any scheme meet the schemes
+    year = year_of(Claim.admission_date)
     paid = sa.func.sum(Claim.compensated_amount)
-    key = (sa.literal("member:") + Claim.county_code + sa.literal(":") + Claim.member_no + sa.literal(":")
-           + sa.cast(year, sa.String))
-    return (sa.select(key.label("subject_key"), Claim.county_code.label("county_code"), sa.null().label("claim_id"),
-                      sa.null().label("institution_id"), (paid - CompensationScheme.annual_cap).label("amount"),
-                      sa.func.min(Claim.admission_date).label("period_start"),
-                      sa.func.max(sa.func.coalesce(Claim.discharge_date, Claim.admission_date)).label("period_end"),
-                      paid.label("ev_paid_in_year"), CompensationScheme.annual_cap.label("ev_annual_cap"),
-                      sa.func.count().label("ev_claims"))
-            .join(CompensationScheme, sa.and_(CompensationScheme.county_code == Claim.county_code,
-                                              CompensationScheme.year == year))
-            .where(*scope.claims(Claim))
-            .group_by(Claim.county_code, Claim.member_no, year, CompensationScheme.annual_cap)
-            .having(paid > CompensationScheme.annual_cap + _amount(params["tolerance"])))
+    tolerance = _amount(params["tolerance"])
+    lowest = sa.select(sa.func.min(CompensationScheme.annual_cap)).scalar_subquery()
+    m = (sa.select(Claim.county_code, Claim.member_no, year.label("year"), paid.label("paid"),
+                   sa.func.count().label("claims"), sa.func.min(Claim.admission_date).label("first"),
+                   sa.func.max(sa.func.coalesce(Claim.discharge_date, Claim.admission_date)).label("last"))
+         .where(*scope.claims(Claim))
+         .group_by(Claim.county_code, Claim.member_no, year)
+         .having(paid > lowest + tolerance).subquery("member_years")).c
+    key = (sa.literal("member:") + m.county_code + sa.literal(":") + m.member_no + sa.literal(":")
+           + sa.cast(m.year, sa.String))
+    return (sa.select(key.label("subject_key"), m.county_code.label("county_code"), sa.null().label("claim_id"),
+                      sa.null().label("institution_id"), (m.paid - CompensationScheme.annual_cap).label("amount"),
+                      m.first.label("period_start"), m.last.label("period_end"), m.paid.label("ev_paid_in_year"),
+                      CompensationScheme.annual_cap.label("ev_annual_cap"), m.claims.label("ev_claims"))
+            .join(CompensationScheme, sa.and_(CompensationScheme.county_code == m.county_code,
+                                              CompensationScheme.year == m.year))
+            .where(m.paid > CompensationScheme.annual_cap + tolerance))
 
 
 def over_standard_price(params: dict[str, Any], scope: Scope) -> sa.Select:
@@ -372,9 +412,9 @@ def _fund_years(scope: Scope) -> Any:
     """Per county fund and year: financing raised, compensation paid (by settlement date),
     the months the year's claims reach (the run rate's divisor), the year-end projection,
     and the balance carried from all years up to it."""
-    year = sa.extract("year", Claim.settlement_date)
+    year = year_of(Claim.settlement_date)
     spent = (sa.select(Claim.county_code, year.label("year"), sa.func.sum(Claim.compensated_amount).label("spent"),
-                       sa.cast(sa.func.max(sa.extract("month", Claim.settlement_date)), sa.Integer).label("months"))
+                       sa.func.max(month_of(Claim.settlement_date)).label("months"))
              .where(*scope.county(Claim.county_code), Claim.voided.is_(False))
              .group_by(Claim.county_code, year).subquery("spent"))
     raised = (sa.select(FundFinancing.county_code, FundFinancing.year, sa.func.sum(FundFinancing.amount).label("income"))
@@ -411,8 +451,8 @@ def _fund_rule(condition: Callable[[Any, dict[str, Any]], Any], at_stake: Callab
 def not_enrolled(params: dict[str, Any], scope: Scope) -> sa.Select:
     c = sa.orm.aliased(Claim, name="c")
     enrolled = (sa.select(Enrolment.id).join(Member, Member.id == Enrolment.member_id)
-                .where(_member_of(c), Enrolment.year == sa.extract("year", c.admission_date)))
-    return (sa.select(*_claim_columns(c), sa.extract("year", c.admission_date).label("ev_year"))
+                .where(_member_of(c), Enrolment.year == year_of(c.admission_date)))
+    return (sa.select(*_claim_columns(c), year_of(c.admission_date).label("ev_year"))
             .where(*scope.claims(c), ~enrolled.exists()))
 
 

@@ -442,6 +442,18 @@ def test_an_incremental_run_re_examines_the_people_with_new_rows(province, setti
     assert not _by_rule(full, "raised") and not _by_rule(full, "closed")
 
 
+def test_an_incremental_run_re_reads_a_fund_that_received_financing(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    run_monitor(province, settings)
+    assert findings(province, "fund_overspend")["2011"].status is FindingStatus.OPEN
+    more = [dict(year="2011", month="6", source="provincial", amount="50000.00")]  # 150,000.00 raised
+    result = ingest_package(province, settings, package(tmp_path / "p2.zip", seq=2, financing=more), today=TODAY)
+    assert (result.status.value, result.rows_rejected) == ("loaded", 0), result.error
+    later = run_monitor(province, settings, incremental=True)
+    assert later.people == 0  # nobody's rows: the fund alone is re-read
+    assert _by_rule(later, "closed") == {"fund_overspend": 1}
+    assert _by_rule(later, "raised") == {"fund_surplus": 1}  # ~44,000 of 150,000 left: over 15 %
+
+
 def test_a_rule_with_changed_parameters_runs_in_full_when_incremental(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 

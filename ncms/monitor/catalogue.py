@@ -172,7 +172,8 @@ def care_after_death(params: dict[str, Any], scope: Scope) -> sa.Select:
             .join(Member, _member_of(c))
             .where(*scope.claims(c), Member.death_date.is_not(None), c.admission_date > Member.death_date,
                    # the claims of the dead alone, through the person index, not every claim's member
-                   c.national_id.in_(sa.select(dead.national_id).where(dead.death_date.is_not(None)))))
+                   c.national_id.in_(sa.select(dead.national_id).where(dead.death_date.is_not(None),
+                                                                       *scope.people(dead.national_id)))))
 
 
 def _stay_key(claim: Any) -> sa.ColumnElement[str]:
@@ -237,7 +238,7 @@ def outpatient_during_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
         partition_by=(Claim.county_code, Claim.member_no),
         order_by=(Claim.admission_date, sa.case((inpatient, 1), else_=0), Claim.id), rows=(None, -1))
     # only people with a stay: found by a scan of the stays, their claims through the person index
-    stayed = sa.select(Claim.national_id).where(inpatient)
+    stayed = sa.select(Claim.national_id).where(inpatient, *scope.people(Claim.national_id))
     h = _history(scope, latest.label("stay"), where=[Claim.national_id.in_(stayed)]).c
     return (sa.select(*_claim_columns(h), sa.func.substr(h.stay, 12).label("ev_stay_claim"),
                       sa.func.substr(h.stay, 1, 10).label("ev_stay_discharge"))
@@ -253,8 +254,8 @@ def duplicate_claim(params: dict[str, Any], scope: Scope) -> sa.Select:
     window = dict(partition_by=(Claim.national_id, Claim.institution_id, Claim.kind, Claim.admission_date,
                                 sa.func.coalesce(Claim.discharge_date, Claim.admission_date)),
                   order_by=(Claim.settlement_date, Claim.county_code, Claim.source_id))
-    twice = (sa.select(Claim.national_id, Claim.admission_date).group_by(Claim.national_id, Claim.admission_date)
-             .having(sa.func.count() > 1))
+    twice = (sa.select(Claim.national_id, Claim.admission_date).where(*scope.people(Claim.national_id))
+             .group_by(Claim.national_id, Claim.admission_date).having(sa.func.count() > 1))
     h = _history(scope, sa.func.lag(Claim.total_amount).over(**window).label("first_total"),
                  sa.func.lag(Claim.county_code + sa.literal(":") + Claim.source_id).over(**window).label("first"),
                  where=[sa.tuple_(Claim.national_id, Claim.admission_date).in_(twice)], province=True).c
@@ -268,7 +269,8 @@ def duplicate_enrolment(params: dict[str, Any], scope: Scope) -> sa.Select:
     # area code, else the earliest, is the person's own; the others are duplicates. A member is
     # enrolled once a year, so only national IDs registered twice can be: found first
     other = sa.orm.aliased(Member, name="other")
-    twice = sa.select(other.national_id).group_by(other.national_id).having(sa.func.count() > 1)
+    twice = (sa.select(other.national_id).where(*scope.people(other.national_id)).group_by(other.national_id)
+             .having(sa.func.count() > 1))
     home = sa.case((Member.county_code == sa.func.substr(Member.national_id, 1, 6), 0), else_=1)
     window = dict(partition_by=(Member.national_id, Enrolment.year))
     enrolments = (sa.select(Enrolment.id, sa.func.row_number().over(

@@ -24,6 +24,6 @@ from .geo import County, Institution
 from .ingest import Batch, RejectedRow, Watermark
 from .people import Enrolment, Household, Member
 from .report import ReportRun
-from .review import Finding, FindingEvent, MonitorScope, RuleRun
+from .review import Finding, FindingEvent, MonitorScope, MonitorScopeClaim, RuleRun
 
 __all__ = [name for name in dir() if not name.startswith("_")]

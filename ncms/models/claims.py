@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Money, Quantity, TimestampMixin, enum_column
@@ -53,8 +53,6 @@ class Claim(TimestampMixin, Base):
 
     __table_args__ = (
         UniqueConstraint("county_code", "source_id"),
-        # a person's claims in date order: incremental monitoring, duplicate claims, an auditor's search
-        Index("ix_claim_person", "national_id", "admission_date"),
         CheckConstraint("total_amount >= 0", name="total_positive"),
         CheckConstraint("eligible_amount >= 0 AND eligible_amount <= total_amount", name="eligible_le_total"),
         CheckConstraint("compensated_amount >= 0", name="compensated_positive"),

@@ -45,19 +45,24 @@ class Scope:
 
     counties: tuple[str, ...] | None
     period: tuple[date, date] | None = None
-    persons: Any = None  # incremental runs: a SELECT of the national IDs to re-examine
+    persons: Any = None  # incremental runs: a SELECT of the national IDs to re-examine,
+    claim_ids: Any = None  # and one of all their claims' ids
 
     def county(self, column: Any) -> list[sa.ColumnElement[bool]]:
         return [] if self.counties is None else [column.in_(self.counties)]
 
     def people(self, national_id: Any) -> list[sa.ColumnElement[bool]]:
-        """Only the people an incremental run re-examines: all their claims, so a rule pairing a
-        claim with others of the same person sees every one of them."""
+        """Only the people an incremental run re-examines (on the register's side)."""
         return [] if self.persons is None else [national_id.in_(self.persons)]
+
+    def theirs(self, claim_id: Any) -> list[sa.ColumnElement[bool]]:
+        """Only the claims (by id) of the people an incremental run re-examines: all of them, so
+        a rule pairing a claim with others of the same person sees every one."""
+        return [] if self.claim_ids is None else [claim_id.in_(self.claim_ids)]
 
     def claims(self, claim: Any) -> list[sa.ColumnElement[bool]]:
         """The scope's conditions on a (possibly aliased) claim table."""
-        conditions = [*self.county(claim.county_code), *self.people(claim.national_id), claim.voided.is_(False)]
+        conditions = [*self.county(claim.county_code), *self.theirs(claim.id), claim.voided.is_(False)]
         if self.period:
             conditions.append(claim.settlement_date.between(*self.period))
         return conditions
@@ -171,7 +176,7 @@ def care_after_death(params: dict[str, Any], scope: Scope) -> sa.Select:
                       c.admission_date.label("ev_admission_date"))
             .join(Member, _member_of(c))
             .where(*scope.claims(c), Member.death_date.is_not(None), c.admission_date > Member.death_date,
-                   # the claims of the dead alone, through the person index, not every claim's member
+                   # the claims of the dead alone, picked out against the few dead, not every claim's member
                    c.national_id.in_(sa.select(dead.national_id).where(dead.death_date.is_not(None),
                                                                        *scope.people(dead.national_id)))))
 
@@ -189,7 +194,7 @@ def _day(column: Any) -> sa.ColumnElement[str]:
 def _county_claims(scope: Scope) -> list[sa.ColumnElement[bool]]:
     """The claims a member's history is read from: the whole county, not only the scope, since
     a claim in the scope may pair with one before it."""
-    return [*scope.county(Claim.county_code), *scope.people(Claim.national_id), Claim.voided.is_(False)]
+    return [*scope.county(Claim.county_code), *scope.theirs(Claim.id), Claim.voided.is_(False)]
 
 
 def _history(scope: Scope, *windows: Any, where: list[Any] | None = None, province: bool = False) -> Any:
@@ -197,7 +202,7 @@ def _history(scope: Scope, *windows: Any, where: list[Any] | None = None, provin
     them, and every column a finding needs: the rule then reads this alone. Joining such a
     window back to the claims by id let PostgreSQL, before it had statistics, rescan the
     window for every claim (110 s for 20,000 claims)."""
-    base = [*scope.people(Claim.national_id), Claim.voided.is_(False)] if province else _county_claims(scope)
+    base = [*scope.theirs(Claim.id), Claim.voided.is_(False)] if province else _county_claims(scope)
     return (sa.select(Claim.id, Claim.county_code, Claim.source_id, Claim.institution_id, Claim.compensated_amount,
                       Claim.total_amount, Claim.admission_date, Claim.discharge_date, Claim.settlement_date,
                       Claim.voided, Claim.kind, Claim.diagnosis_code, Claim.national_id, *windows)
@@ -237,8 +242,8 @@ def outpatient_during_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
     latest = sa.func.max(sa.case((inpatient, _stay_key(Claim)))).over(
         partition_by=(Claim.county_code, Claim.member_no),
         order_by=(Claim.admission_date, sa.case((inpatient, 1), else_=0), Claim.id), rows=(None, -1))
-    # only people with a stay: found by a scan of the stays, their claims through the person index
-    stayed = sa.select(Claim.national_id).where(inpatient, *scope.people(Claim.national_id))
+    # only people with a stay: their claims picked out in one scan, before the window's sort
+    stayed = sa.select(Claim.national_id).where(inpatient, *scope.theirs(Claim.id))
     h = _history(scope, latest.label("stay"), where=[Claim.national_id.in_(stayed)]).c
     return (sa.select(*_claim_columns(h), sa.func.substr(h.stay, 12).label("ev_stay_claim"),
                       sa.func.substr(h.stay, 1, 10).label("ev_stay_discharge"))
@@ -250,11 +255,11 @@ def outpatient_during_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
 def duplicate_claim(params: dict[str, Any], scope: Scope) -> sa.Select:
     # over the province: the same person (national ID), institution, kind and dates; the claim
     # settled second (across counties too) is the duplicate. Only people with two claims on one
-    # day can have one: found first by reading the (national ID, date) index alone
+    # day can have one: found first, so the window sorts their claims, not the province's
     window = dict(partition_by=(Claim.national_id, Claim.institution_id, Claim.kind, Claim.admission_date,
                                 sa.func.coalesce(Claim.discharge_date, Claim.admission_date)),
                   order_by=(Claim.settlement_date, Claim.county_code, Claim.source_id))
-    twice = (sa.select(Claim.national_id, Claim.admission_date).where(*scope.people(Claim.national_id))
+    twice = (sa.select(Claim.national_id, Claim.admission_date).where(*scope.theirs(Claim.id))
              .group_by(Claim.national_id, Claim.admission_date).having(sa.func.count() > 1))
     h = _history(scope, sa.func.lag(Claim.total_amount).over(**window).label("first_total"),
                  sa.func.lag(Claim.county_code + sa.literal(":") + Claim.source_id).over(**window).label("first"),
@@ -476,7 +481,8 @@ def _restricted(kind: RestrictionKind, by_sex: bool) -> Callable[[dict[str, Any]
             listed = (sa.select(Claim.id.label("claim_id"), Restriction.id.label("restriction_id"))
                       .select_from(Claim).join(lengths, sa.true())
                       .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == sa.func.substr(
-                          Claim.diagnosis_code, 1, lengths.c.n)))).cte("listed").prefix_with("MATERIALIZED")
+                          Claim.diagnosis_code, 1, lengths.c.n)))
+                      .where(*scope.theirs(Claim.id)).cte("listed").prefix_with("MATERIALIZED"))
             return (sa.select(*_claim_columns(c), c.diagnosis_code.label("ev_code"),
                               sa.func.min(Restriction.note).label("ev_restriction"))
                     .select_from(listed)
@@ -487,7 +493,7 @@ def _restricted(kind: RestrictionKind, by_sex: bool) -> Callable[[dict[str, Any]
                     .group_by(c.id))
         at_stake = sa.func.sum(ClaimItem.amount)
         candidates = sa.select(ClaimItem.claim_id).where(ClaimItem.item_code.in_(
-            sa.select(Restriction.code).where(Restriction.kind == kind).scalar_subquery()))
+            sa.select(Restriction.code).where(Restriction.kind == kind).scalar_subquery()), *scope.theirs(ClaimItem.claim_id))
         return (sa.select(*_claim_columns(c, at_stake), sa.func.min(ClaimItem.item_code).label("ev_code"),
                           sa.func.count().label("ev_lines"))
                 .join(Member, _member_of(c))

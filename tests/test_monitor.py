@@ -331,25 +331,33 @@ FAMILY = {"overlapping_stays": "overlapping_stay", "sex_restricted_item": "sex_r
           "age_restricted_diagnosis": "age_restricted"}
 
 
-def synthetic_findings(url: str, settings, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A 20,000-claim synthetic province loaded into ``url``, the catalogue run over it:
-    (truth, findings as (rule, subject_key, amount))."""
+def empty_platform(url: str, settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A migrated database at ``url`` with the reference data, and settings pointing at it."""
     from dataclasses import replace
 
     from ncms import migrate
     from ncms.db import create_engine
-    from ncms.ingest.pipeline import ingest_package as ingest
     from ncms.reference import load_reference, read_reference
-    from ncms.synth import generate, write_packages
 
-    province = generate(read_reference(CONFIG_DIR), seed=11, claims=20_000)
-    packages = write_packages(province, tmp_path / "packages", months_per_package=12)
     engine = create_engine(url)
     migrate.upgrade(engine)
     with session_scope(engine) as s:
         load_reference(s, read_reference(CONFIG_DIR))
     settings = replace(settings, database_url=url, data_dir=tmp_path / "var")
     settings.ensure_dirs()
+    return engine, settings
+
+
+def synthetic_findings(url: str, settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 20,000-claim synthetic province loaded into ``url``, the catalogue run over it:
+    (truth, findings as (rule, subject_key, amount))."""
+    from ncms.ingest.pipeline import ingest_package as ingest
+    from ncms.reference import read_reference
+    from ncms.synth import generate, write_packages
+
+    province = generate(read_reference(CONFIG_DIR), seed=11, claims=20_000)
+    packages = write_packages(province, tmp_path / "packages", months_per_package=12)
+    engine, settings = empty_platform(url, settings, tmp_path)
     for path in packages:
         assert ingest(engine, settings, path, today=TODAY).rows_rejected == 0
     run_monitor(engine, settings)
@@ -474,22 +482,13 @@ def test_a_rule_with_changed_parameters_runs_in_full_when_incremental(province, 
 def test_incremental_runs_keep_a_synthetic_province_as_a_full_run_would(database_url, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Three quarters loaded and judged in full, the fourth loaded and judged incrementally: a
     full run afterwards finds nothing to raise or close."""
-    from dataclasses import replace
-
-    from ncms import migrate
-    from ncms.db import create_engine
-    from ncms.reference import load_reference, read_reference
+    from ncms.reference import read_reference
     from ncms.synth import generate, write_packages
 
     province = generate(read_reference(CONFIG_DIR), seed=5, claims=8_000)
     packages = sorted(write_packages(province, tmp_path / "packages", months_per_package=3))
     last = {path.parent.name: path for path in packages}  # each county's last quarter
-    engine = create_engine(database_url)
-    migrate.upgrade(engine)
-    with session_scope(engine) as s:
-        load_reference(s, read_reference(CONFIG_DIR))
-    settings = replace(settings, database_url=database_url, data_dir=tmp_path / "var")
-    settings.ensure_dirs()
+    engine, settings = empty_platform(database_url, settings, tmp_path)
     for path in [p for p in packages if p not in last.values()]:
         ingest_package(engine, settings, path, today=TODAY)
     run_monitor(engine, settings)

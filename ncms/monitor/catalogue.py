@@ -297,7 +297,8 @@ def duplicate_enrolment(params: dict[str, Any], scope: Scope) -> sa.Select:
             .select_from(enrolments)
             .join(Enrolment, enrolments.c.id == Enrolment.id)
             .join(mine, mine.id == Enrolment.member_id)
-            .where(*scope.county(mine.county_code), *scope.people(mine.national_id), enrolments.c.rank > 1, *scope.years(Enrolment.year)))
+            .where(*scope.county(mine.county_code), *scope.people(mine.national_id), enrolments.c.rank > 1,
+                   *scope.years(Enrolment.year)))
 
 
 def _amount(value: Any) -> Any:
@@ -347,7 +348,10 @@ def missing_referral(params: dict[str, Any], scope: Scope) -> sa.Select:
         sa.select(*_claim_columns(Claim, Claim.compensated_amount - due), due.label("ev_scheme_pays"),
                   Claim.compensated_amount.label("ev_paid"), Institution.level.label("ev_level"),
                   REFERRAL_CUT.label("ev_ratio_cut"))
-        .where(*scope.claims(Claim), REFERRAL_CUT > 0, Claim.compensated_amount > due + _amount(params["tolerance"])))
+        # the cut's conditions spelled out, so a planner sees how few claims are left
+        .where(*scope.claims(Claim), Claim.referral.is_(False), Institution.level.in_(OUT_OF_COUNTY),
+               CompensationScheme.referral_required, CompensationScheme.unreferred_ratio_cut > 0,
+               Claim.compensated_amount > due + _amount(params["tolerance"])))
 
 
 def cap_breach(params: dict[str, Any], scope: Scope) -> sa.Select:
@@ -468,16 +472,20 @@ def _restricted(kind: RestrictionKind, by_sex: bool) -> Callable[[dict[str, Any]
 
     def query(params: dict[str, Any], scope: Scope) -> sa.Select:
         c = sa.orm.aliased(Claim, name="c")
+        # the member's sex or birth date looked up for each claim with a listed code, not joined:
+        # a join let PostgreSQL match every claim to its member before it knew how few were listed
         if by_sex:
-            breach = sa.and_(Restriction.allowed_sex.is_not(None), Restriction.allowed_sex != Member.sex)
+            sex = sa.select(Member.sex).where(_member_of(c)).scalar_subquery()
+            breach = sa.and_(Restriction.allowed_sex.is_not(None), Restriction.allowed_sex != sex)
         else:
-            age = _age_at(c.admission_date, Member.birth_date)
+            age = _age_at(c.admission_date, sa.select(Member.birth_date).where(_member_of(c)).scalar_subquery())
             breach = sa.or_(sa.and_(Restriction.min_age.is_not(None), age < Restriction.min_age),
                             sa.and_(Restriction.max_age.is_not(None), age > Restriction.max_age))
-        # first the claims with a listed code, in one scan; only theirs are joined to the member
+        # first the claims with a listed code, in one scan
         if kind is RestrictionKind.DIAGNOSIS:
             # a code is listed whole or by its first letters: one lookup per length on the list
-            lengths = sa.select(sa.func.length(Restriction.code).label("n")).where(Restriction.kind == kind).distinct().subquery()
+            lengths = (sa.select(sa.func.length(Restriction.code).label("n")).where(Restriction.kind == kind)
+                       .distinct().subquery())
             listed = (sa.select(Claim.id.label("claim_id"), Restriction.id.label("restriction_id"))
                       .select_from(Claim).join(lengths, sa.true())
                       .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == sa.func.substr(
@@ -488,15 +496,13 @@ def _restricted(kind: RestrictionKind, by_sex: bool) -> Callable[[dict[str, Any]
                     .select_from(listed)
                     .join(c, c.id == listed.c.claim_id)
                     .join(Restriction, Restriction.id == listed.c.restriction_id)
-                    .join(Member, _member_of(c))
                     .where(*scope.claims(c), breach)
                     .group_by(c.id))
         at_stake = sa.func.sum(ClaimItem.amount)
-        candidates = sa.select(ClaimItem.claim_id).where(ClaimItem.item_code.in_(
-            sa.select(Restriction.code).where(Restriction.kind == kind).scalar_subquery()), *scope.theirs(ClaimItem.claim_id))
+        codes = sa.select(Restriction.code).where(Restriction.kind == kind).scalar_subquery()
+        candidates = sa.select(ClaimItem.claim_id).where(ClaimItem.item_code.in_(codes), *scope.theirs(ClaimItem.claim_id))
         return (sa.select(*_claim_columns(c, at_stake), sa.func.min(ClaimItem.item_code).label("ev_code"),
                           sa.func.count().label("ev_lines"))
-                .join(Member, _member_of(c))
                 .join(ClaimItem, ClaimItem.claim_id == c.id)
                 .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == ClaimItem.item_code))
                 .where(*scope.claims(c), c.id.in_(candidates), breach)

@@ -252,9 +252,10 @@ def _run_step(engine: Engine, step: _Step, run_id: str, period: tuple[date, date
         by_county: dict[str, list[Any]] = {county: [] for county in group}
         for hit in hits:
             by_county[hit["county_code"]].append(hit)
-        filed = {county: _file(session, rule, chosen.params, chosen.severity,
-                               replace(scope, counties=(county,)), found, touched if scope.persons is not None else None)
-                 if county in judged else (0, 0) for county, found in by_county.items()}
+        by_person = touched if scope.persons is not None else None  # closes only the people's findings
+        filed = {county: _file(session, rule, chosen.params, chosen.severity, replace(scope, counties=(county,)),
+                               found, by_person) if county in judged else (0, 0)
+                 for county, found in by_county.items()}
         seconds = (time.perf_counter() - started) / len(group)  # shared evenly: one query for all
         for county, (raised, closed) in filed.items():
             found = by_county[county]

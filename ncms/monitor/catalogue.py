@@ -205,7 +205,7 @@ def _history(scope: Scope, *windows: Any, where: list[Any] | None = None, provin
     base = [*scope.theirs(Claim.id), Claim.voided.is_(False)] if province else _county_claims(scope)
     return (sa.select(Claim.id, Claim.county_code, Claim.source_id, Claim.institution_id, Claim.compensated_amount,
                       Claim.total_amount, Claim.admission_date, Claim.discharge_date, Claim.settlement_date,
-                      Claim.voided, Claim.kind, Claim.diagnosis_code, Claim.national_id, *windows)
+                      Claim.voided, Claim.kind, Claim.diagnosis_code, *windows)
             .where(*base, *(where or [])).subquery("history"))
 
 

@@ -51,6 +51,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         if cursor.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
+            # read through a map of the file, not a copy per page: the rules' member lookups over a
+            # million claims 2.0 -> 1.45 s (address space only; the OS pages it as it likes)
             cursor.execute("PRAGMA mmap_size = 1073741824")
     finally:
         cursor.close()

@@ -66,6 +66,17 @@ def test_loading_jobs_one_on_sqlite_per_core_on_postgresql(tmp_path, monkeypatch
         load_settings({"NCMS_INGEST_JOBS": "-1"}, cwd=tmp_path)
 
 
+def test_rule_jobs_one_per_core_but_one_on_an_in_memory_sqlite(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert load_settings({}, cwd=tmp_path).rule_jobs() == 2  # a SQLite file: readers side by side
+    assert load_settings({"NCMS_MONITOR_JOBS": "3"}, cwd=tmp_path).rule_jobs() == 3
+    assert load_settings({"NCMS_DATABASE_URL": "sqlite://"}, cwd=tmp_path).rule_jobs() == 1
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert load_settings({"NCMS_DATABASE_URL": "postgresql://ncms@db/ncms"}, cwd=tmp_path).rule_jobs() == 4
+    with pytest.raises(ConfigError, match="NCMS_MONITOR_JOBS must not be negative"):
+        load_settings({"NCMS_MONITOR_JOBS": "-1"}, cwd=tmp_path)
+
+
 def test_secret_key_is_generated_once_private_and_stable(tmp_path):
     s = load_settings({}, cwd=tmp_path)
     first = s.with_secret_key()

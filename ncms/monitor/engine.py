@@ -155,7 +155,7 @@ def _plan(rule_settings: Any, counties: list[str], rules: list[str] | None,
         for county in counties:
             chosen = rule_settings.for_county(rule, county)
             if chosen.enabled:
-                same = json.dumps([chosen.params, chosen.severity.value], sort_keys=True, default=str)
+                same = _canonical([chosen.params, chosen.severity.value])
                 groups.setdefault(same, _Step(rule, chosen, [])).counties.append(county)
         for step in groups.values():
             # incremental only when every county of the group was last judged by this very rule
@@ -176,8 +176,9 @@ def _markers(conn: sa.Connection) -> dict[tuple[str, str], tuple[str, Any, int]]
     return {(r.rule_code, r.county_code): (r.rule_version, _canonical(r.parameters), r.through_batch) for r in rows}
 
 
-def _canonical(params: Any) -> str:
-    return json.dumps(params or {}, sort_keys=True, default=str)
+def _canonical(value: Any) -> str:
+    """Settings as comparable text (the same parameters, however ordered)."""
+    return json.dumps(value or {}, sort_keys=True, default=str)
 
 
 def _touch(engine: Engine, run_id: str, since: int) -> _Touched:

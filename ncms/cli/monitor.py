@@ -47,7 +47,7 @@ def echo_outcomes(result: MonitorResult) -> None:
         click.echo(f"{code:<26} {hits:>7,} {raised:>6,} {closed:>6,} {amount:>16,.2f} {seconds:>8.2f}")
     if result.people is not None:
         click.echo(f"incremental: {result.people:,} people with rows loaded since the last run re-examined")
-    held = "findings hold among them" if result.incremental else "findings hold"
+    held = "findings hold" if result.people is None else "findings hold among them"
     click.echo(f"run {result.run_id}: {result.hits:,} {held}, {result.amount:,.2f} yuan at stake, "
                f"{result.seconds:.1f} s")
 

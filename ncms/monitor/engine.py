@@ -1,4 +1,4 @@
-"""The rule engine: run the catalogue over a county's claims and file what it finds.
+"""The rule engine: run the catalogue over the counties' claims and file what it finds.
 
 Findings are written idempotently: one finding per rule and subject, updated on a rerun,
 never duplicated. A finding keeps the rule version and the parameter values that raised it.
@@ -52,8 +52,7 @@ class RuleOutcome:
 @dataclass
 class MonitorResult:
     run_id: str
-    incremental: bool = False
-    people: int | None = None  # incremental runs: the people re-examined
+    people: int | None = None  # the people re-examined, when some rule ran incrementally
     seconds: float = 0.0  # the whole run
     outcomes: list[RuleOutcome] = field(default_factory=list)
 
@@ -111,14 +110,14 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
         raise ValueError("an incremental run reads what arrived since the last run, not a period")
     started = time.perf_counter()
     rule_settings = read_rule_settings(settings.config_dir)
-    result = MonitorResult(uuid.uuid4().hex[:12], incremental=incremental)
+    result = MonitorResult(uuid.uuid4().hex[:12])
     with engine.connect() as conn:
         every = list(conn.scalars(sa.select(County.code).order_by(County.code)))
         through = conn.scalar(sa.select(sa.func.max(Batch.id))) or 0
         markers = _markers(conn) if incremental else {}
     counties = counties or every
     steps = _plan(rule_settings, counties, rules, markers)
-    analyse(engine)
+    _analyse(engine)
     touched = None
     since = [step.since for step in steps if step.since is not None]
     if since:
@@ -210,7 +209,7 @@ def _touch(engine: Engine, run_id: str, since: int) -> _Touched:
     return _Touched(persons, theirs, people, members, claim_ids, {county for county, _ in members} | financed, claims)
 
 
-def analyse(engine: Engine) -> None:
+def _analyse(engine: Engine) -> None:
     """Vacuum and analyse the PostgreSQL tables the rules read when a load has outrun
     autovacuum (the monitoring usually runs right after ingestion). Without statistics the
     planner guesses a few thousand claims and picks nested loops over a million (overpayment:

@@ -109,10 +109,7 @@ def monitor_rules() -> dict[str, Any]:
 
     with _platform() as (settings, engine):
         result = run_monitor(engine, settings, incremental=True)
-    hits: dict[str, int] = {}
-    for outcome in result.outcomes:
-        hits[outcome.rule_code] = hits.get(outcome.rule_code, 0) + outcome.hits
-    return {"run": result.run_id, "people": result.people, "hits": hits,
+    return {"run": result.run_id, "people": result.people, "hits": result.per_rule("hits"),
             "raised": sum(o.raised for o in result.outcomes), "closed": sum(o.closed for o in result.outcomes),
             "amount": str(result.amount)}
 

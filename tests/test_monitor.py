@@ -416,10 +416,7 @@ def test_ncms_monitor_run_prints_each_rule_and_the_money(province, cli) -> None:
 # --- incremental runs ------------------------------------------------------------------------
 
 def _by_rule(result, field: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    totals: dict[str, int] = {}
-    for o in result.outcomes:
-        totals[o.rule_code] = totals.get(o.rule_code, 0) + getattr(o, field)
-    return {rule: n for rule, n in totals.items() if n}
+    return {rule: n for rule, n in result.per_rule(field).items() if n}
 
 
 def test_an_incremental_run_re_examines_the_people_with_new_rows(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
-from typing import Any
 
 import click
 
@@ -37,14 +35,12 @@ def run_command(obj: Context, counties: tuple[str, ...], period: str | None, rul
 
 def echo_outcomes(result: MonitorResult) -> None:
     """Per rule (all counties together): hits, new findings, closed ones, money at stake, time."""
-    totals: dict[str, list[Any]] = {}
-    for o in result.outcomes:
-        row = totals.setdefault(o.rule_code, [0, 0, 0, Decimal("0"), 0.0])
-        for i, value in enumerate((o.hits, o.raised, o.closed, o.amount, o.seconds)):
-            row[i] += value
+    hits, raised, closed, amount, seconds = (result.per_rule(figure)
+                                             for figure in ("hits", "raised", "closed", "amount", "seconds"))
     click.echo(f"{'rule':<26} {'hits':>7} {'new':>6} {'closed':>6} {'at stake (yuan)':>16} {'seconds':>8}")
-    for code, (hits, raised, closed, amount, seconds) in totals.items():
-        click.echo(f"{code:<26} {hits:>7,} {raised:>6,} {closed:>6,} {amount:>16,.2f} {seconds:>8.2f}")
+    for code in hits:
+        click.echo(f"{code:<26} {hits[code]:>7,} {raised[code]:>6,} {closed[code]:>6,} {amount[code]:>16,.2f} "
+                   f"{seconds[code]:>8.2f}")
     if result.people is not None:
         click.echo(f"incremental: {result.people:,} people with rows loaded since the last run re-examined")
     held = "findings hold" if result.people is None else "findings hold among them"

@@ -64,6 +64,14 @@ class MonitorResult:
     def amount(self) -> Decimal:
         return sum((o.amount for o in self.outcomes), Decimal("0"))
 
+    def per_rule(self, figure: str) -> dict[str, Any]:
+        """One figure of the outcomes (``hits``, ``raised``, ``amount``…) summed over the
+        counties, per rule in catalogue order."""
+        totals: dict[str, Any] = {}
+        for outcome in self.outcomes:
+            totals[outcome.rule_code] = totals.get(outcome.rule_code, 0) + getattr(outcome, figure)
+        return totals
+
 
 @dataclass
 class _Step:

@@ -324,6 +324,20 @@ def test_docs_rules_md_is_rendered_from_the_catalogue() -> None:
     assert (ROOT / "docs" / "rules.md").read_text(encoding="utf-8") == doc.render(), f"run {doc.COMMAND}"
 
 
+@pytest.mark.parametrize("dialect, expected", [("sqlite", "claim.id IN (SELECT claim_item.claim_id"),
+                                                ("postgresql", "claim.id = ANY(ARRAY(SELECT claim_item.claim_id")])
+def test_among_is_a_plain_condition_on_each_database(dialect, expected) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from ncms.models import ClaimItem
+    from ncms.monitor.catalogue import among
+
+    query = sa.select(Claim.id).where(among(Claim.id, sa.select(ClaimItem.claim_id)), Claim.voided.is_(False))
+    sql = " ".join(str(query.compile(dialect={"sqlite": sqlite, "postgresql": postgresql}[dialect].dialect())).split())
+    assert expected in sql
+    assert ") = 1" not in sql and ")) = 1" not in sql  # not compared with 1 as a boolean value would be
+
+
 # --- the synthetic province ------------------------------------------------------------------
 
 FAMILY = {"overlapping_stays": "overlapping_stay", "sex_restricted_item": "sex_restricted",

@@ -35,6 +35,7 @@ from .settings import read_rule_settings
 
 logger = logging.getLogger("ncms.monitor")
 UNDECIDED = (FindingStatus.OPEN, FindingStatus.SENT_TO_COUNTY, FindingStatus.COUNTY_RESPONDED)
+WORK_MEM = "64MB"  # PostgreSQL's memory for each sort or hash of a rule's query
 
 
 @dataclass
@@ -138,9 +139,10 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
             with engine.connect() as conn:
                 scanned = dict(conn.execute(sa.select(Claim.county_code, sa.func.count()).where(
                     *Scope(whole, period).claims(Claim)).group_by(Claim.county_code)).all())
-        with ThreadPoolExecutor(settings.rule_jobs(), thread_name_prefix="rule") as pool:
+        jobs = settings.rule_jobs()
+        with ThreadPoolExecutor(jobs, thread_name_prefix="rule") as pool:
             runs = [pool.submit(_run_step, engine, step, result.run_id, period, through, scanned, touched,
-                                everyone=set(step.counties) == set(every)) for step in steps]
+                                everyone=set(step.counties) == set(every), side_by_side=jobs > 1) for step in steps]
             for run in runs:  # in catalogue order, whichever finished first
                 result.outcomes += run.result()
     finally:
@@ -242,7 +244,8 @@ def _analyse(engine: Engine) -> None:
 
 
 def _run_step(engine: Engine, step: _Step, run_id: str, period: tuple[date, date] | None, through: int,
-              scanned: dict[str, int], touched: _Touched | None, everyone: bool) -> list[RuleOutcome]:
+              scanned: dict[str, int], touched: _Touched | None, everyone: bool,
+              side_by_side: bool = False) -> list[RuleOutcome]:
     """One query and the filing of its findings, county by county (in a worker thread)."""
     rule, chosen, group = step.rule, step.chosen, step.counties
     if step.since is not None and touched is not None:
@@ -256,8 +259,16 @@ def _run_step(engine: Engine, step: _Step, run_id: str, period: tuple[date, date
         judged, scope, rows = group, Scope(None if everyone else tuple(group), period), scanned
     started, outcomes = time.perf_counter(), []
     with session_scope(engine) as session:
-        if engine.dialect.name == "postgresql":  # compiling each query costs more than it saves here
+        if engine.dialect.name == "postgresql":
+            # compiling each query costs more than it saves here; a rule groups or sorts up to a
+            # million claims, which spilled to disk in the default 4 MB (duplicate claim: 41
+            # batches, 48 MB written per worker)
             session.execute(sa.text("SET LOCAL jit = off"))
+            session.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+            if side_by_side:  # the rules already share the cores: a parallel plan's workers would
+                # only queue for them, each building its own copy of a hash (duplicate claim's
+                # grouping of a million claims three times over)
+                session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
             if scope.claim_ids is not None:  # a few people's claims: fetched by id from cached tables,
                 session.execute(sa.text("SET LOCAL random_page_cost = 1.1"))  # not found by a scan
         hits = session.execute(rule.query(chosen.params, scope)).mappings().all() if judged else []

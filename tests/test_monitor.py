@@ -201,6 +201,25 @@ def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule)
         assert finding.amount_at_stake > 0 and finding.rule_version and finding.status is FindingStatus.OPEN
 
 
+def test_the_fund_rules_share_one_query_and_find_what_each_finds_alone(province, settings) -> None:  # type: ignore[no-untyped-def]
+    fund_rules = [rule.code for rule in CATALOGUE if rule.basis == "fund years"]
+    assert len(fund_rules) == 3
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    sa.event.listen(province, "before_cursor_execute", seen)
+    try:
+        result = run_monitor(province, settings, counties=[COUNTY], rules=fund_rules)
+    finally:
+        sa.event.remove(province, "before_cursor_execute", seen)
+    assert sum("WITH fund AS" in statement for statement in statements) == 1
+    assert result.per_rule("hits") == {rule: len(EXPECTED[rule]) for rule in fund_rules}
+    for rule in fund_rules:
+        assert set(findings(province, rule)) == EXPECTED[rule]
+
+
 def test_findings_carry_their_evidence_and_money(province, settings) -> None:  # type: ignore[no-untyped-def]
     run_monitor(province, settings, counties=[COUNTY])
     found = findings(province)

@@ -16,6 +16,7 @@ parameter values that raised it.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -32,6 +33,7 @@ from ncms.models import (CatalogueItem, Claim, ClaimItem, ClaimKind, Compensatio
 OUT_OF_COUNTY = (InstitutionLevel.MUNICIPAL, InstitutionLevel.PROVINCIAL, InstitutionLevel.OUT_OF_PROVINCE)
 
 CLAIM_KEY_PREFIX = "claim:"
+FUND_YEARS = "fund years"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,14 @@ class Rule:
     params: dict[str, Any] = field(default_factory=dict)
     example: str = ""  # a hit and a near miss, in words (docs/rules.md)
     whole_county: bool = False  # judges a county's fund, not people: an incremental run re-reads the county
+    basis: str = ""  # rules of one basis build on one aggregate, computed once when they run together
+
+
+def together(queries: dict[str, sa.Select]) -> sa.Select:
+    """Rules' queries (by rule code) as one, each row with its ``rule_code``: rules of one basis
+    share its aggregate, which the database then computes once (a CTE read more than once is
+    materialised by PostgreSQL and SQLite alike)."""
+    return sa.union_all(*(query.add_columns(sa.literal(code).label("rule_code")) for code, query in queries.items()))
 
 
 def claim_key(claim: Any) -> sa.ColumnElement[str]:
@@ -448,10 +458,12 @@ def low_standard_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
                    stay <= params["max_days"], c.total_amount <= _amount(params["max_total"])))
 
 
+@functools.lru_cache(maxsize=16)
 def _fund_years(scope: Scope) -> Any:
     """Per county fund and year: financing raised, compensation paid (by settlement date),
     the months the year's claims reach (the run rate's divisor), the year-end projection,
-    and the balance carried from all years up to it."""
+    and the balance carried from all years up to it. One CTE per scope, the same object for
+    every fund rule, so that the rules run together compute it once (the basis "fund years")."""
     year = year_of(Claim.settlement_date)
     spent = (sa.select(Claim.county_code, year.label("year"), sa.func.sum(Claim.compensated_amount).label("spent"),
                        sa.func.max(month_of(Claim.settlement_date)).label("months"))
@@ -467,7 +479,7 @@ def _fund_years(scope: Scope) -> Any:
                       (paid * 12 / months).label("projected"),
                       (sa.func.sum(raised.c.income).over(**running) - sa.func.sum(paid).over(**running)).label("carried"))
             .outerjoin(spent, sa.and_(spent.c.county_code == raised.c.county_code, spent.c.year == raised.c.year))
-            .where(raised.c.income > 0).subquery("fund"))
+            .where(raised.c.income > 0).cte("fund"))
 
 
 def _fund_rule(condition: Callable[[Any, dict[str, Any]], Any], at_stake: Callable[[Any, dict[str, Any]], Any]
@@ -652,7 +664,8 @@ CATALOGUE: tuple[Rule, ...] = (
          "months reached), comes to more than the year's financing: a deficit now or by the year's end.",
          "县级统筹基金按当年已发生月份的支出速度（已支出 x 12 / 已到月份）推算，全年支出将超过当年筹资：当年赤字或年底前将出现赤字。",
          "the projected deficit", Severity.SUSPICIOUS,
-         _fund_rule(lambda f, p: f.projected > f.income, lambda f, p: f.projected - f.income), whole_county=True,
+         _fund_rule(lambda f, p: f.projected > f.income, lambda f, p: f.projected - f.income),
+         whole_county=True, basis=FUND_YEARS,
          example="1,000,000.00 raised for 2011, 600,000.00 paid by the end of June: 1,200,000.00 projected, "
                  "a hit for 200,000.00. 450,000.00 paid by June: not."),
     Rule("fund_surplus", "1", "fund early warning", "基金结余过多预警", "Fund hoarding",
@@ -662,7 +675,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "the projected surplus above the limit", Severity.SUSPICIOUS,
          _fund_rule(lambda f, p: f.income - f.projected > f.income * _amount(p["max_surplus"]),
                     lambda f, p: f.income - f.projected - f.income * _amount(p["max_surplus"])),
-         {"max_surplus": 0.15}, whole_county=True,
+         {"max_surplus": 0.15}, whole_county=True, basis=FUND_YEARS,
          example="1,000,000.00 raised, 800,000.00 projected: a 20 % surplus, a hit for 50,000.00. 900,000.00 "
                  "projected: not."),
     Rule("fund_cumulative_surplus", "1", "fund early warning", "基金累计结余过多预警", "Fund hoarding over the years",
@@ -672,7 +685,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "the carried balance above the limit", Severity.SUSPICIOUS,
          _fund_rule(lambda f, p: f.carried > f.income * _amount(p["max_carried"]),
                     lambda f, p: f.carried - f.income * _amount(p["max_carried"])),
-         {"max_carried": 0.25}, whole_county=True,
+         {"max_carried": 0.25}, whole_county=True, basis=FUND_YEARS,
          example="300,000.00 carried into a year with 1,000,000.00 raised: a hit for 50,000.00; 200,000.00: not."),
     Rule("not_enrolled", "1", "not enrolled", "非参合人员", "Claim of a person not enrolled that year",
          "A claim whose member has no enrolment in the county for the year of the admission or visit.",

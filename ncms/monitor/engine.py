@@ -30,7 +30,7 @@ from ncms.models import (Batch, Claim, County, Enrolment, Finding, FindingEvent,
                          FundFinancing, Member, MonitorScope, MonitorScopeClaim, RuleRun)
 from ncms.models.base import utcnow
 
-from .catalogue import CATALOGUE, Rule, Scope
+from .catalogue import CATALOGUE, Rule, Scope, together
 from .settings import read_rule_settings
 
 logger = logging.getLogger("ncms.monitor")
@@ -141,8 +141,9 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
                     *Scope(whole, period).claims(Claim)).group_by(Claim.county_code)).all())
         jobs = settings.rule_jobs()
         with ThreadPoolExecutor(jobs, thread_name_prefix="rule") as pool:
-            runs = [pool.submit(_run_step, engine, step, result.run_id, period, through, scanned, touched,
-                                everyone=set(step.counties) == set(every), side_by_side=jobs > 1) for step in steps]
+            runs = [pool.submit(_run_steps, engine, group, result.run_id, period, through, scanned, touched,
+                                everyone=set(group[0].counties) == set(every), side_by_side=jobs > 1)
+                    for group in _together(steps)]
             for run in runs:  # in catalogue order, whichever finished first
                 result.outcomes += run.result()
     finally:
@@ -174,6 +175,16 @@ def _plan(rule_settings: Any, counties: list[str], rules: list[str] | None,
                 step.since = min(m[2] for m in last)  # type: ignore[index]
             steps.append(step)
     return steps
+
+
+def _together(steps: list[_Step]) -> list[list[_Step]]:
+    """The steps as the queries that run them: one each, but the rules of one basis over the
+    same counties (and from the same batch, when incremental) run as one query."""
+    groups: dict[Any, list[_Step]] = {}
+    for n, step in enumerate(steps):
+        key = (step.rule.basis, tuple(step.counties), step.since) if step.rule.basis else n
+        groups.setdefault(key, []).append(step)
+    return list(groups.values())
 
 
 def _markers(conn: sa.Connection) -> dict[tuple[str, str], tuple[str, Any, int]]:
@@ -243,13 +254,14 @@ def _analyse(engine: Engine) -> None:
         log.event(logger, "monitor.analyse", tables=stale)
 
 
-def _run_step(engine: Engine, step: _Step, run_id: str, period: tuple[date, date] | None, through: int,
-              scanned: dict[str, int], touched: _Touched | None, everyone: bool,
-              side_by_side: bool = False) -> list[RuleOutcome]:
-    """One query and the filing of its findings, county by county (in a worker thread)."""
-    rule, chosen, group = step.rule, step.chosen, step.counties
-    if step.since is not None and touched is not None:
-        if rule.whole_county:  # a fund is judged whole: re-read the counties with new rows
+def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[date, date] | None, through: int,
+               scanned: dict[str, int], touched: _Touched | None, everyone: bool,
+               side_by_side: bool = False) -> list[RuleOutcome]:
+    """One query, for one rule or for the rules of one basis, and the filing of each rule's
+    findings, county by county (in a worker thread)."""
+    first, group = steps[0], steps[0].counties
+    if first.since is not None and touched is not None:
+        if first.rule.whole_county:  # a fund is judged whole: re-read the counties with new rows
             judged = [county for county in group if county in touched.counties]
             scope = Scope(tuple(judged), period)
         else:
@@ -271,28 +283,38 @@ def _run_step(engine: Engine, step: _Step, run_id: str, period: tuple[date, date
                 session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
             if scope.claim_ids is not None:  # a few people's claims: fetched by id from cached tables,
                 session.execute(sa.text("SET LOCAL random_page_cost = 1.1"))  # not found by a scan
-        hits = session.execute(rule.query(chosen.params, scope)).mappings().all() if judged else []
-        by_county: dict[str, list[Any]] = {county: [] for county in group}
-        for hit in hits:
-            by_county[hit["county_code"]].append(hit)
+        queries = {step.rule.code: step.rule.query(step.chosen.params, scope) for step in steps}
+        found: dict[str, list[Any]] = {code: [] for code in queries}
+        if judged and len(steps) == 1:
+            found[first.rule.code] = list(session.execute(queries[first.rule.code]).mappings())
+        elif judged:
+            for hit in session.execute(together(queries)).mappings():
+                found[hit["rule_code"]].append(hit)
+        queried = (time.perf_counter() - started) / len(steps)  # the query's time, shared evenly by its rules
         by_person = touched if scope.persons is not None else None  # closes only the people's findings
-        filed = {county: _file(session, rule, chosen.params, chosen.severity, replace(scope, counties=(county,)),
-                               found, by_person) if county in judged else (0, 0)
-                 for county, found in by_county.items()}
-        seconds = (time.perf_counter() - started) / len(group)  # shared evenly: one query for all
-        for county, (raised, closed) in filed.items():
-            found = by_county[county]
-            outcome = RuleOutcome(rule.code, county, rows.get(county, 0), len(found), raised, closed,
-                                  sum((Decimal(h["amount"] or 0) for h in found), Decimal("0")), seconds)
-            session.add(RuleRun(run_id=run_id, rule_code=rule.code, rule_version=rule.version,
-                                county_code=county, period_start=period[0] if period else None,
-                                period_end=period[1] if period else None, parameters=chosen.params,
-                                rows_scanned=outcome.rows_scanned, hits=outcome.hits, raised=raised,
-                                closed=closed, seconds=seconds, through_batch=through,
-                                incremental=step.since is not None))
-            outcomes.append(outcome)
-    log.event(logger, "monitor.rule", run=run_id, rule=rule.code, counties=len(group), hits=len(hits),
-              incremental=step.since is not None, seconds=round(seconds * len(group), 3))
+        for step in steps:
+            rule, chosen, hits, filing = step.rule, step.chosen, found[step.rule.code], time.perf_counter()
+            by_county: dict[str, list[Any]] = {county: [] for county in group}
+            for hit in hits:
+                by_county[hit["county_code"]].append(hit)
+            filed = {county: _file(session, rule, chosen.params, chosen.severity, replace(scope, counties=(county,)),
+                                   theirs, by_person) if county in judged else (0, 0)
+                     for county, theirs in by_county.items()}
+            # and by the counties: one query for all of them
+            seconds = (queried + time.perf_counter() - filing) / len(group)
+            for county, (raised, closed) in filed.items():
+                outcome = RuleOutcome(rule.code, county, rows.get(county, 0), len(by_county[county]), raised, closed,
+                                      sum((Decimal(h["amount"] or 0) for h in by_county[county]), Decimal("0")),
+                                      seconds)
+                session.add(RuleRun(run_id=run_id, rule_code=rule.code, rule_version=rule.version,
+                                    county_code=county, period_start=period[0] if period else None,
+                                    period_end=period[1] if period else None, parameters=chosen.params,
+                                    rows_scanned=outcome.rows_scanned, hits=outcome.hits, raised=raised,
+                                    closed=closed, seconds=seconds, through_batch=through,
+                                    incremental=step.since is not None))
+                outcomes.append(outcome)
+            log.event(logger, "monitor.rule", run=run_id, rule=rule.code, counties=len(group), hits=len(hits),
+                      incremental=step.since is not None, seconds=round(seconds * len(group), 3))
     return outcomes
 
 

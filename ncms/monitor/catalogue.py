@@ -345,8 +345,39 @@ def _amount(value: Any) -> Any:
     return sa.literal(Decimal(str(value)), sa.Numeric(18, 6))
 
 
-def _larger(a: Any, b: Any) -> Any:
-    return sa.case((a > b, a), else_=b)
+class _Extreme(sa.sql.expression.FunctionElement):
+    """The larger or smaller of values, none NULL, each computed once (a CASE comparing two
+    expressions computes the one it picks twice): GREATEST and LEAST on PostgreSQL, the
+    scalar max and min of SQLite."""
+
+    inherit_cache = True
+    names: tuple[str, str]  # (SQL standard, SQLite)
+
+    def __init__(self, *values: Any) -> None:
+        super().__init__(*values)
+        # the type of the first value that has one (money stays money, read as Decimal)
+        self.type = next((v.type for v in self.clauses if not isinstance(v.type, sa.types.NullType)),
+                         sa.types.NULLTYPE)
+
+
+class larger(_Extreme):  # noqa: N801 - SQL function style
+    inherit_cache = True
+    names = ("GREATEST", "max")
+
+
+class smaller(_Extreme):  # noqa: N801 - SQL function style
+    inherit_cache = True
+    names = ("LEAST", "min")
+
+
+@compiles(_Extreme)
+def _extreme_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"{element.names[0]}({compiler.process(element.clause_expr.element, **kw)})"
+
+
+@compiles(_Extreme, "sqlite")
+def _extreme_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"{element.names[1]}({compiler.process(element.clause_expr.element, **kw)})"
 
 
 def _with_scheme(query: sa.Select) -> sa.Select:
@@ -365,11 +396,13 @@ REFERRAL_CUT = sa.case((sa.and_(CompensationScheme.referral_required, Institutio
                                 Claim.referral.is_(False)), CompensationScheme.unreferred_ratio_cut), else_=0)
 
 
+NO_CAP = sa.literal(Decimal("1e12"), sa.Numeric(18, 2))  # a level without a per-visit cap: none is reached
+
+
 def _due(ratio: Any) -> Any:
     """What the scheme pays for the claim alone at ``ratio``, before the annual cap."""
-    due = sa.func.round(_larger(Claim.eligible_amount - SchemeLevel.deductible, 0) * _larger(ratio, 0), 2)
-    return sa.case((sa.and_(SchemeLevel.per_visit_cap.is_not(None), due > SchemeLevel.per_visit_cap),
-                    SchemeLevel.per_visit_cap), else_=due)
+    due = sa.func.round(larger(Claim.eligible_amount - SchemeLevel.deductible, 0) * larger(ratio, 0), 2)
+    return smaller(due, sa.func.coalesce(SchemeLevel.per_visit_cap, NO_CAP))
 
 
 def overpayment(params: dict[str, Any], scope: Scope) -> sa.Select:

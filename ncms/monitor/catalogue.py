@@ -195,6 +195,13 @@ def _among_postgresql(element: among, compiler: Any, **kw: Any) -> str:
     return f"{compiler.process(element.column, **kw)} = ANY(ARRAY{compiler.process(element.values, **kw)})"
 
 
+def _members(claim: Any) -> tuple[Any, Any]:
+    """A claim's member as a key to group or partition by: the member number first, since
+    sorting compares keys in their order and the number tells most members apart at once
+    (the county first, six equal characters each time: cap breach 1.2 s -> 0.9 s on SQLite)."""
+    return claim.member_no, claim.county_code
+
+
 def _member_of(claim: Any) -> Any:
     """The member a claim names (county + member number)."""
     return sa.and_(Member.county_code == claim.county_code, Member.member_no == claim.member_no)
@@ -250,7 +257,7 @@ def _history(scope: Scope, *windows: Any, where: list[Any] | None = None, provin
 
 def overlapping_stays(params: dict[str, Any], scope: Scope) -> sa.Select:
     # one pass in admission order per member: the latest discharge of the stays before each
-    latest = sa.func.max(_stay_key(Claim)).over(partition_by=(Claim.county_code, Claim.member_no),
+    latest = sa.func.max(_stay_key(Claim)).over(partition_by=_members(Claim),
                                                  order_by=(Claim.admission_date, Claim.id), rows=(None, -1))
     h = _history(scope, latest.label("previous"), where=[Claim.kind == ClaimKind.INPATIENT]).c
     return (sa.select(*_claim_columns(h), sa.func.substr(h.previous, 12).label("ev_other_claim"),
@@ -261,7 +268,7 @@ def overlapping_stays(params: dict[str, Any], scope: Scope) -> sa.Select:
 
 def split_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
     # one pass per member and institution: the stay before each one
-    window = dict(partition_by=(Claim.county_code, Claim.member_no, Claim.institution_id),
+    window = dict(partition_by=(*_members(Claim), Claim.institution_id),
                   order_by=(Claim.admission_date, Claim.id))
     h = _history(scope, sa.func.lag(Claim.discharge_date).over(**window).label("previous_discharge"),
                  sa.func.lag(Claim.source_id).over(**window).label("previous_claim"),
@@ -279,7 +286,7 @@ def outpatient_during_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
     # admissions: the latest discharge of the stays admitted before each visit's day
     inpatient = Claim.kind == ClaimKind.INPATIENT
     latest = sa.func.max(sa.case((inpatient, _stay_key(Claim)))).over(
-        partition_by=(Claim.county_code, Claim.member_no),
+        partition_by=_members(Claim),
         order_by=(Claim.admission_date, sa.case((inpatient, 1), else_=0), Claim.id), rows=(None, -1))
     # only people with a stay: their claims picked out in one scan, before the window's sort
     stayed = sa.select(Claim.national_id).where(inpatient, *scope.theirs(Claim.id))
@@ -436,7 +443,7 @@ def cap_breach(params: dict[str, Any], scope: Scope) -> sa.Select:
                    sa.func.count().label("claims"), sa.func.min(Claim.admission_date).label("first"),
                    sa.func.max(sa.func.coalesce(Claim.discharge_date, Claim.admission_date)).label("last"))
          .where(*scope.claims(Claim))
-         .group_by(Claim.county_code, Claim.member_no, year)
+         .group_by(*_members(Claim), year)
          .having(paid > lowest + tolerance).subquery("member_years")).c
     key = (sa.literal("member:") + m.county_code + sa.literal(":") + m.member_no + sa.literal(":")
            + sa.cast(m.year, sa.String))

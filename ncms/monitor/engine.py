@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -133,14 +133,13 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
         touched = _touch(engine, result.run_id, min(since))
         result.people = touched.people
     try:
-        scanned: dict[str, int] = {}
-        if any(step.since is None for step in steps):
-            whole = None if set(counties) == set(every) else tuple(counties)
-            with engine.connect() as conn:
-                scanned = dict(conn.execute(sa.select(Claim.county_code, sa.func.count()).where(
-                    *Scope(whole, period).claims(Claim)).group_by(Claim.county_code)).all())
         jobs = settings.rule_jobs()
         with ThreadPoolExecutor(jobs, thread_name_prefix="rule") as pool:
+            # the claims a full run reads, counted beside the first rule (submitted first, so
+            # that a rule waiting for the count never waits behind itself)
+            whole = None if set(counties) == set(every) else tuple(counties)
+            scanned = pool.submit(_count_claims, engine, Scope(whole, period)) \
+                if any(step.since is None for step in steps) else None
             runs = [pool.submit(_run_steps, engine, group, result.run_id, period, through, scanned, touched,
                                 everyone=set(group[0].counties) == set(every), side_by_side=jobs > 1)
                     for group in _together(steps)]
@@ -254,8 +253,15 @@ def _analyse(engine: Engine) -> None:
         log.event(logger, "monitor.analyse", tables=stale)
 
 
+def _count_claims(engine: Engine, scope: Scope) -> dict[str, int]:
+    """The claims in the scope per county: the rows a full run scans."""
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(Claim.county_code, sa.func.count()).where(*scope.claims(Claim))
+                                 .group_by(Claim.county_code)).all())
+
+
 def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[date, date] | None, through: int,
-               scanned: dict[str, int], touched: _Touched | None, everyone: bool,
+               scanned: "Future[dict[str, int]] | None", touched: _Touched | None, everyone: bool,
                side_by_side: bool = False) -> list[RuleOutcome]:
     """One query, for one rule or for the rules of one basis, and the filing of each rule's
     findings, county by county (in a worker thread)."""
@@ -268,7 +274,7 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
             judged, scope = group, Scope(None if everyone else tuple(group), period, touched.persons, touched.theirs)
         rows = {county: touched.claims.get(county, 0) for county in judged}
     else:
-        judged, scope, rows = group, Scope(None if everyone else tuple(group), period), scanned
+        judged, scope, rows = group, Scope(None if everyone else tuple(group), period), None
     started, outcomes = time.perf_counter(), []
     with session_scope(engine) as session:
         if engine.dialect.name == "postgresql":
@@ -291,6 +297,8 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
             for hit in session.execute(together(queries)).mappings():
                 found[hit["rule_code"]].append(hit)
         queried = (time.perf_counter() - started) / len(steps)  # the query's time, shared evenly by its rules
+        if rows is None:
+            rows = scanned.result() if scanned is not None else {}
         by_person = touched if scope.persons is not None else None  # closes only the people's findings
         for step in steps:
             rule, chosen, hits, filing = step.rule, step.chosen, found[step.rule.code], time.perf_counter()

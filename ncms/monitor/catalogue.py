@@ -458,13 +458,21 @@ def cap_breach(params: dict[str, Any], scope: Scope) -> sa.Select:
 
 def over_standard_price(params: dict[str, Any], scope: Scope) -> sa.Select:
     c = sa.orm.aliased(Claim, name="c")
-    ceiling = CatalogueItem.price * _amount(1 + Decimal(str(params["tolerance"])))
-    excess = sa.func.sum((ClaimItem.unit_price - CatalogueItem.price) * ClaimItem.quantity)
-    return (sa.select(*_claim_columns(c, excess), sa.func.min(ClaimItem.item_code).label("ev_code"),
-                      sa.func.max(ClaimItem.unit_price).label("ev_price"), sa.func.max(CatalogueItem.price).label("ev_ceiling"))
-            .join(ClaimItem, ClaimItem.claim_id == c.id)
-            .join(CatalogueItem, CatalogueItem.code == ClaimItem.item_code)
-            .where(*scope.claims(c), ClaimItem.unit_price > ceiling)
+    # each code's ceiling computed once, not once per item billed
+    prices = (sa.select(CatalogueItem.code, CatalogueItem.price,
+                        (CatalogueItem.price * _amount(1 + Decimal(str(params["tolerance"])))).label("ceiling"))
+              .cte("prices").prefix_with("MATERIALIZED"))
+    # the items above it first, then their few claims looked up (joined at once, PostgreSQL
+    # guessed a third of the items over the price and walked every claim to meet them)
+    over = (sa.select(ClaimItem.claim_id, ClaimItem.item_code, ClaimItem.unit_price, ClaimItem.quantity, prices.c.price)
+            .join(prices, prices.c.code == ClaimItem.item_code)
+            .where(ClaimItem.unit_price > prices.c.ceiling, *scope.theirs(ClaimItem.claim_id))
+            .cte("over_priced").prefix_with("MATERIALIZED"))
+    excess = sa.func.sum((over.c.unit_price - over.c.price) * over.c.quantity)
+    return (sa.select(*_claim_columns(c, excess), sa.func.min(over.c.item_code).label("ev_code"),
+                      sa.func.max(over.c.unit_price).label("ev_price"), sa.func.max(over.c.price).label("ev_ceiling"))
+            .select_from(over).join(c, c.id == over.c.claim_id)
+            .where(*scope.claims(c), among(c.id, sa.select(over.c.claim_id)))
             .group_by(c.id))
 
 

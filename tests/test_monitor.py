@@ -201,9 +201,22 @@ def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule)
         assert finding.amount_at_stake > 0 and finding.rule_version and finding.status is FindingStatus.OPEN
 
 
-def test_the_fund_rules_share_one_query_and_find_what_each_finds_alone(province, settings) -> None:  # type: ignore[no-untyped-def]
-    fund_rules = [rule.code for rule in CATALOGUE if rule.basis == "fund years"]
-    assert len(fund_rules) == 3
+SHARED = {"fund years": "fund AS", "stays": "stays AS", "listed items": "listed_items AS",
+          "listed diagnoses": "listed_diagnoses AS"}  # each basis and the CTE its rules share
+
+
+def test_every_basis_is_tested_here() -> None:
+    assert {rule.basis for rule in CATALOGUE if rule.basis} == set(SHARED)
+
+
+@pytest.mark.parametrize("basis", sorted(SHARED))
+def test_rules_of_one_basis_share_one_query_and_find_what_each_finds_alone(province, settings, basis) -> None:  # type: ignore[no-untyped-def]
+    rules = [rule.code for rule in CATALOGUE if rule.basis == basis]
+    assert len(rules) > 1
+    alone = {}
+    for rule in rules:
+        run_monitor(province, settings, counties=[COUNTY], rules=[rule])
+        alone[rule] = {key: (f.amount_at_stake, f.evidence) for key, f in findings(province, rule).items()}
     statements: list[str] = []
 
     def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
@@ -211,13 +224,14 @@ def test_the_fund_rules_share_one_query_and_find_what_each_finds_alone(province,
 
     sa.event.listen(province, "before_cursor_execute", seen)
     try:
-        result = run_monitor(province, settings, counties=[COUNTY], rules=fund_rules)
+        result = run_monitor(province, settings, counties=[COUNTY], rules=rules)
     finally:
         sa.event.remove(province, "before_cursor_execute", seen)
-    assert sum("WITH fund AS" in statement for statement in statements) == 1
-    assert result.per_rule("hits") == {rule: len(EXPECTED[rule]) for rule in fund_rules}
-    for rule in fund_rules:
-        assert set(findings(province, rule)) == EXPECTED[rule]
+    assert sum(SHARED[basis] in statement for statement in statements) == 1
+    assert result.per_rule("hits") == {rule: len(EXPECTED[rule]) for rule in rules}
+    for rule in rules:  # the same findings, amounts and evidence (no other rule's columns)
+        together = {key: (f.amount_at_stake, f.evidence) for key, f in findings(province, rule).items()}
+        assert set(together) == EXPECTED[rule] and together == alone[rule]
 
 
 def test_findings_carry_their_evidence_and_money(province, settings) -> None:  # type: ignore[no-untyped-def]

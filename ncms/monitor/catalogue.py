@@ -33,7 +33,8 @@ from ncms.models import (CatalogueItem, Claim, ClaimItem, ClaimKind, Compensatio
 OUT_OF_COUNTY = (InstitutionLevel.MUNICIPAL, InstitutionLevel.PROVINCIAL, InstitutionLevel.OUT_OF_PROVINCE)
 
 CLAIM_KEY_PREFIX = "claim:"
-FUND_YEARS = "fund years"
+# the bases rules share (Rule.basis)
+FUND_YEARS, STAYS, LISTED_ITEMS, LISTED_DIAGNOSES = "fund years", "stays", "listed items", "listed diagnoses"
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,19 @@ class Rule:
 
 def together(queries: dict[str, sa.Select]) -> sa.Select:
     """Rules' queries (by rule code) as one, each row with its ``rule_code``: rules of one basis
-    share its aggregate, which the database then computes once (a CTE read more than once is
-    materialised by PostgreSQL and SQLite alike)."""
-    return sa.union_all(*(query.add_columns(sa.literal(code).label("rule_code")) for code, query in queries.items()))
+    share its CTE, which the database then computes once (a CTE read more than once is
+    materialised by PostgreSQL and SQLite alike). A rule's query lacking another's evidence
+    columns gives NULL for them, typed alike, so that values read the same as when run alone."""
+    columns: dict[str, Any] = {}
+    for query in queries.values():
+        for column in query.selected_columns:
+            columns.setdefault(column.key, column.type)
+    parts = []
+    for code, query in queries.items():
+        own = query.subquery().c
+        parts.append(sa.select(*(own[name] if name in own else sa.type_coerce(sa.null(), kind).label(name)
+                                 for name, kind in columns.items()), sa.literal(code).label("rule_code")))
+    return sa.union_all(*parts)
 
 
 def claim_key(claim: Any) -> sa.ColumnElement[str]:
@@ -252,18 +263,31 @@ def _history(scope: Scope, *windows: Any, where: list[Any] | None = None, provin
     return (sa.select(Claim.id, Claim.county_code, Claim.source_id, Claim.institution_id, Claim.compensated_amount,
                       Claim.total_amount, Claim.admission_date, Claim.discharge_date, Claim.settlement_date,
                       Claim.voided, Claim.kind, Claim.diagnosis_code, *windows)
-            .where(*base, *(where or [])).subquery("history"))
+            .where(*base, *(where or [])))
+
+
+@functools.lru_cache(maxsize=16)
+def _stays(scope: Scope) -> Any:
+    """The claims of the people with a stay, each with the latest stay admitted before it, as
+    ``YYYY-MM-DD|claim id`` of its discharge: one pass per member over visits and stays in date
+    order, a day's visits before its admissions. For a stay, the stays before it are those of
+    the same order among stays alone. One CTE per scope, the same object for the rules of the
+    basis "stays"."""
+    inpatient = Claim.kind == ClaimKind.INPATIENT
+    latest = sa.func.max(sa.case((inpatient, _stay_key(Claim)))).over(
+        partition_by=_members(Claim),
+        order_by=(Claim.admission_date, sa.case((inpatient, 1), else_=0), Claim.id), rows=(None, -1))
+    # only people with a stay: their claims picked out in one scan, before the window's sort
+    stayed = sa.select(Claim.national_id).where(inpatient, *scope.theirs(Claim.id))
+    return _history(scope, latest.label("stay"), where=[Claim.national_id.in_(stayed)]).cte("stays")
 
 
 def overlapping_stays(params: dict[str, Any], scope: Scope) -> sa.Select:
-    # one pass in admission order per member: the latest discharge of the stays before each
-    latest = sa.func.max(_stay_key(Claim)).over(partition_by=_members(Claim),
-                                                 order_by=(Claim.admission_date, Claim.id), rows=(None, -1))
-    h = _history(scope, latest.label("previous"), where=[Claim.kind == ClaimKind.INPATIENT]).c
-    return (sa.select(*_claim_columns(h), sa.func.substr(h.previous, 12).label("ev_other_claim"),
-                      sa.func.substr(h.previous, 1, 10).label("ev_other_discharge"))
+    h = _stays(scope).c
+    return (sa.select(*_claim_columns(h), sa.func.substr(h.stay, 12).label("ev_other_claim"),
+                      sa.func.substr(h.stay, 1, 10).label("ev_other_discharge"))
             # a day of transfer (discharge = next admission) is no overlap
-            .where(*scope.claims(h), _day(h.admission_date) < sa.func.substr(h.previous, 1, 10)))
+            .where(*scope.claims(h), h.kind == ClaimKind.INPATIENT, _day(h.admission_date) < sa.func.substr(h.stay, 1, 10)))
 
 
 def split_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
@@ -272,7 +296,7 @@ def split_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
                   order_by=(Claim.admission_date, Claim.id))
     h = _history(scope, sa.func.lag(Claim.discharge_date).over(**window).label("previous_discharge"),
                  sa.func.lag(Claim.source_id).over(**window).label("previous_claim"),
-                 where=[Claim.kind == ClaimKind.INPATIENT]).c
+                 where=[Claim.kind == ClaimKind.INPATIENT]).subquery("history").c
     gap = days_between(h.previous_discharge, h.admission_date)
     excluded = [h.diagnosis_code.like(f"{prefix}%") for prefix in params["excluded_diagnoses"]]
     return (sa.select(*_claim_columns(h), h.previous_claim.label("ev_previous_claim"),
@@ -282,15 +306,7 @@ def split_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
 
 
 def outpatient_during_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
-    # one pass per member over visits and stays in date order, a day's visits before its
-    # admissions: the latest discharge of the stays admitted before each visit's day
-    inpatient = Claim.kind == ClaimKind.INPATIENT
-    latest = sa.func.max(sa.case((inpatient, _stay_key(Claim)))).over(
-        partition_by=_members(Claim),
-        order_by=(Claim.admission_date, sa.case((inpatient, 1), else_=0), Claim.id), rows=(None, -1))
-    # only people with a stay: their claims picked out in one scan, before the window's sort
-    stayed = sa.select(Claim.national_id).where(inpatient, *scope.theirs(Claim.id))
-    h = _history(scope, latest.label("stay"), where=[Claim.national_id.in_(stayed)]).c
+    h = _stays(scope).c
     return (sa.select(*_claim_columns(h), sa.func.substr(h.stay, 12).label("ev_stay_claim"),
                       sa.func.substr(h.stay, 1, 10).label("ev_stay_discharge"))
             # strictly inside: a visit on the day of admission or discharge is usual care
@@ -309,7 +325,7 @@ def duplicate_claim(params: dict[str, Any], scope: Scope) -> sa.Select:
              .group_by(Claim.national_id, Claim.admission_date).having(sa.func.count() > 1))
     h = _history(scope, sa.func.lag(Claim.total_amount).over(**window).label("first_total"),
                  sa.func.lag(Claim.county_code + sa.literal(":") + Claim.source_id).over(**window).label("first"),
-                 where=[sa.tuple_(Claim.national_id, Claim.admission_date).in_(twice)], province=True).c
+                 where=[sa.tuple_(Claim.national_id, Claim.admission_date).in_(twice)], province=True).subquery("history").c
     return (sa.select(*_claim_columns(h), h.first.label("ev_first_claim"), h.first_total.label("ev_first_total"))
             .where(*scope.claims(h), h.first.is_not(None),
                    sa.func.abs(h.total_amount - h.first_total) <= _amount(params["amount_tolerance"]) * h.total_amount))
@@ -554,51 +570,67 @@ def not_enrolled(params: dict[str, Any], scope: Scope) -> sa.Select:
             .where(*scope.claims(c), ~enrolled.exists()))
 
 
+@functools.lru_cache(maxsize=16)
+def _listed(kind: RestrictionKind, scope: Scope) -> Any:
+    """The claims with an item or a main diagnosis on the restriction list, a row per listed
+    code, with what the rules of its basis read: the claim's columns, the item's amount, the
+    restriction, and the member's sex and birth date. One CTE per kind and scope, the same object
+    for the sex and the age rule of the kind (the bases "listed items", "listed diagnoses").
+
+    The listed codes are found first, in one scan; then their few claims looked up by id (joined
+    at once, PostgreSQL guessed a quarter of the items listed and hashed every claim), and their
+    members' sex and birth date looked up claim by claim (joined, PostgreSQL matched every claim
+    to its member before it knew how few were listed)."""
+    c = sa.orm.aliased(Claim, name="c")
+    member = sa.and_(Member.county_code == c.county_code, Member.member_no == c.member_no)
+    read = (c.id, c.county_code, c.source_id, c.member_no, c.institution_id, c.compensated_amount, c.admission_date,
+            c.discharge_date, c.diagnosis_code, Restriction.allowed_sex, Restriction.min_age, Restriction.max_age,
+            Restriction.note, sa.select(Member.sex).where(member).scalar_subquery().label("sex"),
+            sa.select(Member.birth_date).where(member).scalar_subquery().label("birth_date"))
+    if kind is RestrictionKind.DIAGNOSIS:
+        # a code is listed whole or by its first letters: one lookup per length on the list. The
+        # claims' own columns are read in the scan that finds them; SQLite, given the claims and
+        # the list to join at once, scanned the claims once per listed code
+        lengths = (sa.select(sa.func.length(Restriction.code).label("n")).where(Restriction.kind == kind)
+                   .distinct().subquery())
+        found = (sa.select(c.id, Restriction.id.label("restriction_id"))
+                 .select_from(c).join(lengths, sa.true())
+                 .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == sa.func.substr(
+                     c.diagnosis_code, 1, lengths.c.n)))
+                 .where(*scope.claims(c)).cte("diagnoses_found").prefix_with("MATERIALIZED"))
+        return (sa.select(*read, sa.null().label("amount"), c.diagnosis_code.label("code"))
+                .select_from(found).join(c, c.id == found.c.id).join(Restriction, Restriction.id == found.c.restriction_id)
+                .where(among(c.id, sa.select(found.c.id)))
+                .cte("listed_diagnoses").prefix_with("MATERIALIZED"))
+    codes = sa.select(Restriction.code).where(Restriction.kind == kind).scalar_subquery()
+    candidates = sa.select(ClaimItem.claim_id).where(ClaimItem.item_code.in_(codes), *scope.theirs(ClaimItem.claim_id))
+    return (sa.select(*read, ClaimItem.amount, ClaimItem.item_code.label("code"))
+            .join(ClaimItem, ClaimItem.claim_id == c.id)
+            .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == ClaimItem.item_code))
+            .where(*scope.claims(c), among(c.id, candidates))
+            .cte("listed_items").prefix_with("MATERIALIZED"))
+
+
 def _restricted(kind: RestrictionKind, by_sex: bool) -> Callable[[dict[str, Any], Scope], sa.Select]:
     """Items or diagnoses restricted by sex or by age (config/restrictions.csv)."""
 
     def query(params: dict[str, Any], scope: Scope) -> sa.Select:
-        def breach(c: Any) -> sa.ColumnElement[bool]:
-            # the member's sex or birth date looked up for each claim with a listed code, not
-            # joined: a join let PostgreSQL match every claim to its member before it knew how
-            # few were listed
-            member = sa.and_(Member.county_code == c.county_code, Member.member_no == c.member_no)
-            if by_sex:
-                sex = sa.select(Member.sex).where(member).scalar_subquery()
-                return sa.and_(Restriction.allowed_sex.is_not(None), Restriction.allowed_sex != sex)
-            age = _age_at(c.admission_date, sa.select(Member.birth_date).where(member).scalar_subquery())
-            return sa.or_(sa.and_(Restriction.min_age.is_not(None), age < Restriction.min_age),
-                          sa.and_(Restriction.max_age.is_not(None), age > Restriction.max_age))
-
-        c = sa.orm.aliased(Claim, name="c")
-        if kind is RestrictionKind.DIAGNOSIS:
-            # a code is listed whole or by its first letters: one lookup per length on the list
-            lengths = (sa.select(sa.func.length(Restriction.code).label("n")).where(Restriction.kind == kind)
-                       .distinct().subquery())
-            # first the claims with a listed code, with all the rule reads of them, in one scan:
-            # read again by id, PostgreSQL would hash every claim to find them; and SQLite, given
-            # the claims and the list to join at once, scanned the claims once per listed code
-            read = (c.id, c.county_code, c.source_id, c.member_no, c.institution_id, c.compensated_amount,
-                    c.admission_date, c.discharge_date, c.diagnosis_code)
-            listed = (sa.select(*read, Restriction.id.label("restriction_id"))
-                      .select_from(c).join(lengths, sa.true())
-                      .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == sa.func.substr(
-                          c.diagnosis_code, 1, lengths.c.n)))
-                      .where(*scope.claims(c)).cte("listed").prefix_with("MATERIALIZED")).c
-            return (sa.select(*_claim_columns(listed), listed.diagnosis_code.label("ev_code"),
-                              sa.func.min(Restriction.note).label("ev_restriction"))
-                    .join(Restriction, Restriction.id == listed.restriction_id)
-                    .where(breach(listed))
-                    .group_by(*(listed[column.key] for column in read)))  # a claim listed twice (O, O80) is one hit
-        at_stake = sa.func.sum(ClaimItem.amount)
-        codes = sa.select(Restriction.code).where(Restriction.kind == kind).scalar_subquery()
-        candidates = sa.select(ClaimItem.claim_id).where(ClaimItem.item_code.in_(codes), *scope.theirs(ClaimItem.claim_id))
-        return (sa.select(*_claim_columns(c, at_stake), sa.func.min(ClaimItem.item_code).label("ev_code"),
+        listed = _listed(kind, scope).c
+        if by_sex:
+            breach = sa.and_(listed.allowed_sex.is_not(None), listed.allowed_sex != listed.sex)
+        else:
+            age = _age_at(listed.admission_date, listed.birth_date)
+            breach = sa.or_(sa.and_(listed.min_age.is_not(None), age < listed.min_age),
+                            sa.and_(listed.max_age.is_not(None), age > listed.max_age))
+        claim = (listed.id, listed.county_code, listed.source_id, listed.institution_id, listed.compensated_amount,
+                 listed.admission_date, listed.discharge_date)
+        if kind is RestrictionKind.DIAGNOSIS:  # a claim listed twice (O, O80) is one hit
+            return (sa.select(*_claim_columns(listed), sa.func.min(listed.code).label("ev_code"),
+                              sa.func.min(listed.note).label("ev_restriction"))
+                    .where(breach).group_by(*claim))
+        return (sa.select(*_claim_columns(listed, sa.func.sum(listed.amount)), sa.func.min(listed.code).label("ev_code"),
                           sa.func.count().label("ev_lines"))
-                .join(ClaimItem, ClaimItem.claim_id == c.id)
-                .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == ClaimItem.item_code))
-                .where(*scope.claims(c), among(c.id, candidates), breach(c))
-                .group_by(c.id))
+                .where(breach).group_by(*claim))
 
     return query
 
@@ -633,7 +665,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "An inpatient claim that begins before another inpatient stay of the same member has ended "
          "(a discharge and an admission on the same day, a transfer, is not an overlap).",
          "同一参合人员两次住院时间重叠（出院当日再入院、即转院，不计）。",
-         "the compensation paid on the later stay", Severity.VIOLATION, overlapping_stays,
+         "the compensation paid on the later stay", Severity.VIOLATION, overlapping_stays, basis=STAYS,
          example="Stays from 1 to 10 April and from 5 to 12 April: the second is a hit. Stays from 1 to 5 May "
                  "and from 5 to 8 May (a transfer) are not."),
     Rule("split_admission", "1", "split admission", "分解住院", "Split admission",
@@ -652,6 +684,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "of the same member.",
          "门诊就诊日期在同一参合人员住院期间（不含入院、出院当日）。",
          "the compensation paid on the outpatient claim", Severity.SUSPICIOUS, outpatient_during_stay,
+         basis=STAYS,
          example="A stay from 1 to 10 August: an outpatient visit on 5 August is a hit; visits on 1 or "
                  "10 August are not."),
     Rule("overpayment", "1", "overpayment", "超额补偿", "Overpayment against the scheme",
@@ -742,7 +775,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "A claim billing an item that the restriction list allows only for the other sex.",
          "结算单中含有限定另一性别使用的收费项目。",
          "the amount billed for the restricted items", Severity.VIOLATION,
-         _restricted(RestrictionKind.ITEM, by_sex=True),
+         _restricted(RestrictionKind.ITEM, by_sex=True), basis=LISTED_ITEMS,
          example="A prenatal examination (E0006, women only) billed for a man: a hit; for a woman: not."),
     Rule("sex_restricted_diagnosis", "1", "sex-restricted items and diagnoses", "限性别诊断",
          "Diagnosis restricted to the other sex",
@@ -750,13 +783,14 @@ CATALOGUE: tuple[Rule, ...] = (
          "only for the other sex.",
          "结算单主诊断仅适用于另一性别。",
          "the compensation paid on the claim", Severity.VIOLATION, _restricted(RestrictionKind.DIAGNOSIS, by_sex=True),
+         basis=LISTED_DIAGNOSES,
          example="N71.0 (inflammatory disease of the uterus) for a man: a hit; for a woman, or N40 "
                  "(prostate) for a man: not."),
     Rule("age_restricted_item", "1", "age-restricted items and diagnoses", "限年龄项目", "Item outside its age range",
          "A claim billing an item for a member whose age at admission is outside the item's age range.",
          "结算单中含有与患者入院时年龄不符的限年龄收费项目。",
          "the amount billed for the restricted items", Severity.SUSPICIOUS,
-         _restricted(RestrictionKind.ITEM, by_sex=False),
+         _restricted(RestrictionKind.ITEM, by_sex=False), basis=LISTED_ITEMS,
          example="Levofloxacin (D0009, from 18) for a girl of 3: a hit; for a man of 39: not."),
     Rule("age_restricted_diagnosis", "1", "age-restricted items and diagnoses", "限年龄诊断",
          "Diagnosis outside its age range",
@@ -764,6 +798,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "at admission is outside of.",
          "结算单主诊断与患者入院时年龄不符。",
          "the compensation paid on the claim", Severity.SUSPICIOUS, _restricted(RestrictionKind.DIAGNOSIS, by_sex=False),
+         basis=LISTED_DIAGNOSES,
          example="P07.3 (a perinatal condition, up to age 1) for a man of 39: a hit; O80 (childbirth, "
                  "women of 12 to 55) for a woman of 39: not."),
 )

@@ -293,9 +293,10 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
         found: dict[str, list[Any]] = {code: [] for code in queries}
         if judged and len(steps) == 1:
             found[first.rule.code] = list(session.execute(queries[first.rule.code]).mappings())
-        elif judged:
+        elif judged:  # each hit with its own rule's columns, not the others' NULLs
+            own = {code: [column.key for column in query.selected_columns] for code, query in queries.items()}
             for hit in session.execute(together(queries)).mappings():
-                found[hit["rule_code"]].append(hit)
+                found[hit["rule_code"]].append({key: hit[key] for key in own[hit["rule_code"]]})
         queried = (time.perf_counter() - started) / len(steps)  # the query's time, shared evenly by its rules
         if rows is None:
             rows = scanned.result() if scanned is not None else {}

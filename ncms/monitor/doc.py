@@ -29,6 +29,9 @@ def render() -> str:
         "`ncms monitor run --incremental` re-examines only the people (national IDs) with a claim,",
         "member or enrolment row loaded since each rule's last run, with all their claims, and",
         "re-reads the funds of the counties with new rows; it closes only findings about them.",
+        "Rules that read the same intermediate result (their *basis*: the fund years, the stays,",
+        "the listed items or diagnoses) run as one query when they run together, the basis",
+        "computed once; each rule's findings are the same as when it runs alone.",
         "",
         "| rule | 规则 | severity | money at stake |",
         "|---|---|---|---|",
@@ -40,6 +43,9 @@ def render() -> str:
                 f"version {rule.version}; default severity: {rule.severity.value})", "",
                 _fill(rule.logic_en, rule.params), "", _fill(rule.logic_zh, rule.params), "",
                 f"Money at stake: {rule.at_stake}.", "", f"Example: {rule.example}", ""]
+        if rule.basis:
+            others = ", ".join(f"`{r.code}`" for r in CATALOGUE if r.basis == rule.basis and r is not rule)
+            out += [f"Basis: {rule.basis}, shared with {others}.", ""]
         if rule.params:
             out += ["| parameter | default |", "|---|---|"]
             out += [f"| `{name}` | `{_value(value)}` |" for name, value in rule.params.items()]

@@ -35,7 +35,6 @@ from .settings import read_rule_settings
 
 logger = logging.getLogger("ncms.monitor")
 UNDECIDED = (FindingStatus.OPEN, FindingStatus.SENT_TO_COUNTY, FindingStatus.COUNTY_RESPONDED)
-WORK_MEM = "64MB"  # PostgreSQL's memory for each sort or hash of a rule's query
 
 
 @dataclass
@@ -278,11 +277,8 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
     started, outcomes = time.perf_counter(), []
     with session_scope(engine) as session:
         if engine.dialect.name == "postgresql":
-            # compiling each query costs more than it saves here; a rule groups or sorts up to a
-            # million claims, which spilled to disk in the default 4 MB (duplicate claim: 41
-            # batches, 48 MB written per worker)
+            # compiling each query costs more than it saves here
             session.execute(sa.text("SET LOCAL jit = off"))
-            session.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
             if side_by_side:  # the rules already share the cores: a parallel plan's workers would
                 # only queue for them, each building its own copy of a hash (duplicate claim's
                 # grouping of a million claims three times over)

@@ -235,7 +235,8 @@ def test_rules_of_one_basis_share_one_query_and_find_what_each_finds_alone(provi
 
 
 def test_findings_carry_their_evidence_and_money(province, settings) -> None:  # type: ignore[no-untyped-def]
-    run_monitor(province, settings, counties=[COUNTY])
+    result = run_monitor(province, settings, counties=[COUNTY])
+    assert list(result.per_rule("hits")) == [rule.code for rule in CATALOGUE]  # as the catalogue lists them
     found = findings(province)
     assert found["D1"].evidence == {"death_date": "2011-03-10", "admission_date": "2011-03-15"}
     assert found["O2"].evidence["other_claim"] == "O1"

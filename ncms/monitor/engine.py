@@ -142,8 +142,11 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
             runs = [pool.submit(_run_steps, engine, group, result.run_id, period, through, scanned, touched,
                                 everyone=set(group[0].counties) == set(every), side_by_side=jobs > 1)
                     for group in _together(steps)]
-            for run in runs:  # in catalogue order, whichever finished first
+            for run in runs:
                 result.outcomes += run.result()
+        # in catalogue order, whichever finished first (rules of one basis ran together)
+        order = {rule.code: n for n, rule in enumerate(CATALOGUE)}
+        result.outcomes.sort(key=lambda outcome: order[outcome.rule_code])
     finally:
         if touched is not None:
             with engine.begin() as conn:

@@ -370,6 +370,10 @@ def test_among_is_a_plain_condition_on_each_database(dialect, expected) -> None:
     sql = " ".join(str(query.compile(dialect={"sqlite": sqlite, "postgresql": postgresql}[dialect].dialect())).split())
     assert expected in sql
     assert ") = 1" not in sql and ")) = 1" not in sql  # not compared with 1 as a boolean value would be
+    # its parts make the statement's cache key: another subquery, another statement
+    other = sa.select(Claim.id).where(among(Claim.id, sa.select(ClaimItem.claim_id).where(ClaimItem.line_no > 1)),
+                                      Claim.voided.is_(False))
+    assert None is not query._generate_cache_key() != other._generate_cache_key()
 
 
 # --- the synthetic province ------------------------------------------------------------------

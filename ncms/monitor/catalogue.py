@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from ncms.models import (CatalogueItem, Claim, ClaimItem, ClaimKind, CompensationScheme, Enrolment, FundFinancing,
                          Institution,
@@ -186,20 +187,19 @@ def _date_part_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
 
 class among(sa.sql.expression.ColumnElement[bool]):  # noqa: N801 - SQL function style
     """``column`` is among the few values a subquery returns: ``IN`` on SQLite; on PostgreSQL
-    ``= ANY(ARRAY(…))``, which it plans as lookups of a handful of values. Given ``IN``, it
-    guesses how many rows a join of the fact tables with the short reference lists yields
+    ``= ANY(ARRAY(…))``, which it plans as lookups of a handful of values. Given ``IN``,
+    PostgreSQL guesses how many rows a join of the fact tables with the short reference lists yields
     from the codes' average frequency, a quarter of the items, not the 1 % that are listed,
     and hashes every claim to find them (0.9 s at a million claims, against 0.05 s)."""
 
     type = sa.Boolean()
     inherit_cache = True
     _is_implicitly_boolean = True  # a condition as it is, not compared with 1 where booleans are integers
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement),  # its parts, for the statement
+                           ("values", InternalTraversal.dp_clauseelement)]  # cache and for traversals
 
     def __init__(self, column: Any, values: sa.Select) -> None:
         self.column, self.values = column, values.scalar_subquery()
-
-    def get_children(self, **kw: Any) -> tuple[Any, ...]:
-        return self.column, self.values
 
 
 @compiles(among)

@@ -262,7 +262,8 @@ def _county_claims(scope: Scope) -> list[sa.ColumnElement[bool]]:
 
 def _history(scope: Scope, *windows: Any, where: list[Any] | None = None, province: bool = False) -> Any:
     """The claims (of the scope's counties, or of the province) with ``windows`` computed over
-    them, and every column a finding needs: the rule then reads this alone. Joining such a
+    them, and every column a finding needs, as a SELECT the caller names (a subquery, or a CTE
+    that rules share): the rule then reads this alone. Joining such a
     window back to the claims by id let PostgreSQL, before it had statistics, rescan the
     window for every claim (110 s for 20,000 claims)."""
     base = [*scope.theirs(Claim.id), Claim.voided.is_(False)] if province else _county_claims(scope)
@@ -293,7 +294,8 @@ def overlapping_stays(params: dict[str, Any], scope: Scope) -> sa.Select:
     return (sa.select(*_claim_columns(h), sa.func.substr(h.stay, 12).label("ev_other_claim"),
                       sa.func.substr(h.stay, 1, 10).label("ev_other_discharge"))
             # a day of transfer (discharge = next admission) is no overlap
-            .where(*scope.claims(h), h.kind == ClaimKind.INPATIENT, _day(h.admission_date) < sa.func.substr(h.stay, 1, 10)))
+            .where(*scope.claims(h), h.kind == ClaimKind.INPATIENT,
+                   _day(h.admission_date) < sa.func.substr(h.stay, 1, 10)))
 
 
 def split_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
@@ -331,7 +333,8 @@ def duplicate_claim(params: dict[str, Any], scope: Scope) -> sa.Select:
              .group_by(Claim.national_id, Claim.admission_date).having(sa.func.count() > 1))
     h = _history(scope, sa.func.lag(Claim.total_amount).over(**window).label("first_total"),
                  sa.func.lag(Claim.county_code + sa.literal(":") + Claim.source_id).over(**window).label("first"),
-                 where=[sa.tuple_(Claim.national_id, Claim.admission_date).in_(twice)], province=True).subquery("history").c
+                 where=[sa.tuple_(Claim.national_id, Claim.admission_date).in_(twice)],
+                 province=True).subquery("history").c
     return (sa.select(*_claim_columns(h), h.first.label("ev_first_claim"), h.first_total.label("ev_first_total"))
             .where(*scope.claims(h), h.first.is_not(None),
                    sa.func.abs(h.total_amount - h.first_total) <= _amount(params["amount_tolerance"]) * h.total_amount))
@@ -605,7 +608,8 @@ def _listed(kind: RestrictionKind, scope: Scope) -> Any:
                      c.diagnosis_code, 1, lengths.c.n)))
                  .where(*scope.claims(c)).cte("diagnoses_found").prefix_with("MATERIALIZED"))
         return (sa.select(*read, sa.null().label("amount"), c.diagnosis_code.label("code"))
-                .select_from(found).join(c, c.id == found.c.id).join(Restriction, Restriction.id == found.c.restriction_id)
+                .select_from(found).join(c, c.id == found.c.id)
+                .join(Restriction, Restriction.id == found.c.restriction_id)
                 .where(among(c.id, sa.select(found.c.id)))
                 .cte("listed_diagnoses").prefix_with("MATERIALIZED"))
     codes = sa.select(Restriction.code).where(Restriction.kind == kind).scalar_subquery()
@@ -634,8 +638,8 @@ def _restricted(kind: RestrictionKind, by_sex: bool) -> Callable[[dict[str, Any]
             return (sa.select(*_claim_columns(listed), sa.func.min(listed.code).label("ev_code"),
                               sa.func.min(listed.note).label("ev_restriction"))
                     .where(breach).group_by(*claim))
-        return (sa.select(*_claim_columns(listed, sa.func.sum(listed.amount)), sa.func.min(listed.code).label("ev_code"),
-                          sa.func.count().label("ev_lines"))
+        return (sa.select(*_claim_columns(listed, sa.func.sum(listed.amount)),
+                          sa.func.min(listed.code).label("ev_code"), sa.func.count().label("ev_lines"))
                 .where(breach).group_by(*claim))
 
     return query

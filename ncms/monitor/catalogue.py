@@ -593,7 +593,7 @@ def _listed(kind: RestrictionKind, scope: Scope) -> Any:
     c = sa.orm.aliased(Claim, name="c")
     member = sa.and_(Member.county_code == c.county_code, Member.member_no == c.member_no)
     read = (c.id, c.county_code, c.source_id, c.member_no, c.institution_id, c.compensated_amount, c.admission_date,
-            c.discharge_date, c.diagnosis_code, Restriction.allowed_sex, Restriction.min_age, Restriction.max_age,
+            c.discharge_date, Restriction.allowed_sex, Restriction.min_age, Restriction.max_age,
             Restriction.note, sa.select(Member.sex).where(member).scalar_subquery().label("sex"),
             sa.select(Member.birth_date).where(member).scalar_subquery().label("birth_date"))
     if kind is RestrictionKind.DIAGNOSIS:

@@ -136,11 +136,10 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
         with ThreadPoolExecutor(jobs, thread_name_prefix="rule") as pool:
             # the claims a full run reads, counted beside the first rule (submitted first, so
             # that a rule waiting for the count never waits behind itself)
-            whole = None if set(counties) == set(every) else tuple(counties)
-            scanned = pool.submit(_count_claims, engine, Scope(whole, period)) \
+            scanned = pool.submit(_count_claims, engine, Scope(_unless_all(counties, every), period)) \
                 if any(step.since is None for step in steps) else None
             runs = [pool.submit(_run_steps, engine, group, result.run_id, period, through, scanned, touched,
-                                everyone=set(group[0].counties) == set(every), side_by_side=jobs > 1)
+                                _unless_all(group[0].counties, every), side_by_side=jobs > 1)
                     for group in _together(steps)]
             for run in runs:
                 result.outcomes += run.result()
@@ -176,6 +175,11 @@ def _plan(rule_settings: Any, counties: list[str], rules: list[str] | None,
                 step.since = min(m[2] for m in last)  # type: ignore[index]
             steps.append(step)
     return steps
+
+
+def _unless_all(counties: list[str], every: list[str]) -> tuple[str, ...] | None:
+    """The counties as a Scope takes them: None, no condition at all, when they are all."""
+    return None if set(counties) == set(every) else tuple(counties)
 
 
 def _together(steps: list[_Step]) -> list[list[_Step]]:
@@ -263,20 +267,21 @@ def _count_claims(engine: Engine, scope: Scope) -> dict[str, int]:
 
 
 def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[date, date] | None, through: int,
-               scanned: "Future[dict[str, int]] | None", touched: _Touched | None, everyone: bool,
+               scanned: "Future[dict[str, int]] | None", touched: _Touched | None, counties: tuple[str, ...] | None,
                side_by_side: bool = False) -> list[RuleOutcome]:
     """One query, for one rule or for the rules of one basis, and the filing of each rule's
-    findings, county by county (in a worker thread)."""
+    findings, county by county (in a worker thread). ``counties``: the steps' counties as
+    their Scope takes them (``_unless_all``)."""
     first, group = steps[0], steps[0].counties
     if first.since is not None and touched is not None:
         if first.rule.whole_county:  # a fund is judged whole: re-read the counties with new rows
             judged = [county for county in group if county in touched.counties]
             scope = Scope(tuple(judged), period)
         else:
-            judged, scope = group, Scope(None if everyone else tuple(group), period, touched.persons, touched.theirs)
+            judged, scope = group, Scope(counties, period, touched.persons, touched.theirs)
         rows = {county: touched.claims.get(county, 0) for county in judged}
     else:
-        judged, scope, rows = group, Scope(None if everyone else tuple(group), period), None
+        judged, scope, rows = group, Scope(counties, period), None
     started, outcomes = time.perf_counter(), []
     with session_scope(engine) as session:
         if engine.dialect.name == "postgresql":

@@ -3,6 +3,8 @@ hit and the near misses that must not; findings filed once, reviews kept, parame
 closing what no longer holds. On SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
+import os
+from dataclasses import replace as changed
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -17,6 +19,7 @@ from ncms.db import session_scope
 from ncms.ingest import ingest_package
 from ncms.models import Claim, Finding, FindingEventKind, FindingStatus, RuleRun
 from ncms.monitor import CATALOGUE, run_monitor
+from ncms.monitor import engine as monitor_engine
 from ncms.monitor.settings import read_rule_settings
 
 from .conftest import CONFIG_DIR
@@ -270,6 +273,54 @@ def test_a_rerun_updates_instead_of_duplicating_and_keeps_reviews(province, sett
         runs = s.scalars(sa.select(RuleRun).where(RuleRun.run_id == second.run_id)).all()
     assert len(runs) == len(CATALOGUE) and all(r.rows_scanned == len(CLAIMS) for r in runs)
 
+
+def test_rules_run_side_by_side_find_what_one_job_finds(province, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two jobs file what one does; on a SQLite file, in worker processes (threads of one process
+    slow each other's SQLite queries down), on PostgreSQL in threads."""
+    run_steps = monitor_engine._run_steps
+
+    def noting_the_process(*args, **kwargs):  # type: ignore[no-untyped-def]
+        outcomes = run_steps(*args, **kwargs)
+        for outcome in outcomes:
+            outcome.pid = os.getpid()  # back with the outcome, from a worker process too
+        return outcomes
+
+    monkeypatch.setattr(monitor_engine, "_run_steps", noting_the_process)
+    alone = run_monitor(province, changed(settings, monitor_jobs=1))
+    one_job = {key: (f.amount_at_stake, f.evidence) for key, f in findings(province).items()}
+    with session_scope(province) as s:
+        s.execute(sa.delete(Finding))
+    side_by_side = run_monitor(province, changed(settings, monitor_jobs=2))
+    assert {key: (f.amount_at_stake, f.evidence) for key, f in findings(province).items()} == one_job
+    assert side_by_side.per_rule("hits") == alone.per_rule("hits") == {k: len(v) for k, v in EXPECTED.items()}
+    ran_in = {outcome.pid for outcome in side_by_side.outcomes}
+    if province.dialect.name == "sqlite":
+        assert os.getpid() not in ran_in and len(ran_in) == 2
+    else:
+        assert ran_in == {os.getpid()}
+    assert {outcome.pid for outcome in alone.outcomes} == {os.getpid()}
+    with session_scope(province) as s:  # every rule's run over every county recorded once, its rows counted
+        runs = s.execute(sa.select(RuleRun.county_code, RuleRun.rows_scanned)
+                         .where(RuleRun.run_id == side_by_side.run_id)).all()
+    assert len(runs) == len(CATALOGUE) * len({county for county, _ in runs}) > len(CATALOGUE)
+    assert {rows for county, rows in runs if county == COUNTY} == {len(CLAIMS)}
+
+
+def test_the_rules_that_took_longest_last_time_start_first(province, settings) -> None:  # type: ignore[no-untyped-def]
+    steps = monitor_engine._plan(read_rule_settings(CONFIG_DIR), [COUNTY], None, {})
+    groups = monitor_engine._together(steps)
+    first = [[step.rule.code for step in group] for group in monitor_engine._longest_first(province, groups)]
+    assert first == [[step.rule.code for step in group] for group in groups]  # nothing on record: as listed
+    run_monitor(province, settings, counties=[COUNTY])
+    with session_scope(province) as s:  # as if these had been slow
+        s.execute(sa.update(RuleRun).values(seconds=0.01))
+        s.execute(sa.update(RuleRun).where(RuleRun.rule_code == "ghost_stay").values(seconds=5.0))
+        s.execute(sa.update(RuleRun).where(RuleRun.rule_code.in_(["fund_surplus", "fund_overspend"]))
+                  .values(seconds=2.0))
+    order = [[step.rule.code for step in group] for group in monitor_engine._longest_first(province, groups)]
+    assert order[0] == ["ghost_stay"]
+    assert order[1] == ["fund_overspend", "fund_surplus", "fund_cumulative_surplus"]  # a basis: its rules' sum
+    assert sorted(map(tuple, order)) == sorted(map(tuple, first))
 
 def test_a_changed_parameter_closes_what_no_longer_holds_with_the_reason(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     run_monitor(province, settings, counties=[COUNTY], rules=["split_admission"])

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -25,12 +28,12 @@ from sqlalchemy.orm import Session
 
 from ncms import log
 from ncms.config import Settings
-from ncms.db import session_scope
+from ncms.db import create_engine, session_scope, sqlite_path
 from ncms.models import (Batch, Claim, County, Enrolment, Finding, FindingEvent, FindingEventKind, FindingStatus,
                          FundFinancing, Member, MonitorScope, MonitorScopeClaim, RuleRun)
 from ncms.models.base import utcnow
 
-from .catalogue import CATALOGUE, Rule, Scope, together
+from .catalogue import CATALOGUE, RULES, Rule, Scope, together
 from .settings import read_rule_settings
 
 logger = logging.getLogger("ncms.monitor")
@@ -41,7 +44,7 @@ UNDECIDED = (FindingStatus.OPEN, FindingStatus.SENT_TO_COUNTY, FindingStatus.COU
 class RuleOutcome:
     rule_code: str
     county_code: str
-    rows_scanned: int
+    rows_scanned: int | None  # None until the run has counted them
     hits: int
     raised: int
     closed: int
@@ -82,18 +85,33 @@ class _Step:
     counties: list[str]
     since: int | None = None  # incremental: re-examine what came after this batch
 
+    def __getstate__(self) -> dict[str, Any]:  # to a worker process: the rule by its code
+        return dict(self.__dict__, rule=self.rule.code)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, rule=RULES[state["rule"]])
+
 
 @dataclass
 class _Touched:
     """What an incremental run re-examines: the people with rows loaded after ``since``."""
 
-    persons: Any  # SELECT of their national IDs (monitor_scope)
-    theirs: Any  # SELECT of their claims' ids (monitor_scope_claim)
+    run_id: str  # their rows in monitor_scope and monitor_scope_claim
     people: int
     members: set[tuple[str, str]]  # their (county, member number)s
     claim_ids: set[int]  # their claims, voided ones too (a voided claim's finding closes)
     counties: set[str]  # theirs, and those with new financing: their funds are re-read
     claims: dict[str, int]  # their claims per county
+
+    @property
+    def persons(self) -> sa.Select:
+        """SELECT of their national IDs."""
+        return sa.select(MonitorScope.national_id).where(MonitorScope.run_id == self.run_id)
+
+    @property
+    def theirs(self) -> sa.Select:
+        """SELECT of their claims' ids."""
+        return sa.select(MonitorScopeClaim.claim_id).where(MonitorScopeClaim.run_id == self.run_id)
 
     def covers(self, claim_id: int | None, subject_key: str) -> bool:
         """Whether a finding is about one of the people: one of their claims, or, for member and
@@ -132,20 +150,19 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
         touched = _touch(engine, result.run_id, min(since))
         result.people = touched.people
     try:
-        jobs = settings.rule_jobs()
-        with ThreadPoolExecutor(jobs, thread_name_prefix="rule") as pool:
-            # the claims a full run reads, counted beside the first rule (submitted first, so
-            # that a rule waiting for the count never waits behind itself)
-            scanned = pool.submit(_count_claims, engine, Scope(_unless_all(counties, every), period)) \
-                if any(step.since is None for step in steps) else None
-            runs = [pool.submit(_run_steps, engine, group, result.run_id, period, through, scanned, touched,
-                                _unless_all(group[0].counties, every), side_by_side=jobs > 1)
-                    for group in _together(steps)]
+        groups = _longest_first(engine, _together(steps))
+        full = [step for step in steps if step.since is None]
+        with _workers(engine, min(settings.rule_jobs(), len(groups) or 1)) as (submit, side_by_side):
+            runs = [submit(group, result.run_id, period, touched, _unless_all(group[0].counties, every),
+                           side_by_side=side_by_side) for group in groups]
+            # the claims a full run reads, counted here while the rules run
+            scanned = _count_claims(engine, Scope(_unless_all(counties, every), period)) if full else {}
             for run in runs:
                 result.outcomes += run.result()
         # in catalogue order, whichever finished first (rules of one basis ran together)
         order = {rule.code: n for n, rule in enumerate(CATALOGUE)}
         result.outcomes.sort(key=lambda outcome: order[outcome.rule_code])
+        _record(engine, result, steps, period, through, scanned)
     finally:
         if touched is not None:
             with engine.begin() as conn:
@@ -153,6 +170,54 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
                 conn.execute(sa.delete(MonitorScopeClaim).where(MonitorScopeClaim.run_id == result.run_id))
     result.seconds = time.perf_counter() - started
     return result
+
+
+@contextmanager
+def _workers(engine: Engine, jobs: int) -> Iterator[tuple[Callable[..., "Future[list[RuleOutcome]]"], bool]]:
+    """Where the rules run: ``submit(steps, …)`` runs ``_run_steps`` on a worker and returns its
+    future; and whether rules run side by side. On a SQLite file, worker *processes* (forked,
+    each with an engine of its own): two threads of one process querying SQLite slow each other
+    down (a grouping of a million claims, 1.7 s alone, took 2.3-2.5 s in each of two threads and
+    1.7 s in each of two processes). On PostgreSQL the work is in the server's processes, and
+    threads wait for it."""
+    url = engine.url.render_as_string(hide_password=False)
+    if jobs > 1 and sqlite_path(url) is not None:
+        engine.dispose()  # no open connection is inherited by the workers
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            yield (lambda *args, **kwargs: pool.submit(_run_apart, url, *args, **kwargs)), True
+        return
+    with ThreadPoolExecutor(jobs, thread_name_prefix="rule") as threads:
+        yield (lambda *args, **kwargs: threads.submit(_run_steps, engine, *args, **kwargs)), jobs > 1
+
+
+def _run_apart(url: str, *args: Any, **kwargs: Any) -> list[RuleOutcome]:
+    """``_run_steps`` in a worker process, over an engine of its own."""
+    engine = create_engine(url)
+    try:
+        return _run_steps(engine, *args, **kwargs)
+    finally:
+        engine.dispose()
+
+
+def _record(engine: Engine, result: MonitorResult, steps: list[_Step], period: tuple[date, date] | None,
+            through: int, scanned: dict[str, int]) -> None:
+    """Each rule's run over each county (a full run's rows scanned are the scope's claims),
+    and ``through``, the last batch it has seen, from which an incremental run goes on."""
+    step_of = {(step.rule.code, county): step for step in steps for county in step.counties}
+    runs = []
+    for outcome in result.outcomes:
+        step = step_of[outcome.rule_code, outcome.county_code]
+        if outcome.rows_scanned is None:
+            outcome.rows_scanned = scanned.get(outcome.county_code, 0)
+        runs.append(dict(run_id=result.run_id, rule_code=outcome.rule_code, rule_version=step.rule.version,
+                         county_code=outcome.county_code, period_start=period[0] if period else None,
+                         period_end=period[1] if period else None, parameters=step.chosen.params,
+                         rows_scanned=outcome.rows_scanned, hits=outcome.hits, raised=outcome.raised,
+                         closed=outcome.closed, seconds=outcome.seconds, through_batch=through,
+                         incremental=step.since is not None))
+    if runs:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(RuleRun), runs)
 
 
 def _plan(rule_settings: Any, counties: list[str], rules: list[str] | None,
@@ -180,6 +245,17 @@ def _plan(rule_settings: Any, counties: list[str], rules: list[str] | None,
 def _unless_all(counties: list[str], every: list[str]) -> tuple[str, ...] | None:
     """The counties as a Scope takes them: None, no condition at all, when they are all."""
     return None if set(counties) == set(every) else tuple(counties)
+
+
+def _longest_first(engine: Engine, groups: list[list[_Step]]) -> list[list[_Step]]:
+    """The queries in the order to start them: the longest first, as the rules' last runs took,
+    so that no long one starts last while the other workers run out of work (new rules first;
+    with no runs on record, the catalogue's order)."""
+    with engine.connect() as conn:
+        last = sa.select(sa.func.max(RuleRun.id)).group_by(RuleRun.rule_code, RuleRun.county_code)
+        took = dict(conn.execute(sa.select(RuleRun.rule_code, sa.func.sum(RuleRun.seconds))
+                                 .where(RuleRun.id.in_(last)).group_by(RuleRun.rule_code)).all())
+    return sorted(groups, key=lambda group: -sum(took.get(step.rule.code, float("inf")) for step in group))
 
 
 def _together(steps: list[_Step]) -> list[list[_Step]]:
@@ -213,8 +289,8 @@ def _touch(engine: Engine, run_id: str, since: int) -> _Touched:
                    sa.select(Member.national_id).where(Member.batch_id > since),
                    sa.select(Member.national_id).join(Enrolment, Enrolment.member_id == Member.id)
                    .where(Enrolment.batch_id > since)).subquery()
-    persons = sa.select(MonitorScope.national_id).where(MonitorScope.run_id == run_id)
-    theirs = sa.select(MonitorScopeClaim.claim_id).where(MonitorScopeClaim.run_id == run_id)
+    touched = _Touched(run_id, 0, set(), set(), set(), {})
+    persons, theirs = touched.persons, touched.theirs
     with engine.begin() as conn:
         conn.execute(sa.insert(MonitorScope).from_select(
             ["run_id", "national_id"], sa.select(sa.literal(run_id), new.c.national_id)))
@@ -222,17 +298,17 @@ def _touch(engine: Engine, run_id: str, since: int) -> _Touched:
             ["run_id", "claim_id"], sa.select(sa.literal(run_id), Claim.id).where(Claim.national_id.in_(persons))))
         if engine.dialect.name == "postgresql":  # how many rows there are now, not at the last analysis
             conn.execute(sa.text("ANALYZE monitor_scope, monitor_scope_claim"))
-        people = conn.scalar(sa.select(sa.func.count()).select_from(persons.subquery()))
-        members = set(map(tuple, conn.execute(sa.select(Member.county_code, Member.member_no)
-                                              .where(Member.national_id.in_(persons)))))
-        claim_ids, claims = set(), {}
+        touched.people = conn.scalar(sa.select(sa.func.count()).select_from(persons.subquery()))
+        touched.members.update(map(tuple, conn.execute(sa.select(Member.county_code, Member.member_no)
+                                                       .where(Member.national_id.in_(persons)))))
         for claim_id, county, member_no, voided in conn.execute(
                 sa.select(Claim.id, Claim.county_code, Claim.member_no, Claim.voided).where(Claim.id.in_(theirs))):
-            claim_ids.add(claim_id)
-            members.add((county, member_no))
-            claims[county] = claims.get(county, 0) + (not voided)
+            touched.claim_ids.add(claim_id)
+            touched.members.add((county, member_no))
+            touched.claims[county] = touched.claims.get(county, 0) + (not voided)
         financed = set(conn.scalars(sa.select(FundFinancing.county_code).where(FundFinancing.batch_id > since)))
-    return _Touched(persons, theirs, people, members, claim_ids, {county for county, _ in members} | financed, claims)
+    touched.counties = {county for county, _ in touched.members} | financed
+    return touched
 
 
 def _analyse(engine: Engine) -> None:
@@ -266,12 +342,12 @@ def _count_claims(engine: Engine, scope: Scope) -> dict[str, int]:
                                  .group_by(Claim.county_code)).all())
 
 
-def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[date, date] | None, through: int,
-               scanned: "Future[dict[str, int]] | None", touched: _Touched | None, counties: tuple[str, ...] | None,
-               side_by_side: bool = False) -> list[RuleOutcome]:
+def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[date, date] | None,
+               touched: _Touched | None, counties: tuple[str, ...] | None, side_by_side: bool = False
+               ) -> list[RuleOutcome]:
     """One query, for one rule or for the rules of one basis, and the filing of each rule's
-    findings, county by county (in a worker thread). ``counties``: the steps' counties as
-    their Scope takes them (``_unless_all``)."""
+    findings, county by county (on a worker). ``counties``: the steps' counties as their Scope
+    takes them (``_unless_all``). The outcomes of a full run leave the rows scanned to the caller."""
     first, group = steps[0], steps[0].counties
     if first.since is not None and touched is not None:
         if first.rule.whole_county:  # a fund is judged whole: re-read the counties with new rows
@@ -302,8 +378,6 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
             for hit in session.execute(together(queries)).mappings():
                 found[hit["rule_code"]].append({key: hit[key] for key in own[hit["rule_code"]]})
         queried = (time.perf_counter() - started) / len(steps)  # the query's time, shared evenly by its rules
-        if rows is None:
-            rows = scanned.result() if scanned is not None else {}
         by_person = touched if scope.persons is not None else None  # closes only the people's findings
         for step in steps:
             rule, chosen, hits, filing = step.rule, step.chosen, found[step.rule.code], time.perf_counter()
@@ -316,16 +390,10 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
             # and by the counties: one query for all of them
             seconds = (queried + time.perf_counter() - filing) / len(group)
             for county, (raised, closed) in filed.items():
-                outcome = RuleOutcome(rule.code, county, rows.get(county, 0), len(by_county[county]), raised, closed,
-                                      sum((Decimal(h["amount"] or 0) for h in by_county[county]), Decimal("0")),
-                                      seconds)
-                session.add(RuleRun(run_id=run_id, rule_code=rule.code, rule_version=rule.version,
-                                    county_code=county, period_start=period[0] if period else None,
-                                    period_end=period[1] if period else None, parameters=chosen.params,
-                                    rows_scanned=outcome.rows_scanned, hits=outcome.hits, raised=raised,
-                                    closed=closed, seconds=seconds, through_batch=through,
-                                    incremental=step.since is not None))
-                outcomes.append(outcome)
+                outcomes.append(RuleOutcome(
+                    rule.code, county, rows.get(county, 0) if rows is not None else None, len(by_county[county]),
+                    raised, closed, sum((Decimal(h["amount"] or 0) for h in by_county[county]), Decimal("0")),
+                    seconds))
             log.event(logger, "monitor.rule", run=run_id, rule=rule.code, counties=len(group), hits=len(hits),
                       incremental=step.since is not None, seconds=round(seconds * len(group), 3))
     return outcomes

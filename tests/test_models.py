@@ -70,7 +70,7 @@ def test_member_enrolment_and_item_keys_are_unique(loaded_engine):
         hh = Household(county_code=COUNTY, household_no="H1")
         m = Member(county_code=COUNTY, member_no="M1", household=hh, national_id="520121198001010011",
                    name="张三", sex=Sex.MALE, birth_date=date(1980, 1, 1))
-        s.add_all([m, Enrolment(member=m, year=2011, contribution=Decimal("30"))])
+        s.add_all([m, Enrolment(member=m, county_code=COUNTY, member_no="M1", year=2011, contribution=Decimal("30"))])
         c = claim(institution_id=institution_id(s))
         c.items.append(ClaimItem(line_no=1, item_code="D0001", category=ItemCategory.DRUG,
                                  quantity=Decimal("2"), unit_price=Decimal("8.50"), amount=Decimal("17.00")))
@@ -80,14 +80,16 @@ def test_member_enrolment_and_item_keys_are_unique(loaded_engine):
     assert commit_fails(loaded_engine, Member(county_code=COUNTY, member_no="M1", national_id="520121198001010011",
                                               name="李四", sex=Sex.MALE, birth_date=date(1980, 1, 1)))
     assert commit_fails(loaded_engine, Household(county_code=COUNTY, household_no="H1"))
-    assert commit_fails(loaded_engine, Enrolment(member_id=member_id, year=2011, contribution=Decimal("30")))
+    enrolment = dict(county_code=COUNTY, member_no="M1", year=2011, contribution=Decimal("30"))
+    assert commit_fails(loaded_engine, Enrolment(member_id=member_id, **enrolment))
+    assert commit_fails(loaded_engine, Enrolment(member_id=member_id + 1, **enrolment))  # by county and number too
     assert commit_fails(loaded_engine, ClaimItem(claim_id=claim_id, line_no=1, item_code="X", category=ItemCategory.OTHER,
                                                  quantity=Decimal(1), unit_price=Decimal(1), amount=Decimal(1)))
     assert commit_fails(loaded_engine, Institution(code="520121300001", name="dup", level="county", area_code=COUNTY))
     assert commit_fails(loaded_engine, CatalogueItem(code="D0001", name="dup", category=ItemCategory.DRUG, price=Decimal(1)))
     assert commit_fails(loaded_engine, CompensationScheme(county_code=COUNTY, year=2011, annual_cap=Decimal(1)))
     # and a second enrolment year for the same member is fine
-    assert not commit_fails(loaded_engine, Enrolment(member_id=member_id, year=2012, contribution=Decimal("50")))
+    assert not commit_fails(loaded_engine, Enrolment(member_id=member_id, **dict(enrolment, year=2012)))
 
 
 def test_finding_is_unique_per_rule_and_subject(loaded_engine):

@@ -87,12 +87,13 @@ class _Context:
 
     def enrolments(self, s: sa.Table, known_people: bool) -> None:
         m = Member.__table__
-        select = (sa.select(m.c.id, sa.cast(s.c.year, sa.Integer), self.money(s.c.contribution),
-                            self.date(s.c.enrolled_on), *self.stamps())
+        select = (sa.select(m.c.id, sa.literal(self.county), s.c.member_no, sa.cast(s.c.year, sa.Integer),
+                            self.money(s.c.contribution), self.date(s.c.enrolled_on), *self.stamps())
                   .join(m, sa.and_(m.c.county_code == self.county, m.c.member_no == s.c.member_no))
                   .where(s.c[ERROR].is_(None)))
-        self.upsert(Enrolment.__table__, ["member_id", "year", "contribution", "enrolled_on"], select,
-                    key=["member_id", "year"], first_arrival=not known_people)
+        self.upsert(Enrolment.__table__, ["member_id", "county_code", "member_no", "year", "contribution",
+                                          "enrolled_on"], select, key=["member_id", "year"],
+                    first_arrival=not known_people)
 
     def claims(self, s: sa.Table) -> None:
         i = Institution.__table__

@@ -560,6 +560,10 @@ def test_an_incremental_run_re_reads_a_fund_that_received_financing(province, se
     assert later.people == 0  # nobody's rows: the fund alone is re-read
     assert _by_rule(later, "closed") == {"fund_overspend": 1}
     assert _by_rule(later, "raised") == {"fund_surplus": 1}  # ~44,000 of 150,000 left: over 15 %
+    with session_scope(province) as s:  # the county's fund read whole, the others not at all
+        read = dict(s.execute(sa.select(RuleRun.county_code, RuleRun.rows_scanned).where(
+            RuleRun.run_id == later.run_id, RuleRun.rule_code == "fund_overspend")).all())
+    assert read.pop(COUNTY) == len(CLAIMS) and read and not any(read.values())
 
 
 def test_a_rule_with_changed_parameters_runs_in_full_when_incremental(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]

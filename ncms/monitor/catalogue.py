@@ -343,10 +343,11 @@ def duplicate_claim(params: dict[str, Any], scope: Scope) -> sa.Select:
 def duplicate_enrolment(params: dict[str, Any], scope: Scope) -> sa.Select:
     # one person (national ID) enrolled twice in a year: the enrolment in the county of the ID's
     # area code, else the earliest, is the person's own; the others are duplicates. A member is
-    # enrolled once a year, so only national IDs registered twice can be: found first
+    # enrolled once a year, so only national IDs registered twice can be: found first, unless an
+    # incremental run's few people bound the window already (then it would read the register twice)
     other = sa.orm.aliased(Member, name="other")
-    twice = (sa.select(other.national_id).where(*scope.people(other.national_id)).group_by(other.national_id)
-             .having(sa.func.count() > 1))
+    twice = (sa.select(other.national_id).group_by(other.national_id).having(sa.func.count() > 1))
+    registered_twice = [Member.national_id.in_(twice)] if scope.persons is None else []
     home = sa.case((Member.county_code == sa.func.substr(Member.national_id, 1, 6), 0), else_=1)
     window = dict(partition_by=(Member.national_id, Enrolment.year))
     # the columns a finding needs read in the same pass: joined back by id, PostgreSQL, taking
@@ -357,7 +358,7 @@ def duplicate_enrolment(params: dict[str, Any], scope: Scope) -> sa.Select:
                    sa.func.first_value(Member.county_code + sa.literal(":") + Member.member_no).over(
                        **window, order_by=(home, Enrolment.enrolled_on, Enrolment.id)).label("own"))
          .join(Member, Member.id == Enrolment.member_id)
-         .where(*scope.people(Member.national_id), Member.national_id.in_(twice))
+         .where(*scope.people(Member.national_id), *registered_twice)
          .subquery("enrolments")).c
     year = sa.cast(e.year, sa.String)
     return (sa.select((sa.literal("enrolment:") + e.county_code + sa.literal(":") + e.member_no

@@ -30,7 +30,7 @@ from ncms import log
 from ncms.config import Settings
 from ncms.db import create_engine, session_scope, sqlite_path
 from ncms.models import (Batch, Claim, County, Enrolment, Finding, FindingEvent, FindingEventKind, FindingStatus,
-                         FundFinancing, Member, MonitorScope, MonitorScopeClaim, RuleRun)
+                         Member, MonitorScope, MonitorScopeClaim, RuleRun)
 from ncms.models.base import utcnow
 
 from .catalogue import CATALOGUE, RULES, Rule, Scope, together
@@ -100,7 +100,6 @@ class _Touched:
     people: int
     members: set[tuple[str, str]]  # their (county, member number)s
     claim_ids: set[int]  # their claims, voided ones too (a voided claim's finding closes)
-    counties: set[str]  # theirs, and those with new financing: their funds are re-read
     claims: dict[str, int]  # their claims per county
 
     @property
@@ -144,19 +143,30 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
     counties = counties or every
     steps = _plan(rule_settings, counties, rules, markers)
     _analyse(engine)
+    since = min((step.since for step in steps if step.since is not None), default=None)
+    renewed = _renewed(engine, since) if since is not None else set()
     touched = None
-    since = [step.since for step in steps if step.since is not None]
-    if since:
-        touched = _touch(engine, result.run_id, min(since))
-        result.people = touched.people
     try:
         groups = _longest_first(engine, _together(steps))
-        full = [step for step in steps if step.since is None]
+        # a fund is judged whole (over the counties with new rows): its queries need no people,
+        # and start while the people are gathered
+        early = [group for group in groups if group[0].since is None or group[0].rule.whole_county]
+        late = [group for group in groups if group[0].since is not None and not group[0].rule.whole_county]
         with _workers(engine, min(settings.rule_jobs(), len(groups) or 1)) as (submit, side_by_side):
-            runs = [submit(group, result.run_id, period, touched, _unless_all(group[0].counties, every),
-                           side_by_side=side_by_side) for group in groups]
-            # the claims a full run reads, counted here while the rules run
-            scanned = _count_claims(engine, Scope(_unless_all(counties, every), period)) if full else {}
+            def start(group: list[_Step]) -> "Future[list[RuleOutcome]]":
+                return submit(group, result.run_id, period, touched, renewed, _unless_all(group[0].counties, every),
+                              side_by_side=side_by_side)
+
+            runs = [start(group) for group in early]
+            if late:
+                touched = _touch(engine, result.run_id, since)  # type: ignore[arg-type]
+                result.people = touched.people
+                runs += [start(group) for group in late]
+            # the claims the rules read whole, counted here while they run: every county's
+            # for a full run, those with new rows for a fund re-read
+            whole = counties if any(step.since is None for step in steps) else \
+                [county for county in counties if county in renewed] if early else []
+            scanned = _count_claims(engine, Scope(_unless_all(whole, every), period)) if whole else {}
             for run in runs:
                 result.outcomes += run.result()
         # in catalogue order, whichever finished first (rules of one basis ran together)
@@ -289,7 +299,7 @@ def _touch(engine: Engine, run_id: str, since: int) -> _Touched:
                    sa.select(Member.national_id).where(Member.batch_id > since),
                    sa.select(Member.national_id).join(Enrolment, Enrolment.member_id == Member.id)
                    .where(Enrolment.batch_id > since)).subquery()
-    touched = _Touched(run_id, 0, set(), set(), set(), {})
+    touched = _Touched(run_id, 0, set(), set(), {})
     persons, theirs = touched.persons, touched.theirs
     with engine.begin() as conn:
         conn.execute(sa.insert(MonitorScope).from_select(
@@ -306,9 +316,14 @@ def _touch(engine: Engine, run_id: str, since: int) -> _Touched:
             touched.claim_ids.add(claim_id)
             touched.members.add((county, member_no))
             touched.claims[county] = touched.claims.get(county, 0) + (not voided)
-        financed = set(conn.scalars(sa.select(FundFinancing.county_code).where(FundFinancing.batch_id > since)))
-    touched.counties = {county for county, _ in touched.members} | financed
     return touched
+
+
+def _renewed(engine: Engine, since: int) -> set[str]:
+    """The counties with a batch after ``since``: every row is loaded in a batch of its county,
+    so theirs are the only funds whose claims or financing may have changed."""
+    with engine.connect() as conn:
+        return set(conn.scalars(sa.select(Batch.county_code).where(Batch.id > since).distinct()))
 
 
 def _analyse(engine: Engine) -> None:
@@ -343,21 +358,23 @@ def _count_claims(engine: Engine, scope: Scope) -> dict[str, int]:
 
 
 def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[date, date] | None,
-               touched: _Touched | None, counties: tuple[str, ...] | None, side_by_side: bool = False
-               ) -> list[RuleOutcome]:
+               touched: _Touched | None, renewed: set[str], counties: tuple[str, ...] | None,
+               side_by_side: bool = False) -> list[RuleOutcome]:
     """One query, for one rule or for the rules of one basis, and the filing of each rule's
     findings, county by county (on a worker). ``counties``: the steps' counties as their Scope
-    takes them (``_unless_all``). The outcomes of a full run leave the rows scanned to the caller."""
+    takes them (``_unless_all``). Incremental, a fund rule re-reads the ``renewed`` counties
+    whole, any other rule the ``touched`` people. The outcomes of rules that read counties
+    whole leave the rows scanned to the caller."""
     first, group = steps[0], steps[0].counties
-    if first.since is not None and touched is not None:
-        if first.rule.whole_county:  # a fund is judged whole: re-read the counties with new rows
-            judged = [county for county in group if county in touched.counties]
-            scope = Scope(tuple(judged), period)
-        else:
-            judged, scope = group, Scope(counties, period, touched.persons, touched.theirs)
+    rows: dict[str, int] | None = None
+    if first.since is not None and first.rule.whole_county:
+        judged = [county for county in group if county in renewed]
+        scope = Scope(counties if len(judged) == len(group) else tuple(judged), period)
+    elif first.since is not None and touched is not None:
+        judged, scope = group, Scope(counties, period, touched.persons, touched.theirs)
         rows = {county: touched.claims.get(county, 0) for county in judged}
     else:
-        judged, scope, rows = group, Scope(counties, period), None
+        judged, scope = group, Scope(counties, period)
     started, outcomes = time.perf_counter(), []
     with session_scope(engine) as session:
         if engine.dialect.name == "postgresql":
@@ -390,8 +407,9 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
             # and by the counties: one query for all of them
             seconds = (queried + time.perf_counter() - filing) / len(group)
             for county, (raised, closed) in filed.items():
+                read = 0 if county not in judged else rows.get(county, 0) if rows is not None else None
                 outcomes.append(RuleOutcome(
-                    rule.code, county, rows.get(county, 0) if rows is not None else None, len(by_county[county]),
+                    rule.code, county, read, len(by_county[county]),
                     raised, closed, sum((Decimal(h["amount"] or 0) for h in by_county[county]), Decimal("0")),
                     seconds))
             log.event(logger, "monitor.rule", run=run_id, rule=rule.code, counties=len(group), hits=len(hits),

@@ -205,7 +205,8 @@ def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule)
 
 
 SHARED = {"fund years": "fund AS", "stays": "stays AS", "listed items": "listed_items AS",
-          "listed diagnoses": "listed_diagnoses AS"}  # each basis and the CTE its rules share
+          "listed diagnoses": "listed_diagnoses AS",
+          "scheme terms": "paid_above_terms AS"}  # each basis and the CTE its rules share
 
 
 def test_every_basis_is_tested_here() -> None:
@@ -394,6 +395,7 @@ def _config_with(tmp_path: Path, rules: dict) -> Path:  # type: ignore[type-arg]
     ({"split_admission": {"params": {"days": 3}}}, "unknown parameters ['days']"),
     ({"split_admission": {"severity": "grave"}}, "violation or suspicious"),
     ({"split_admission": {"counties": {"520122": {"params": {"days": 3}}}}}, "counties.520122.params"),
+    ({"overpayment": {"counties": {"520122": {"params": {"tolerance": -1}}}}}, "params.tolerance: zero or more"),
 ])
 def test_a_wrong_rules_file_is_refused_with_the_place(tmp_path, rules, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="rules.yaml") as caught:

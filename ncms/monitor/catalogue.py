@@ -36,6 +36,7 @@ OUT_OF_COUNTY = (InstitutionLevel.MUNICIPAL, InstitutionLevel.PROVINCIAL, Instit
 CLAIM_KEY_PREFIX = "claim:"
 # the bases rules share (Rule.basis)
 FUND_YEARS, STAYS, LISTED_ITEMS, LISTED_DIAGNOSES = "fund years", "stays", "listed items", "listed diagnoses"
+SCHEME_TERMS = "scheme terms"
 
 
 @dataclass(frozen=True)
@@ -436,25 +437,46 @@ def _due(ratio: Any) -> Any:
     return smaller(due, sa.func.coalesce(SchemeLevel.per_visit_cap, NO_CAP))
 
 
-def overpayment(params: dict[str, Any], scope: Scope) -> sa.Select:
-    due = _due(SchemeLevel.ratio)  # as if referred: a missing referral is its own rule
+def _unreferred_terms() -> list[sa.ColumnElement[bool]]:
+    """A stay the scheme pays at its ratio less the cut: out of the county, unreferred, where the
+    scheme requires a referral and cuts the ratio without one."""
+    return [Claim.referral.is_(False), Institution.level.in_(OUT_OF_COUNTY), CompensationScheme.referral_required,
+            CompensationScheme.unreferred_ratio_cut > 0]
+
+
+@functools.lru_cache(maxsize=16)
+def _paid_above_terms(scope: Scope) -> Any:
+    """The claims paid more than their county's scheme of the year gives them: more than it gives
+    at the full ratio, or, where a missing referral cuts the ratio, more than it gives at the cut
+    one. Each with what it pays at either ratio. Both rules of the basis "scheme terms" hit only
+    such claims (at a tolerance of zero or more), so the scheme's terms are joined to every claim
+    once, not once per rule; one CTE per scope, the same object for both."""
+    full, cut = _due(SchemeLevel.ratio), _due(SchemeLevel.ratio - REFERRAL_CUT)
     return _with_scheme(
-        sa.select(*_claim_columns(Claim, Claim.compensated_amount - due), due.label("ev_scheme_pays"),
-                  Claim.compensated_amount.label("ev_paid"), SchemeLevel.deductible.label("ev_deductible"),
-                  SchemeLevel.ratio.label("ev_ratio"))
-        .where(*scope.claims(Claim), Claim.compensated_amount > due + _amount(params["tolerance"])))
+        sa.select(Claim.id, Claim.county_code, Claim.source_id, Claim.institution_id, Claim.compensated_amount,
+                  Claim.admission_date, Claim.discharge_date, Institution.level, SchemeLevel.deductible,
+                  SchemeLevel.ratio, REFERRAL_CUT.label("ratio_cut"), full.label("full_pays"), cut.label("cut_pays"),
+                  sa.and_(*_unreferred_terms()).label("cut_applies"))
+        .where(*scope.claims(Claim), sa.or_(Claim.compensated_amount > full,
+                                            # the cut's conditions spelled out, so a planner sees how few
+                                            sa.and_(*_unreferred_terms(), Claim.compensated_amount > cut)))
+    ).cte("paid_above_terms")
+
+
+def overpayment(params: dict[str, Any], scope: Scope) -> sa.Select:
+    h = _paid_above_terms(scope).c  # as if referred: a missing referral is its own rule
+    return (sa.select(*_claim_columns(h, h.compensated_amount - h.full_pays), h.full_pays.label("ev_scheme_pays"),
+                      h.compensated_amount.label("ev_paid"), h.deductible.label("ev_deductible"),
+                      h.ratio.label("ev_ratio"))
+            .where(h.compensated_amount > h.full_pays + _amount(params["tolerance"])))
 
 
 def missing_referral(params: dict[str, Any], scope: Scope) -> sa.Select:
-    due = _due(SchemeLevel.ratio - REFERRAL_CUT)
-    return _with_scheme(
-        sa.select(*_claim_columns(Claim, Claim.compensated_amount - due), due.label("ev_scheme_pays"),
-                  Claim.compensated_amount.label("ev_paid"), Institution.level.label("ev_level"),
-                  REFERRAL_CUT.label("ev_ratio_cut"))
-        # the cut's conditions spelled out, so a planner sees how few claims are left
-        .where(*scope.claims(Claim), Claim.referral.is_(False), Institution.level.in_(OUT_OF_COUNTY),
-               CompensationScheme.referral_required, CompensationScheme.unreferred_ratio_cut > 0,
-               Claim.compensated_amount > due + _amount(params["tolerance"])))
+    h = _paid_above_terms(scope).c
+    return (sa.select(*_claim_columns(h, h.compensated_amount - h.cut_pays), h.cut_pays.label("ev_scheme_pays"),
+                      h.compensated_amount.label("ev_paid"), h.level.label("ev_level"),
+                      h.ratio_cut.label("ev_ratio_cut"))
+            .where(h.cut_applies, h.compensated_amount > h.cut_pays + _amount(params["tolerance"])))
 
 
 def cap_breach(params: dict[str, Any], scope: Scope) -> sa.Select:
@@ -706,6 +728,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "The annual cap only lowers what is due, so it is not needed to find an overpayment.",
          "补偿金额超过本县当年补偿方案（起付线、报销比例、单次封顶）应付金额 {tolerance} 元以上。",
          "the amount paid above what the scheme gives", Severity.VIOLATION, overpayment, {"tolerance": 0.01},
+         basis=SCHEME_TERMS,
          example="Eligible cost 5,300.00 yuan at the county hospital, deductible 300.00, ratio 70 %: 3,500.00 "
                  "is due. Paid 3,710.00 (no deductible): a hit for 210.00. Paid 3,500.00: not."),
     Rule("missing_referral", "1", "missing referral", "未转诊", "Out-of-county stay without referral",
@@ -713,6 +736,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "scheme requires one, paid more than the reduced ratio gives (by over {tolerance} yuan).",
          "在要求转诊的县，未经转诊到市级及以上医疗机构住院，却按转诊比例补偿（超出 {tolerance} 元以上）。",
          "the amount paid above the unreferred terms", Severity.VIOLATION, missing_referral, {"tolerance": 0.01},
+         basis=SCHEME_TERMS,
          example="A stay at a provincial hospital without referral, paid at the referred ratio: a hit. "
                  "The same stay paid at the ratio less the cut, or with a referral: not."),
     Rule("cap_breach", "1", "cap breach", "超封顶线", "Annual cap breached",

@@ -61,5 +61,8 @@ def read_rule_settings(config_dir: Path) -> RuleSettings:
             if unknown:
                 raise ConfigError(f"{where}.{place}: unknown parameters {sorted(unknown)}; "
                                   f"the rule takes {sorted(RULES[code].params) or 'none'}")
+            tolerance = (params or {}).get("tolerance")
+            if isinstance(tolerance, (int, float)) and tolerance < 0:  # a margin in the county's favour
+                raise ConfigError(f"{where}.{place}.tolerance: zero or more, got {tolerance}")
         entries[code] = entry
     return RuleSettings(entries)

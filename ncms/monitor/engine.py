@@ -192,9 +192,12 @@ def _workers(engine: Engine, jobs: int) -> Iterator[tuple[Callable[..., "Future[
     threads wait for it."""
     url = engine.url.render_as_string(hide_password=False)
     if jobs > 1 and sqlite_path(url) is not None:
-        engine.dispose()  # no open connection is inherited by the workers
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            yield (lambda *args, **kwargs: pool.submit(_run_apart, url, *args, **kwargs)), True
+            def submit(*args: Any, **kwargs: Any) -> "Future[list[RuleOutcome]]":
+                engine.dispose()  # the workers fork at the first submit: no open connection goes with them
+                return pool.submit(_run_apart, url, *args, **kwargs)
+
+            yield submit, True
         return
     with ThreadPoolExecutor(jobs, thread_name_prefix="rule") as threads:
         yield (lambda *args, **kwargs: threads.submit(_run_steps, engine, *args, **kwargs)), jobs > 1

@@ -323,6 +323,7 @@ def test_the_rules_that_took_longest_last_time_start_first(province, settings) -
     assert order[1] == ["fund_overspend", "fund_surplus", "fund_cumulative_surplus"]  # a basis: its rules' sum
     assert sorted(map(tuple, order)) == sorted(map(tuple, first))
 
+
 def test_a_changed_parameter_closes_what_no_longer_holds_with_the_reason(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     run_monitor(province, settings, counties=[COUNTY], rules=["split_admission"])
     assert set(findings(province, "split_admission")) == {"A2"}

@@ -458,7 +458,7 @@ def _paid_above_terms(scope: Scope) -> Any:
                   SchemeLevel.ratio, REFERRAL_CUT.label("ratio_cut"), full.label("full_pays"), cut.label("cut_pays"),
                   sa.and_(*_unreferred_terms()).label("cut_applies"))
         .where(*scope.claims(Claim), sa.or_(Claim.compensated_amount > full,
-                                            # the cut's conditions spelled out, so a planner sees how few
+                                            # the cut's conditions spelled out: a planner sees how few pass
                                             sa.and_(*_unreferred_terms(), Claim.compensated_amount > cut)))
     ).cte("paid_above_terms")
 
@@ -596,7 +596,7 @@ def _fund_rule(condition: Callable[[Any, dict[str, Any]], Any], at_stake: Callab
 
 def not_enrolled(params: dict[str, Any], scope: Scope) -> sa.Select:
     # the enrolment looked up by the member number and county the claim names, not through the
-    # member's id: one lookup a claim, not two (SQLite 4.3 -> 2.4 s at a million claims)
+    # member's id: one lookup a claim, not two (SQLite 3.8-5.6 s -> 1.8-1.9 s at a million claims)
     c = sa.orm.aliased(Claim, name="c")
     enrolled = sa.select(Enrolment.id).where(Enrolment.member_no == c.member_no, Enrolment.county_code == c.county_code,
                                              Enrolment.year == year_of(c.admission_date))

@@ -85,6 +85,12 @@ class _Step:
     counties: list[str]
     since: int | None = None  # incremental: re-examine what came after this batch
 
+    @property
+    def needs_people(self) -> bool:
+        """Whether it re-examines the people with new rows (incremental, not a fund judged whole),
+        who must be gathered before it starts."""
+        return self.since is not None and not self.rule.whole_county
+
     def __getstate__(self) -> dict[str, Any]:  # to a worker process: the rule by its code
         return dict(self.__dict__, rule=self.rule.code)
 
@@ -150,8 +156,8 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
         groups = _longest_first(engine, _together(steps))
         # a fund is judged whole (over the counties with new rows): its queries need no people,
         # and start while the people are gathered
-        early = [group for group in groups if group[0].since is None or group[0].rule.whole_county]
-        late = [group for group in groups if group[0].since is not None and not group[0].rule.whole_county]
+        early = [group for group in groups if not group[0].needs_people]
+        late = [group for group in groups if group[0].needs_people]
         with _workers(engine, min(settings.rule_jobs(), len(groups) or 1)) as (submit, side_by_side):
             def start(group: list[_Step]) -> "Future[list[RuleOutcome]]":
                 return submit(group, result.run_id, period, touched, renewed, _unless_all(group[0].counties, every),
@@ -265,9 +271,8 @@ def _longest_first(engine: Engine, groups: list[list[_Step]]) -> list[list[_Step
     so that no long one starts last while the other workers run out of work (new rules first;
     with no runs on record, the catalogue's order)."""
     with engine.connect() as conn:
-        last = sa.select(sa.func.max(RuleRun.id)).group_by(RuleRun.rule_code, RuleRun.county_code)
         took = dict(conn.execute(sa.select(RuleRun.rule_code, sa.func.sum(RuleRun.seconds))
-                                 .where(RuleRun.id.in_(last)).group_by(RuleRun.rule_code)).all())
+                                 .where(RuleRun.id.in_(_last_runs())).group_by(RuleRun.rule_code)).all())
     return sorted(groups, key=lambda group: -sum(took.get(step.rule.code, float("inf")) for step in group))
 
 
@@ -281,10 +286,14 @@ def _together(steps: list[_Step]) -> list[list[_Step]]:
     return list(groups.values())
 
 
+def _last_runs(*conditions: Any) -> sa.Select:
+    """SELECT of the id of each rule's last run over each county (of those meeting ``conditions``)."""
+    return sa.select(sa.func.max(RuleRun.id)).where(*conditions).group_by(RuleRun.rule_code, RuleRun.county_code)
+
+
 def _markers(conn: sa.Connection) -> dict[tuple[str, str], tuple[str, Any, int]]:
     """Per rule and county, the last run over all periods: (version, parameters, through batch)."""
-    last = (sa.select(sa.func.max(RuleRun.id)).where(RuleRun.period_start.is_(None), RuleRun.through_batch.is_not(None))
-            .group_by(RuleRun.rule_code, RuleRun.county_code))
+    last = _last_runs(RuleRun.period_start.is_(None), RuleRun.through_batch.is_not(None))
     rows = conn.execute(sa.select(RuleRun.rule_code, RuleRun.county_code, RuleRun.rule_version, RuleRun.parameters,
                                   RuleRun.through_batch).where(RuleRun.id.in_(last)))
     return {(r.rule_code, r.county_code): (r.rule_version, _canonical(r.parameters), r.through_batch) for r in rows}
@@ -376,12 +385,12 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
     whole leave the rows scanned to the caller."""
     first, group = steps[0], steps[0].counties
     rows: dict[str, int] | None = None
-    if first.since is not None and first.rule.whole_county:
-        judged = [county for county in group if county in renewed]
-        scope = Scope(counties if len(judged) == len(group) else tuple(judged), period)
-    elif first.since is not None and touched is not None:
+    if first.needs_people and touched is not None:
         judged, scope = group, Scope(counties, period, touched.persons, touched.theirs)
         rows = {county: touched.claims.get(county, 0) for county in judged}
+    elif first.since is not None:  # a fund judged whole
+        judged = [county for county in group if county in renewed]
+        scope = Scope(counties if len(judged) == len(group) else tuple(judged), period)
     else:
         judged, scope = group, Scope(counties, period)
     started, outcomes = time.perf_counter(), []

@@ -17,7 +17,7 @@ import yaml
 from ncms.config import ConfigError
 from ncms.db import session_scope
 from ncms.ingest import ingest_package
-from ncms.models import Claim, Finding, FindingEventKind, FindingStatus, RuleRun
+from ncms.models import Claim, Finding, FindingEvent, FindingEventKind, FindingStatus, RuleRun
 from ncms.monitor import CATALOGUE, run_monitor
 from ncms.monitor import engine as monitor_engine
 from ncms.monitor.settings import read_rule_settings
@@ -261,7 +261,10 @@ def test_findings_carry_their_evidence_and_money(province, settings) -> None:  #
 def test_a_rerun_updates_instead_of_duplicating_and_keeps_reviews(province, settings) -> None:  # type: ignore[no-untyped-def]
     first = run_monitor(province, settings, counties=[COUNTY])
     assert first.hits == sum(map(len, EXPECTED.values()))
-    with session_scope(province) as s:
+    with session_scope(province) as s:  # each finding raised once, saying by which rule
+        for finding in s.scalars(sa.select(Finding)):
+            assert [(e.kind, e.to_status) for e in finding.events] == [(FindingEventKind.RAISED, FindingStatus.OPEN)]
+            assert finding.events[0].text.startswith(f"rule {finding.rule_code} version 1 (")
         reviewed = s.scalar(sa.select(Finding).where(Finding.rule_code == "not_enrolled"))
         reviewed.status = FindingStatus.CONFIRMED
         count = s.scalar(sa.select(sa.func.count()).select_from(Finding))
@@ -269,6 +272,7 @@ def test_a_rerun_updates_instead_of_duplicating_and_keeps_reviews(province, sett
     assert second.hits == first.hits and sum(o.raised for o in second.outcomes) == 0
     with session_scope(province) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Finding)) == count
+        assert s.scalar(sa.select(sa.func.count()).select_from(FindingEvent)) == count  # no event raised again
         assert s.scalar(sa.select(Finding.status).where(Finding.rule_code == "not_enrolled")) \
             is FindingStatus.CONFIRMED
         runs = s.scalars(sa.select(RuleRun).where(RuleRun.run_id == second.run_id)).all()

@@ -469,16 +469,21 @@ def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, s
             reopened.append(dict(fields, id=finding.id, status=FindingStatus.OPEN, closed_at=None, closed_reason=None))
         else:
             seen.append(dict(fields, id=finding.id))
-    events = []
     if new:
-        # inserted as they are, then their ids read back by key: an INSERT … RETURNING of many
-        # rows took twice as long (3,000 findings: 0.49-0.61 s against 0.28 s on PostgreSQL)
+        # inserted as they are (an INSERT … RETURNING of many rows took twice as long: 3,000
+        # findings, 0.49-0.61 s against 0.28 s on PostgreSQL), then their events written from
+        # them in one statement, by the time they were first seen, this very call's: 10,000
+        # events 0.30-0.57 -> 0.07-0.08 s on PostgreSQL, 0.11 -> 0.03 s on SQLite, against
+        # reading the ids back and sending an event for each
         session.execute(sa.insert(Finding), new)
-        keys = [row["subject_key"] for row in new]
-        for start in range(0, len(keys), 1000):
-            events += [dict(finding_id=i, at=now, kind=FindingEventKind.RAISED, to_status=FindingStatus.OPEN, text=why)
-                       for i in session.scalars(sa.select(Finding.id).where(
-                           Finding.rule_code == rule.code, Finding.subject_key.in_(keys[start:start + 1000])))]
+        raised = [sa.literal(value, column.type) for value, column in (
+            (now, FindingEvent.at), (FindingEventKind.RAISED, FindingEvent.kind),
+            (FindingStatus.OPEN, FindingEvent.to_status), (why, FindingEvent.text))]
+        session.execute(sa.insert(FindingEvent).from_select(
+            ["finding_id", "at", "kind", "to_status", "text"],
+            sa.select(Finding.id, *raised).where(Finding.rule_code == rule.code,
+                                                 Finding.county_code.in_(scope.counties), Finding.first_seen_at == now)))
+    events = []
     for rows in (seen, reopened):
         if rows:
             session.execute(sa.update(Finding), rows)

@@ -610,3 +610,34 @@ def test_incremental_runs_keep_a_synthetic_province_as_a_full_run_would(database
     full = run_monitor(engine, settings)
     assert not _by_rule(full, "raised") and not _by_rule(full, "closed")
     engine.dispose()
+
+
+def test_what_a_run_raises_and_closes_is_counted_county_by_county(database_url, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A rule's findings are filed for all its counties at once, and counted for each."""
+    from collections import Counter
+
+    from ncms.reference import read_reference
+    from ncms.synth import generate, write_packages
+
+    province = generate(read_reference(CONFIG_DIR), seed=3, claims=6_000)
+    engine, settings = empty_platform(database_url, settings, tmp_path)
+    for path in write_packages(province, tmp_path / "packages", months_per_package=12):
+        ingest_package(engine, settings, path, today=TODAY)
+
+    def held(status: FindingStatus) -> Counter[tuple[str, str]]:
+        with engine.connect() as conn:
+            return Counter(map(tuple, conn.execute(sa.select(Finding.rule_code, Finding.county_code)
+                                                   .where(Finding.status == status))))
+
+    first = run_monitor(engine, settings)
+    raised = held(FindingStatus.OPEN)
+    assert len({county for _, county in raised}) > 1
+    assert {(o.rule_code, o.county_code): o.raised for o in first.outcomes if o.raised} == raised
+    assert all(o.hits == o.raised for o in first.outcomes)
+    # a tolerance no claim's gap reaches closes every overpayment, in each county
+    lenient = changed(settings, config_dir=_config_with(tmp_path, {"overpayment": {"params": {"tolerance": 10 ** 9}}}))
+    second = run_monitor(engine, lenient, rules=["overpayment"])
+    closed = held(FindingStatus.CLOSED)
+    assert len(closed) > 1 and {rule for rule, _ in closed} == {"overpayment"}
+    assert {(o.rule_code, o.county_code): o.closed for o in second.outcomes if o.closed} == closed
+    engine.dispose()

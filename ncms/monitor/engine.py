@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -419,28 +420,28 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
             by_county: dict[str, list[Any]] = {county: [] for county in group}
             for hit in hits:
                 by_county[hit["county_code"]].append(hit)
-            filed = {county: _file(session, rule, chosen.params, chosen.severity, replace(scope, counties=(county,)),
-                                   theirs, by_person) if county in judged else (0, 0)
-                     for county, theirs in by_county.items()}
+            raised, closed = _file(session, rule, chosen.params, chosen.severity,
+                                   replace(scope, counties=tuple(judged)), hits, by_person) if judged else ({}, {})
             # and by the counties: one query for all of them
             seconds = (queried + time.perf_counter() - filing) / len(group)
-            for county, (raised, closed) in filed.items():
+            for county, theirs in by_county.items():
                 read = 0 if county not in judged else rows.get(county, 0) if rows is not None else None
                 outcomes.append(RuleOutcome(
-                    rule.code, county, read, len(by_county[county]),
-                    raised, closed, sum((Decimal(h["amount"] or 0) for h in by_county[county]), Decimal("0")),
-                    seconds))
+                    rule.code, county, read, len(theirs), raised.get(county, 0), closed.get(county, 0),
+                    sum((Decimal(h["amount"] or 0) for h in theirs), Decimal("0")), seconds))
             log.event(logger, "monitor.rule", run=run_id, rule=rule.code, counties=len(group), hits=len(hits),
                       incremental=step.since is not None, seconds=round(seconds * len(group), 3))
     return outcomes
 
 
 def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, scope: Scope,
-          hits: list[Any], touched: _Touched | None = None) -> tuple[int, int]:
-    """Raise, update, reopen and close this rule's findings in the scope (of one county); (raised,
-    closed). An incremental run (``touched``) closes only findings about the people it re-examined.
-    In bulk: a run may file tens of thousands of findings, one statement per kind of change."""
-    in_scope = (sa.select(Finding.id, Finding.subject_key, Finding.status, Finding.claim_id)
+          hits: list[Any], touched: _Touched | None = None) -> tuple[Counter[str], Counter[str]]:
+    """Raise, update, reopen and close this rule's findings in the scope (of the counties it names);
+    the findings raised and closed, per county. An incremental run (``touched``) closes only
+    findings about the people it re-examined. In bulk: a run may file tens of thousands of
+    findings, one statement per kind of change for all the counties (per county, the statements
+    of a catalogue's 126 filings took 0.3 s on PostgreSQL when there was nothing to find)."""
+    in_scope = (sa.select(Finding.id, Finding.subject_key, Finding.status, Finding.claim_id, Finding.county_code)
                 .where(Finding.rule_code == rule.code, Finding.county_code.in_(scope.counties)))
     if scope.period:
         in_scope = in_scope.where(Finding.claim_id.in_(sa.select(Claim.id).where(*scope.claims(Claim))))
@@ -451,7 +452,7 @@ def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, s
         missing = list(hit_keys - set(existing))
         for start in range(0, len(missing), 500):
             existing.update({row.subject_key: row for row in session.execute(
-                sa.select(Finding.id, Finding.subject_key, Finding.status)
+                sa.select(Finding.id, Finding.subject_key, Finding.status, Finding.county_code)
                 .where(Finding.rule_code == rule.code, Finding.subject_key.in_(missing[start:start + 500])))})
     now, why = utcnow(), _why(rule, params)
     values = dict(rule_version=rule.version, parameters=params, severity=severity, last_seen_at=now)
@@ -507,7 +508,7 @@ def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, s
                    for i in decided if i not in noted]
     if events:
         session.execute(sa.insert(FindingEvent), events)
-    return len(new), len(undecided)
+    return Counter(row["county_code"] for row in new), Counter(f.county_code for f in undecided)
 
 
 def _why(rule: Rule, params: dict[str, Any]) -> str:

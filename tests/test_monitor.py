@@ -206,7 +206,7 @@ def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule)
 
 SHARED = {"fund years": "fund AS", "stays": "stays AS", "listed items": "listed_items AS",
           "listed diagnoses": "listed_diagnoses AS",
-          "scheme terms": "paid_above_terms AS"}  # each basis and the CTE its rules share
+          "scheme terms": "paid_above_terms AS", "inpatient claims": "inpatient AS"}  # each basis and its CTE
 
 
 def test_every_basis_is_tested_here() -> None:
@@ -319,11 +319,11 @@ def test_the_rules_that_took_longest_last_time_start_first(province, settings) -
     run_monitor(province, settings, counties=[COUNTY])
     with session_scope(province) as s:  # as if these had been slow
         s.execute(sa.update(RuleRun).values(seconds=0.01))
-        s.execute(sa.update(RuleRun).where(RuleRun.rule_code == "ghost_stay").values(seconds=5.0))
+        s.execute(sa.update(RuleRun).where(RuleRun.rule_code == "not_enrolled").values(seconds=5.0))
         s.execute(sa.update(RuleRun).where(RuleRun.rule_code.in_(["fund_surplus", "fund_overspend"]))
                   .values(seconds=2.0))
     order = [[step.rule.code for step in group] for group in monitor_engine._longest_first(province, groups)]
-    assert order[0] == ["ghost_stay"]
+    assert order[0] == ["not_enrolled"]
     assert order[1] == ["fund_overspend", "fund_surplus", "fund_cumulative_surplus"]  # a basis: its rules' sum
     assert sorted(map(tuple, order)) == sorted(map(tuple, first))
 

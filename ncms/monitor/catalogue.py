@@ -36,7 +36,7 @@ OUT_OF_COUNTY = (InstitutionLevel.MUNICIPAL, InstitutionLevel.PROVINCIAL, Instit
 CLAIM_KEY_PREFIX = "claim:"
 # the bases rules share (Rule.basis)
 FUND_YEARS, STAYS, LISTED_ITEMS, LISTED_DIAGNOSES = "fund years", "stays", "listed items", "listed diagnoses"
-SCHEME_TERMS = "scheme terms"
+SCHEME_TERMS, INPATIENT = "scheme terms", "inpatient claims"
 
 
 @dataclass(frozen=True)
@@ -525,34 +525,44 @@ def over_standard_price(params: dict[str, Any], scope: Scope) -> sa.Select:
             .group_by(c.id))
 
 
+@functools.lru_cache(maxsize=16)
+def _inpatient(scope: Scope) -> Any:
+    """The scope's stays with their length, for the rules of the basis "inpatient claims" (excess
+    quantity, ghost stay, low-standard admission): run together, they read the claims once, not
+    once each (a scan of a million claims: 0.15 s on PostgreSQL), and each picks its few out of
+    the stays, a sixteenth of the claims. One CTE per scope, the same object for every rule."""
+    return (sa.select(Claim.id, Claim.county_code, Claim.source_id, Claim.institution_id, Claim.compensated_amount,
+                      Claim.total_amount, Claim.admission_date, Claim.discharge_date, Claim.diagnosis_code,
+                      days_between(Claim.admission_date, Claim.discharge_date).label("stay"))
+            .where(*scope.claims(Claim), Claim.kind == ClaimKind.INPATIENT).cte("inpatient"))
+
+
 def excess_quantity(params: dict[str, Any], scope: Scope) -> sa.Select:
-    c = sa.orm.aliased(Claim, name="c")
-    stay = days_between(c.admission_date, c.discharge_date)
+    stays = _inpatient(scope)
+    h = stays.c
     beds = sa.func.sum(ClaimItem.quantity)
-    over = beds - stay
-    return (sa.select(*_claim_columns(c, sa.func.sum(ClaimItem.amount) * over / beds), beds.label("ev_bed_days"),
-                      sa.func.max(stay).label("ev_length_of_stay"))
-            .join(ClaimItem, ClaimItem.claim_id == c.id)
-            .where(*scope.claims(c), c.kind == ClaimKind.INPATIENT, ClaimItem.category == ItemCategory.BED)
-            .group_by(c.id)
-            .having(beds > sa.func.max(stay) + params["extra_bed_days"]))
+    return (sa.select(*_claim_columns(h, sa.func.sum(ClaimItem.amount) * (beds - h.stay) / beds),
+                      beds.label("ev_bed_days"), h.stay.label("ev_length_of_stay"))
+            .select_from(stays).join(ClaimItem, ClaimItem.claim_id == h.id)
+            .where(ClaimItem.category == ItemCategory.BED)
+            # by every column it reads: a CTE's id says nothing of its other columns to PostgreSQL
+            .group_by(h.id, h.county_code, h.source_id, h.institution_id, h.compensated_amount, h.admission_date,
+                      h.discharge_date, h.stay)
+            .having(beds > h.stay + params["extra_bed_days"]))
 
 
 def ghost_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
-    c = sa.orm.aliased(Claim, name="c")
-    stay = days_between(c.admission_date, c.discharge_date)
-    return (sa.select(*_claim_columns(c), stay.label("ev_length_of_stay"),
-                      sa.func.round(c.total_amount / stay, 2).label("ev_cost_per_day"))
-            .where(*scope.claims(c), c.kind == ClaimKind.INPATIENT, stay >= params["min_days"],
-                   c.total_amount < stay * _amount(params["max_cost_per_day"])))
+    h = _inpatient(scope).c
+    return (sa.select(*_claim_columns(h), h.stay.label("ev_length_of_stay"),
+                      sa.func.round(h.total_amount / h.stay, 2).label("ev_cost_per_day"))
+            .where(h.stay >= params["min_days"], h.total_amount < h.stay * _amount(params["max_cost_per_day"])))
 
 
 def low_standard_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
-    c = sa.orm.aliased(Claim, name="c")
-    stay = days_between(c.admission_date, c.discharge_date)
-    return (sa.select(*_claim_columns(c), c.diagnosis_code.label("ev_diagnosis"), stay.label("ev_length_of_stay"))
-            .where(*scope.claims(c), c.kind == ClaimKind.INPATIENT, c.diagnosis_code.in_(params["diagnoses"]),
-                   stay <= params["max_days"], c.total_amount <= _amount(params["max_total"])))
+    h = _inpatient(scope).c
+    return (sa.select(*_claim_columns(h), h.diagnosis_code.label("ev_diagnosis"), h.stay.label("ev_length_of_stay"))
+            .where(h.diagnosis_code.in_(params["diagnoses"]), h.stay <= params["max_days"],
+                   h.total_amount <= _amount(params["max_total"])))
 
 
 @functools.lru_cache(maxsize=16)
@@ -761,13 +771,13 @@ CATALOGUE: tuple[Rule, ...] = (
          "A stay billing more bed days than it lasted (discharge minus admission) plus {extra_bed_days}.",
          "住院床位费天数超过住院天数加 {extra_bed_days} 天。",
          "the bed charges for the days beyond the stay", Severity.VIOLATION, excess_quantity,
-         {"extra_bed_days": 1},
+         {"extra_bed_days": 1}, basis=INPATIENT,
          example="A stay from 1 to 9 May (8 days) billing 12 bed days: a hit. Billing 9: not."),
     Rule("ghost_stay", "1", "ghost or bed-blocking stay", "挂床住院", "Ghost or bed-blocking stay",
          "A stay of {min_days} days or more costing less than {max_cost_per_day} yuan a day in all.",
          "住院 {min_days} 天以上而日均总费用低于 {max_cost_per_day} 元。",
          "the compensation paid on the stay", Severity.SUSPICIOUS, ghost_stay,
-         {"min_days": 15, "max_cost_per_day": 50},
+         {"min_days": 15, "max_cost_per_day": 50}, basis=INPATIENT,
          example="30 days for 600.00 yuan (20.00 a day): a hit. 30 days for 3,000.00, or 10 days for "
                  "200.00: not."),
     Rule("low_standard_admission", "1", "low-standard admission", "低标准入院", "Admission for outpatient care",
@@ -776,6 +786,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "以门诊可治疗的诊断（{diagnoses}）住院，住院不超过 {max_days} 天且总费用不超过 {max_total} 元。",
          "the compensation paid on the stay", Severity.SUSPICIOUS, low_standard_admission,
          {"diagnoses": ["J06.9", "J02.9", "K02.9", "L30.9", "M54.5", "R50.9"], "max_days": 3, "max_total": 1000},
+         basis=INPATIENT,
          example="Admitted for J06.9 (a common cold) for 2 days, 450.00 yuan: a hit. For J18.9 "
                  "(pneumonia), or for J06.9 over 5 days: not."),
     Rule("fund_overspend", "1", "fund early warning", "基金超支预警", "Fund heading for a deficit",

@@ -249,7 +249,8 @@ def test_findings_carry_their_evidence_and_money(province, settings) -> None:  #
     assert found["D1"].amount_at_stake == Decimal("10.50")  # the compensation paid (35 % of 30.00)
     assert found["W1"].amount_at_stake == Decimal("175.00") and found["W1"].evidence["scheme_pays"] == "525.00"
     assert found["R1"].amount_at_stake == Decimal("150.00")  # 795.00 paid, 645.00 due without referral
-    assert found["M19:2011"].amount_at_stake == Decimal("2500.00")
+    assert found["M19:2011"].amount_at_stake == Decimal("2500.00") and found["M19:2011"].evidence["claims"] == 2
+    assert (found["M19:2011"].period_start, found["M19:2011"].period_end) == (date(2011, 1, 1), date(2011, 12, 31))
     assert found["E1"].amount_at_stake == Decimal("60.00")  # 4 of 12 bed days at 15.00
     with session_scope(province) as s:
         paid = s.scalar(sa.select(sa.func.sum(Claim.compensated_amount)))

@@ -483,22 +483,24 @@ def missing_referral(params: dict[str, Any], scope: Scope) -> sa.Select:
 
 
 def cap_breach(params: dict[str, Any], scope: Scope) -> sa.Select:
-    # a member's year, summed first; only sums above the lowest cap of any scheme meet the schemes
+    # a member's year, summed first; only sums above the lowest cap of any scheme meet the schemes.
+    # The finding is about the year: its first and last day, not the first and last claim's,
+    # which SQLite would carry through the sort of a million claims (1.15 -> 0.87 s)
     year = year_of(Claim.admission_date)
     paid = sa.func.sum(Claim.compensated_amount)
     tolerance = _amount(params["tolerance"])
     lowest = sa.select(sa.func.min(CompensationScheme.annual_cap)).scalar_subquery()
     m = (sa.select(Claim.county_code, Claim.member_no, year.label("year"), paid.label("paid"),
-                   sa.func.count().label("claims"), sa.func.min(Claim.admission_date).label("first"),
-                   sa.func.max(sa.func.coalesce(Claim.discharge_date, Claim.admission_date)).label("last"))
+                   sa.func.count().label("claims"))
          .where(*scope.claims(Claim))
          .group_by(*_members(Claim), year)
          .having(paid > lowest + tolerance).subquery("member_years")).c
-    key = (sa.literal("member:") + m.county_code + sa.literal(":") + m.member_no + sa.literal(":")
-           + sa.cast(m.year, sa.String))
+    year_text = sa.cast(m.year, sa.String)
+    key = sa.literal("member:") + m.county_code + sa.literal(":") + m.member_no + sa.literal(":") + year_text
     return (sa.select(key.label("subject_key"), m.county_code.label("county_code"), sa.null().label("claim_id"),
                       sa.null().label("institution_id"), (m.paid - CompensationScheme.annual_cap).label("amount"),
-                      m.first.label("period_start"), m.last.label("period_end"), m.paid.label("ev_paid_in_year"),
+                      sa.func.date(year_text + sa.literal("-01-01")).label("period_start"),
+                      sa.func.date(year_text + sa.literal("-12-31")).label("period_end"), m.paid.label("ev_paid_in_year"),
                       CompensationScheme.annual_cap.label("ev_annual_cap"), m.claims.label("ev_claims"))
             .join(CompensationScheme, sa.and_(CompensationScheme.county_code == m.county_code,
                                               CompensationScheme.year == m.year))

@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, Money, TimestampMixin, enum_column, only_on
+from .base import Base, Money, TimestampMixin, enum_column
 from .enums import Sex
 
 
@@ -65,8 +65,6 @@ class Member(TimestampMixin, Base):
 
     __table_args__ = (
         UniqueConstraint("county_code", "member_no"),
-        # one person's registrations, in any county (PostgreSQL: see migration 0008)
-        only_on("postgresql", Index("ix_member_national_id", "national_id")),
         CheckConstraint("length(national_id) = 18", name="national_id_length"),
         CheckConstraint("death_date IS NULL OR death_date >= birth_date", name="death_after_birth"),
     )

@@ -346,12 +346,11 @@ def duplicate_claim(params: dict[str, Any], scope: Scope) -> sa.Select:
 def duplicate_enrolment(params: dict[str, Any], scope: Scope) -> sa.Select:
     # one person (national ID) enrolled twice in a year: the enrolment in the county of the ID's
     # area code, else the earliest, is the person's own; the others are duplicates. A member is
-    # enrolled once a year, so only national IDs registered twice can be: found first, in the
-    # order of the register's index by national ID, then looked up by it; unless an incremental
-    # run's few people bound the window already (then it would read the register twice)
+    # enrolled once a year, so only national IDs registered twice can be: found first, unless an
+    # incremental run's few people bound the window already (then it would read the register twice)
     other = sa.orm.aliased(Member, name="other")
     twice = (sa.select(other.national_id).group_by(other.national_id).having(sa.func.count() > 1))
-    registered_twice = [among(Member.national_id, twice)] if scope.persons is None else []
+    registered_twice = [Member.national_id.in_(twice)] if scope.persons is None else []
     home = sa.case((Member.county_code == sa.func.substr(Member.national_id, 1, 6), 0), else_=1)
     window = dict(partition_by=(Member.national_id, Enrolment.year))
     # the columns a finding needs read in the same pass: joined back by id, PostgreSQL, taking

@@ -28,10 +28,8 @@ depends_on = None
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.create_index('ix_claim_person', 'claim', ['national_id', 'admission_date'], unique=False)
-        op.create_index('ix_member_national_id', 'member', ['national_id'], unique=False)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.drop_index('ix_member_national_id', table_name='member')
         op.drop_index('ix_claim_person', table_name='claim')

@@ -41,15 +41,6 @@ def is_up_to_date(engine: Engine) -> bool:
     return current_revision(engine) == head_revision()
 
 
-def belongs_here(dialect: str):  # type: ignore[no-untyped-def]
-    """Alembic's ``include_object`` for a database of ``dialect``: the models' objects less the
-    indexes made for another database alone (``ncms.models.base.only_on``)."""
-    def include(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
-        return obj.info.get("only_on", dialect) == dialect if type_ == "index" else True
-
-    return include
-
-
 def _run(engine: Engine, fn, revision: str) -> None:  # type: ignore[no-untyped-def]
     config = alembic_config()
     with engine.begin() as conn:

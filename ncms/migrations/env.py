@@ -6,7 +6,6 @@ from typing import Any
 from alembic import context
 import sqlalchemy as sa
 
-from ncms.migrate import belongs_here
 from ncms.models import Base
 from ncms.models.base import FixedDecimal, UTCDateTime
 
@@ -29,7 +28,6 @@ def run(connection: sa.Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=render_item,
         compare_type=True,
-        include_object=belongs_here(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -135,13 +135,6 @@ def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
     )
 
 
-def only_on(dialect: str, index: sa.Index) -> sa.Index:
-    """An index created on one database alone (its ``info`` says which, for the comparison of
-    models and migrations, ``ncms.migrate.belongs_here``)."""
-    index.info["only_on"] = dialect
-    return index.ddl_if(dialect=dialect)
-
-
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 

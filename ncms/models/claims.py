@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, Money, Quantity, TimestampMixin, enum_column, only_on
+from .base import Base, Money, Quantity, TimestampMixin, enum_column
 from .enums import ClaimKind, ItemCategory
 
 
@@ -21,9 +21,7 @@ class Claim(TimestampMixin, Base):
     Claims and their items are the fact tables: hundreds of millions of rows, written
     only by the ingest path, which inserts nothing whose references it has not joined.
     They carry no foreign-key constraints (per-row checks took 40 % of a bulk load) and
-    only the indexes a measured query needs: the key, and, on PostgreSQL, the claims of a
-    person by national ID and date (duplicate claims, care after death, an incremental run's
-    people; see migration 0008 for why SQLite does without).
+    only the indexes a measured query needs.
     """
 
     __tablename__ = "claim"
@@ -55,7 +53,6 @@ class Claim(TimestampMixin, Base):
 
     __table_args__ = (
         UniqueConstraint("county_code", "source_id"),
-        only_on("postgresql", Index("ix_claim_person", "national_id", "admission_date")),
         CheckConstraint("total_amount >= 0", name="total_positive"),
         CheckConstraint("eligible_amount >= 0 AND eligible_amount <= total_amount", name="eligible_le_total"),
         CheckConstraint("compensated_amount >= 0", name="compensated_positive"),

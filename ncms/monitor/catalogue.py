@@ -240,9 +240,9 @@ def care_after_death(params: dict[str, Any], scope: Scope) -> sa.Select:
                       c.admission_date.label("ev_admission_date"))
             .join(Member, _member_of(c))
             .where(*scope.claims(c), Member.death_date.is_not(None), c.admission_date > Member.death_date,
-                   # the claims of the dead alone, looked up by their national IDs (ix_claim_person)
-                   among(c.national_id, sa.select(dead.national_id).where(dead.death_date.is_not(None),
-                                                                          *scope.people(dead.national_id)))))
+                   # the claims of the dead alone, picked out against the few dead, not every claim's member
+                   c.national_id.in_(sa.select(dead.national_id).where(dead.death_date.is_not(None),
+                                                                       *scope.people(dead.national_id)))))
 
 
 def _stay_key(claim: Any) -> sa.ColumnElement[str]:
@@ -326,17 +326,15 @@ def outpatient_during_stay(params: dict[str, Any], scope: Scope) -> sa.Select:
 def duplicate_claim(params: dict[str, Any], scope: Scope) -> sa.Select:
     # over the province: the same person (national ID), institution, kind and dates; the claim
     # settled second (across counties too) is the duplicate. Only people with two claims on one
-    # day can have one: found first, in the order of the claims' index by person, without a
-    # sort or a hash of the province's claims; then their claims looked up by it, and the window
-    # sorts those alone
+    # day can have one: found first, so the window sorts their claims, not the province's
     window = dict(partition_by=(Claim.national_id, Claim.institution_id, Claim.kind, Claim.admission_date,
                                 sa.func.coalesce(Claim.discharge_date, Claim.admission_date)),
                   order_by=(Claim.settlement_date, Claim.county_code, Claim.source_id))
-    twice = (sa.select(Claim.national_id).where(*scope.theirs(Claim.id))
+    twice = (sa.select(Claim.national_id, Claim.admission_date).where(*scope.theirs(Claim.id))
              .group_by(Claim.national_id, Claim.admission_date).having(sa.func.count() > 1))
     h = _history(scope, sa.func.lag(Claim.total_amount).over(**window).label("first_total"),
                  sa.func.lag(Claim.county_code + sa.literal(":") + Claim.source_id).over(**window).label("first"),
-                 where=[among(Claim.national_id, twice)],
+                 where=[sa.tuple_(Claim.national_id, Claim.admission_date).in_(twice)],
                  province=True).subquery("history").c
     return (sa.select(*_claim_columns(h), h.first.label("ev_first_claim"), h.first_total.label("ev_first_total"))
             .where(*scope.claims(h), h.first.is_not(None),

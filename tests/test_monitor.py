@@ -642,3 +642,24 @@ def test_what_a_run_raises_and_closes_is_counted_county_by_county(database_url, 
     assert len(closed) > 1 and {rule for rule, _ in closed} == {"overpayment"}
     assert {(o.rule_code, o.county_code): o.closed for o in second.outcomes if o.closed} == closed
     engine.dispose()
+
+
+
+def test_a_rule_that_hashes_a_whole_table_is_given_the_memory_for_it(province, settings) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL a rule with ``hash_mb`` runs with that much work memory; a rule without,
+    with the server's setting."""
+    for rule in ("duplicate_claim", "ghost_stay"):
+        statements: list[str] = []
+
+        def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        sa.event.listen(province, "before_cursor_execute", seen)
+        try:
+            result = run_monitor(province, settings, counties=[COUNTY], rules=[rule])
+        finally:
+            sa.event.remove(province, "before_cursor_execute", seen)
+        assert result.per_rule("hits") == {rule: len(EXPECTED[rule])}
+        memory = [statement for statement in statements if "work_mem" in statement]
+        on_postgresql = province.dialect.name == "postgresql" and rule == "duplicate_claim"
+        assert memory == (["SET LOCAL work_mem = '64MB'"] if on_postgresql else [])

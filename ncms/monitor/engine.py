@@ -403,8 +403,13 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
                 # only queue for them, each building its own copy of a hash (duplicate claim's
                 # grouping of a million claims three times over)
                 session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
+            memory = max(step.rule.hash_mb for step in steps)
             if scope.claim_ids is not None:  # a few people's claims: fetched by id from cached tables,
                 session.execute(sa.text("SET LOCAL random_page_cost = 1.1"))  # not found by a scan
+            elif memory:  # a hash of a whole table, in memory: at a million claims, duplicate claim
+                # 1.07 -> 0.96 s, duplicate enrolment 0.70 -> 0.53 s, not enrolled 0.92 -> 0.76 s at
+                # 64 MB (not for every rule: cap breach's hash of the members' years 0.93 -> 1.23 s)
+                session.execute(sa.text(f"SET LOCAL work_mem = '{memory}MB'"))
         queries = {step.rule.code: step.rule.query(step.chosen.params, scope) for step in steps}
         found: dict[str, list[Any]] = {code: [] for code in queries}
         if judged and len(steps) == 1:

@@ -482,12 +482,12 @@ def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, s
         # events 0.30-0.57 -> 0.07-0.08 s on PostgreSQL, 0.11 -> 0.03 s on SQLite, against
         # reading the ids back and sending an event for each
         session.execute(sa.insert(Finding), new)
-        raised = [sa.literal(value, column.type) for value, column in (
+        raised_event = [sa.literal(value, column.type) for value, column in (
             (now, FindingEvent.at), (FindingEventKind.RAISED, FindingEvent.kind),
             (FindingStatus.OPEN, FindingEvent.to_status), (why, FindingEvent.text))]
         session.execute(sa.insert(FindingEvent).from_select(
             ["finding_id", "at", "kind", "to_status", "text"],
-            sa.select(Finding.id, *raised).where(Finding.rule_code == rule.code,
+            sa.select(Finding.id, *raised_event).where(Finding.rule_code == rule.code,
                                                  Finding.county_code.in_(scope.counties), Finding.first_seen_at == now)))
     events = []
     for rows in (seen, reopened):

@@ -128,6 +128,13 @@ def _claim_columns(claim: Any, amount: Any | None = None) -> list[sa.ColumnEleme
             sa.func.coalesce(claim.discharge_date, claim.admission_date).label("period_end")]
 
 
+def _claim_read(claim: Any) -> tuple[Any, ...]:
+    """The claim columns ``_claim_columns`` reads: what a query grouping a CTE's rows by claim
+    groups by (of a CTE's columns PostgreSQL knows no dependence on the id)."""
+    return (claim.id, claim.county_code, claim.source_id, claim.institution_id, claim.compensated_amount,
+            claim.admission_date, claim.discharge_date)
+
+
 class days_between(sa.sql.expression.FunctionElement):  # noqa: N801 - SQL function style
     """Whole days from the first date to the second (``b - a``)."""
 
@@ -547,9 +554,7 @@ def excess_quantity(params: dict[str, Any], scope: Scope) -> sa.Select:
                       beds.label("ev_bed_days"), h.stay.label("ev_length_of_stay"))
             .select_from(stays).join(ClaimItem, ClaimItem.claim_id == h.id)
             .where(ClaimItem.category == ItemCategory.BED)
-            # by every column it reads: a CTE's id says nothing of its other columns to PostgreSQL
-            .group_by(h.id, h.county_code, h.source_id, h.institution_id, h.compensated_amount, h.admission_date,
-                      h.discharge_date, h.stay)
+            .group_by(*_claim_read(h), h.stay)
             .having(beds > h.stay + params["extra_bed_days"]))
 
 
@@ -672,8 +677,7 @@ def _restricted(kind: RestrictionKind, by_sex: bool) -> Callable[[dict[str, Any]
             age = _age_at(listed.admission_date, listed.birth_date)
             breach = sa.or_(sa.and_(listed.min_age.is_not(None), age < listed.min_age),
                             sa.and_(listed.max_age.is_not(None), age > listed.max_age))
-        claim = (listed.id, listed.county_code, listed.source_id, listed.institution_id, listed.compensated_amount,
-                 listed.admission_date, listed.discharge_date)
+        claim = _claim_read(listed)
         if kind is RestrictionKind.DIAGNOSIS:  # a claim listed twice (O, O80) is one hit
             return (sa.select(*_claim_columns(listed), sa.func.min(listed.code).label("ev_code"),
                               sa.func.min(listed.note).label("ev_restriction"))

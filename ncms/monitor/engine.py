@@ -487,8 +487,8 @@ def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, s
             (FindingStatus.OPEN, FindingEvent.to_status), (why, FindingEvent.text))]
         session.execute(sa.insert(FindingEvent).from_select(
             ["finding_id", "at", "kind", "to_status", "text"],
-            sa.select(Finding.id, *raised_event).where(Finding.rule_code == rule.code,
-                                                 Finding.county_code.in_(scope.counties), Finding.first_seen_at == now)))
+            sa.select(Finding.id, *raised_event).where(
+                Finding.rule_code == rule.code, Finding.county_code.in_(scope.counties), Finding.first_seen_at == now)))
     events = []
     for rows in (seen, reopened):
         if rows:

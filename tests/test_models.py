@@ -1,14 +1,14 @@
 """The model keeps its promises on both databases: unique natural keys, exact money, checks."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from ncms.db import session_scope
+from ncms.db import insert_rows, session_scope
 from ncms.models import (
     CatalogueItem,
     Claim,
@@ -17,6 +17,7 @@ from ncms.models import (
     CompensationScheme,
     Enrolment,
     Finding,
+    FindingStatus,
     Household,
     Institution,
     ItemCategory,
@@ -152,3 +153,32 @@ def test_enum_columns_store_codes_and_refuse_others(loaded_engine):
         assert conn.execute(sa.text("SELECT kind FROM claim")).scalar() == "inpatient"
         with pytest.raises(IntegrityError):
             conn.execute(sa.text("UPDATE claim SET kind = 'dental'"))
+
+
+def test_insert_rows_stores_what_an_insert_would(loaded_engine):
+    """The bulk insert (a COPY on PostgreSQL) sends values through the columns' types and fills in
+    the defaults, as an INSERT does: text that COPY escapes, JSON, enumerations, money, a
+    timestamp in another zone, NULLs; and it refuses what an INSERT refuses."""
+    beijing = timezone(timedelta(hours=8))
+    seen = datetime(2011, 3, 1, 8, 30, tzinfo=beijing)
+    evidence = {"note": 'tab\there, newline\nthere, back\\slash, "quoted", 病历', "amount": "12.30", "none": None}
+    rows = [dict(rule_code="split_admission", rule_version="1", subject_key=f"claim:520121:C{n}",
+                 county_code=COUNTY, claim_id=None, severity=Severity.SUSPICIOUS, amount_at_stake=Decimal("12.30"),
+                 parameters={"readmission_days": 15}, evidence=evidence if n else None, period_start=date(2011, 3, 1),
+                 period_end=None, last_seen_at=seen) for n in range(2)]
+    with loaded_engine.begin() as conn:
+        insert_rows(conn, Finding.__table__, rows)
+    with session_scope(loaded_engine) as s:
+        found = {f.subject_key: f for f in s.scalars(sa.select(Finding))}
+    assert set(found) == {"claim:520121:C0", "claim:520121:C1"}
+    one = found["claim:520121:C1"]
+    assert (one.severity, one.status) == (Severity.SUSPICIOUS, FindingStatus.OPEN)
+    assert one.amount_at_stake == Decimal("12.30")
+    assert (one.parameters, one.evidence) == ({"readmission_days": 15}, evidence)
+    assert (one.period_start, one.period_end, one.claim_id) == (date(2011, 3, 1), None, None)
+    assert one.last_seen_at == seen and one.last_seen_at.utcoffset() == timedelta(0)  # kept in UTC
+    assert one.first_seen_at is not None  # the column's default
+    assert found["claim:520121:C0"].evidence is None
+    with pytest.raises(IntegrityError):  # the same subject again
+        with loaded_engine.begin() as conn:
+            insert_rows(conn, Finding.__table__, rows[:1])

@@ -204,7 +204,7 @@ def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule)
         assert finding.amount_at_stake > 0 and finding.rule_version and finding.status is FindingStatus.OPEN
 
 
-SHARED = {"fund years": "fund AS", "stays": "stays AS", "listed items": "listed_items AS",
+SHARED = {"fund years": "fund AS", "stays": "stays AS", "items of note": "items_of_note AS",
           "listed diagnoses": "listed_diagnoses AS",
           "scheme terms": "paid_above_terms AS", "inpatient claims": "inpatient AS"}  # each basis and its CTE
 
@@ -394,6 +394,20 @@ def _config_with(tmp_path: Path, rules: dict) -> Path:  # type: ignore[type-arg]
     shutil.copytree(CONFIG_DIR, config)
     (config / "rules.yaml").write_text(yaml.safe_dump({"version": 1, "rules": rules}), encoding="utf-8")
     return config
+
+
+def test_over_standard_price_reads_its_tolerance_from_the_items_of_note(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """U1 is billed 9.00 for amoxicillin at 8.50, 5.9 % above: a hit at a tolerance of 5 %, none at
+    6 %. The items of note (the basis) keep every item above its price, whatever the tolerance."""
+    for tolerance, expected in ((0.05, {"U1"}), (0.06, set()), (0.0, {"U1"})):
+        chosen = changed(settings, config_dir=_config_with(
+            tmp_path / str(tolerance), {"over_standard_price": {"params": {"tolerance": tolerance}}}))
+        result = run_monitor(province, chosen, counties=[COUNTY],
+                             rules=["over_standard_price", "sex_restricted_item", "age_restricted_item"])
+        assert result.per_rule("hits") == {"over_standard_price": len(expected), "sex_restricted_item": 1,
+                                           "age_restricted_item": 1}
+        held = {key for key, f in findings(province, "over_standard_price").items() if f.status is FindingStatus.OPEN}
+        assert held == expected
 
 
 @pytest.mark.parametrize("rules, message", [

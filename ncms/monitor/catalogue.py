@@ -35,7 +35,7 @@ OUT_OF_COUNTY = (InstitutionLevel.MUNICIPAL, InstitutionLevel.PROVINCIAL, Instit
 
 CLAIM_KEY_PREFIX = "claim:"
 # the bases rules share (Rule.basis)
-FUND_YEARS, STAYS, LISTED_ITEMS, LISTED_DIAGNOSES = "fund years", "stays", "listed items", "listed diagnoses"
+FUND_YEARS, STAYS, ITEMS_OF_NOTE, LISTED_DIAGNOSES = "fund years", "stays", "items of note", "listed diagnoses"
 SCHEME_TERMS, INPATIENT = "scheme terms", "inpatient claims"
 
 
@@ -527,18 +527,31 @@ def cap_breach(params: dict[str, Any], scope: Scope) -> sa.Select:
             .where(m.paid > CompensationScheme.annual_cap + tolerance))
 
 
+@functools.lru_cache(maxsize=16)
+def _items_of_note(scope: Scope) -> Any:
+    """The scope's claim items billed above their catalogue price at all, or of a code on the
+    restriction list: what the rules of the basis "items of note" (over-standard price, the sex and
+    age restrictions of items) read, found in one scan of the items (a scan of 2.4 million items:
+    0.45 s on PostgreSQL), each rule then picking its few out. Above the price at all, not above
+    a rule's ceiling: a tolerance is zero or more (settings refuse less), so the rule's items are
+    among these whatever its tolerance. One CTE per scope, the same object for every rule."""
+    listed = sa.select(Restriction.code).where(Restriction.kind == RestrictionKind.ITEM)
+    return (sa.select(ClaimItem.claim_id, ClaimItem.item_code, ClaimItem.unit_price, ClaimItem.quantity,
+                      ClaimItem.amount, CatalogueItem.price)
+            .outerjoin(CatalogueItem, CatalogueItem.code == ClaimItem.item_code)
+            .where(sa.or_(ClaimItem.unit_price > CatalogueItem.price, ClaimItem.item_code.in_(listed)),
+                   *scope.theirs(ClaimItem.claim_id))
+            .cte("items_of_note").prefix_with("MATERIALIZED"))
+
+
 def over_standard_price(params: dict[str, Any], scope: Scope) -> sa.Select:
     c = sa.orm.aliased(Claim, name="c")
-    # each code's ceiling computed once, not once per item billed
-    prices = (sa.select(CatalogueItem.code, CatalogueItem.price,
-                        (CatalogueItem.price * _amount(1 + Decimal(str(params["tolerance"])))).label("ceiling"))
-              .cte("prices").prefix_with("MATERIALIZED"))
-    # the items above it first, then their few claims looked up (joined at once, PostgreSQL
+    noted = _items_of_note(scope)
+    # the items above the ceiling first, then their few claims looked up (joined at once, PostgreSQL
     # guessed a third of the items over the price and walked every claim to meet them)
-    over = (sa.select(ClaimItem.claim_id, ClaimItem.item_code, ClaimItem.unit_price, ClaimItem.quantity, prices.c.price)
-            .join(prices, prices.c.code == ClaimItem.item_code)
-            .where(ClaimItem.unit_price > prices.c.ceiling, *scope.theirs(ClaimItem.claim_id))
-            .cte("over_priced").prefix_with("MATERIALIZED"))
+    over = (sa.select(noted.c.claim_id, noted.c.item_code, noted.c.unit_price, noted.c.quantity, noted.c.price)
+            .where(noted.c.unit_price > noted.c.price * _amount(1 + Decimal(str(params["tolerance"]))))
+            .subquery("over_priced"))
     excess = sa.func.sum((over.c.unit_price - over.c.price) * over.c.quantity)
     return (sa.select(*_claim_columns(c, excess), sa.func.min(over.c.item_code).label("ev_code"),
                       sa.func.max(over.c.unit_price).label("ev_price"), sa.func.max(over.c.price).label("ev_ceiling"))
@@ -642,12 +655,13 @@ def _listed(kind: RestrictionKind, scope: Scope) -> Any:
     """The claims with an item or a main diagnosis on the restriction list, a row per listed
     code, with what the rules of its basis read: the claim's columns, the item's amount, the
     restriction, and the member's sex and birth date. One CTE per kind and scope, the same object
-    for the sex and the age rule of the kind (the bases "listed items", "listed diagnoses").
+    for the sex and the age rule of the kind (the bases "items of note", "listed diagnoses").
 
-    The listed codes are found first, in one scan; then their few claims looked up by id (joined
-    at once, PostgreSQL guessed a quarter of the items listed and hashed every claim), and their
-    members' sex and birth date looked up claim by claim (joined, PostgreSQL matched every claim
-    to its member before it knew how few were listed)."""
+    The listed codes are found first, in one scan (for items, the scan of the items of note);
+    then their few claims looked up by id (joined at once, PostgreSQL guessed a quarter of the
+    items listed and hashed every claim), and their members' sex and birth date looked up claim
+    by claim (joined, PostgreSQL matched every claim to its member before it knew how few were
+    listed)."""
     c = sa.orm.aliased(Claim, name="c")
     member = sa.and_(Member.county_code == c.county_code, Member.member_no == c.member_no)
     read = (c.id, c.county_code, c.source_id, c.member_no, c.institution_id, c.compensated_amount, c.admission_date,
@@ -670,12 +684,13 @@ def _listed(kind: RestrictionKind, scope: Scope) -> Any:
                 .join(Restriction, Restriction.id == found.c.restriction_id)
                 .where(among(c.id, sa.select(found.c.id)))
                 .cte("listed_diagnoses").prefix_with("MATERIALIZED"))
-    codes = sa.select(Restriction.code).where(Restriction.kind == kind).scalar_subquery()
-    candidates = sa.select(ClaimItem.claim_id).where(ClaimItem.item_code.in_(codes), *scope.theirs(ClaimItem.claim_id))
-    return (sa.select(*read, ClaimItem.amount, ClaimItem.item_code.label("code"))
-            .join(ClaimItem, ClaimItem.claim_id == c.id)
-            .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == ClaimItem.item_code))
-            .where(*scope.claims(c), among(c.id, candidates))
+    noted = _items_of_note(scope)
+    codes = sa.select(Restriction.code).where(Restriction.kind == kind)
+    return (sa.select(*read, noted.c.amount, noted.c.item_code.label("code"))
+            .select_from(noted)
+            .join(Restriction, sa.and_(Restriction.kind == kind, Restriction.code == noted.c.item_code))
+            .join(c, c.id == noted.c.claim_id)
+            .where(*scope.claims(c), among(c.id, sa.select(noted.c.claim_id).where(noted.c.item_code.in_(codes))))
             .cte("listed_items").prefix_with("MATERIALIZED"))
 
 
@@ -783,7 +798,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "than {tolerance} (a share of the price).",
          "收费项目单价超过省级价格目录标准（超出比例 {tolerance} 以上）。",
          "the amount billed above the catalogue prices", Severity.VIOLATION, over_standard_price,
-         {"tolerance": 0.0},
+         {"tolerance": 0.0}, basis=ITEMS_OF_NOTE,
          example="An item with a catalogue price of 10.00 yuan billed at 12.00: a hit for 2.00 a unit. "
                  "Billed at 10.00: not."),
     Rule("excess_quantity", "1", "excess quantity", "超量收费", "Bed days beyond the stay",
@@ -845,7 +860,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "A claim billing an item that the restriction list allows only for the other sex.",
          "结算单中含有限定另一性别使用的收费项目。",
          "the amount billed for the restricted items", Severity.VIOLATION,
-         _restricted(RestrictionKind.ITEM, by_sex=True), basis=LISTED_ITEMS,
+         _restricted(RestrictionKind.ITEM, by_sex=True), basis=ITEMS_OF_NOTE,
          example="A prenatal examination (E0006, women only) billed for a man: a hit; for a woman: not."),
     Rule("sex_restricted_diagnosis", "1", "sex-restricted items and diagnoses", "限性别诊断",
          "Diagnosis restricted to the other sex",
@@ -860,7 +875,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "A claim billing an item for a member whose age at admission is outside the item's age range.",
          "结算单中含有与患者入院时年龄不符的限年龄收费项目。",
          "the amount billed for the restricted items", Severity.SUSPICIOUS,
-         _restricted(RestrictionKind.ITEM, by_sex=False), basis=LISTED_ITEMS,
+         _restricted(RestrictionKind.ITEM, by_sex=False), basis=ITEMS_OF_NOTE,
          example="Levofloxacin (D0009, from 18) for a girl of 3: a hit; for a man of 39: not."),
     Rule("age_restricted_diagnosis", "1", "age-restricted items and diagnoses", "限年龄诊断",
          "Diagnosis outside its age range",

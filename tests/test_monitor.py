@@ -206,7 +206,7 @@ def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule)
 
 SHARED = {"fund years": "fund AS", "stays": "stays AS", "items of note": "items_of_note AS",
           "listed diagnoses": "listed_diagnoses AS",
-          "scheme terms": "paid_above_terms AS", "inpatient claims": "inpatient AS"}  # each basis and its CTE
+          "scheme terms": "paid_above_terms AS"}  # each basis and its CTE
 
 
 def test_every_basis_is_tested_here() -> None:

@@ -139,7 +139,7 @@ ITEMS = [line("X1", "E0006", "20.00"), line("X2", "E0006", "20.00"), line("Y1", 
          line("E1", "B0001", "15.00", "12", "bed"), line("E2", "B0001", "15.00", "9", "bed")]
 EXPECTED = {
     "duplicate_claim": {"Q2"},
-    "duplicate_enrolment": {"M21:2011"},  # M20 and M21: one national ID registered twice
+    "duplicate_enrolment": {"M21:2011", "M30:2011"},  # M20, M21 and M30: one national ID registered thrice
     "overpayment": {"W1"},
     "missing_referral": {"R1"},
     "cap_breach": {"M19:2011"},
@@ -167,7 +167,8 @@ EXPECTED = {
 def province(loaded_engine, settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.ensure_dirs()
     members = [member(no) for no in MEMBERS if no != "M21"] + [
-        member("M4", national_id=CHILD_ID), member("M21", national_id=member("M20")["national_id"])]
+        member("M4", national_id=CHILD_ID), member("M21", national_id=member("M20")["national_id"]),
+        member("M30", national_id=member("M20")["national_id"])]
     members = [dict(m, death_date="2011-03-10") if m["member_no"] == "M3" else m for m in members]
     enrolments = [dict(member_no=m["member_no"], year="2011", contribution="30.00", enrolled_on=None)
                   for m in members if m["member_no"] != "M5"]
@@ -385,7 +386,7 @@ def test_a_rule_switched_off_for_a_county_does_not_run_there(province, settings,
 def test_a_run_over_a_period_sees_only_claims_settled_in_it(province, settings) -> None:  # type: ignore[no-untyped-def]
     run_monitor(province, settings, counties=[COUNTY], period=(date(2011, 3, 1), date(2011, 4, 30)))
     # the hits settled in March and April (the others are not), and the enrolment of the year
-    assert set(findings(province)) == {"D1", "O2", "GS1", "L1", "M21:2011", "2011"}  # 2011: the fund
+    assert set(findings(province)) == {"D1", "O2", "GS1", "L1", "M21:2011", "M30:2011", "2011"}  # 2011: the fund
 
 def _config_with(tmp_path: Path, rules: dict) -> Path:  # type: ignore[type-arg]
     import shutil

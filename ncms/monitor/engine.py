@@ -351,10 +351,15 @@ def _analyse(engine: Engine) -> None:
     tables = ("claim", "claim_item", "member", "enrolment", "fund_financing", "institution", "compensation_scheme",
               "scheme_level", "restriction", "catalogue_item")
     with engine.connect() as conn:
+        # never analysed: told by the table itself (reltuples -1), not by the statistics counters,
+        # which a connection still open reports only when it has been idle a while (reference
+        # data loaded by this process a moment ago: the scheme's terms and the diagnoses at
+        # 30,000 claims took 0.4 s each, 0.03 s with statistics)
         stale = conn.scalars(sa.text(
-            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(:tables) AND schemaname = current_schema() "
-            "AND (greatest(n_mod_since_analyze, n_ins_since_vacuum) > 0.1 * greatest(n_live_tup, 1000) "
-            "OR (last_analyze IS NULL AND last_autoanalyze IS NULL AND n_live_tup + n_mod_since_analyze > 0))"),
+            "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+            "WHERE s.relname = ANY(:tables) AND s.schemaname = current_schema() "
+            "AND (greatest(s.n_mod_since_analyze, s.n_ins_since_vacuum) > 0.1 * greatest(s.n_live_tup, 1000) "
+            "OR c.reltuples < 0)"),
             {"tables": list(tables)}).all()
     if stale:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

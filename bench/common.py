@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
+from ncms import migrate
 from ncms.db import create_engine, normalise_url
 from ncms.exchange.schemas import RECORD_SCHEMAS
 
@@ -57,6 +58,19 @@ def fresh_schema(url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@contextmanager
+def migrated_database(tmp: Path, name: str, url: str) -> Iterator[tuple[str, list[str]]]:
+    """A fresh database migrated to the head (on PostgreSQL a schema of its own, dropped
+    afterwards): its URL, and the ``ncms`` options that point at it, its data folder under
+    ``tmp`` and the configuration."""
+    with fresh_schema(url) as schema_url:
+        engine = create_engine(schema_url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield schema_url, ["--data-dir", str(tmp / f"var-{name}"), "--database-url", schema_url,
+                           "--config-dir", str(ROOT / "config")]
 
 
 class Timer:

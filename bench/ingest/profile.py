@@ -29,11 +29,9 @@ from typing import Any, Callable
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import ROOT, databases, fresh_schema  # noqa: E402
+from common import ROOT, databases, migrated_database  # noqa: E402
 
-from ncms import migrate  # noqa: E402
 from ncms.cli import main as cli  # noqa: E402
-from ncms.db import create_engine  # noqa: E402
 from ncms.exchange.schemas import RECORD_SCHEMAS  # noqa: E402
 from ncms.ingest import checks, items, pipeline, staging, upsert  # noqa: E402
 from ncms.reference import read_reference  # noqa: E402
@@ -132,12 +130,7 @@ def main() -> None:
         packages = write_packages(province, tmp / "packages", months_per_package=12)
         del province
         for name, url in databases(tmp):
-            with fresh_schema(url) as schema_url:
-                engine = create_engine(schema_url)
-                migrate.upgrade(engine)
-                engine.dispose()
-                args = ["--data-dir", str(tmp / f"var-{name}"), "--database-url", schema_url,
-                        "--config-dir", str(ROOT / "config")]
+            with migrated_database(tmp, name, url) as (schema_url, args):
                 cli([*args, "db", "load-config"], standalone_mode=False)
                 os.environ.setdefault("NCMS_INGEST_JOBS", "1")
                 steps.clear()

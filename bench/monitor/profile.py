@@ -28,9 +28,8 @@ from typing import Any
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import ROOT, databases, fresh_schema  # noqa: E402
+from common import ROOT, databases, migrated_database  # noqa: E402
 
-from ncms import migrate  # noqa: E402
 from ncms.cli import main as cli  # noqa: E402
 from ncms.config import load_settings  # noqa: E402
 from ncms.db import create_engine  # noqa: E402
@@ -79,11 +78,8 @@ def main() -> None:
         packages = write_packages(province, tmp / "packages", months_per_package=12)
         del province
         for name, url in databases(tmp):
-            with fresh_schema(url) as schema_url:
+            with migrated_database(tmp, name, url) as (schema_url, args):
                 engine = create_engine(schema_url)
-                migrate.upgrade(engine)
-                args = ["--data-dir", str(tmp / f"var-{name}"), "--database-url", schema_url,
-                        "--config-dir", str(ROOT / "config")]
                 cli([*args, "db", "load-config"], standalone_mode=False)
                 cli([*args, "ingest", *map(str, packages)], standalone_mode=False)
                 settings = load_settings(database_url=schema_url, config_dir=ROOT / "config")

@@ -73,6 +73,13 @@ def migrated_database(tmp: Path, name: str, url: str) -> Iterator[tuple[str, lis
                            "--config-dir", str(ROOT / "config")]
 
 
+def forget_findings(engine: sa.Engine) -> None:
+    """Delete every finding and its events: the monitoring benches time a catalogue run from none."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM finding_event"))
+        conn.execute(sa.text("DELETE FROM finding"))
+
+
 class Timer:
     def __enter__(self) -> "Timer":
         self.start = time.perf_counter()

@@ -25,10 +25,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import ROOT, databases, migrated_database  # noqa: E402
+from common import ROOT, databases, forget_findings, migrated_database  # noqa: E402
 
 from ncms.cli import main as cli  # noqa: E402
 from ncms.config import load_settings  # noqa: E402
@@ -64,12 +63,6 @@ def instrument() -> None:
     monitor._run_steps, monitor._file = timed_steps, timed_file  # noqa: SLF001
 
 
-def fresh(engine: sa.Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM finding_event"))
-        conn.execute(sa.text("DELETE FROM finding"))
-
-
 def main() -> None:
     instrument()
     with tempfile.TemporaryDirectory(prefix="ncms-profile-monitor-") as tmp_name:
@@ -85,7 +78,7 @@ def main() -> None:
                 settings = load_settings(database_url=schema_url, config_dir=ROOT / "config")
                 monitor.run_monitor(engine, settings)  # settles: vacuum and analyse, times on record
                 print(f"\n# {name}, {CLAIMS:,} claims")
-                fresh(engine)
+                forget_findings(engine)
                 queries.clear()
                 filing.clear()
                 alone = monitor.run_monitor(engine, replace(settings, monitor_jobs=1))
@@ -93,7 +86,7 @@ def main() -> None:
                 for start, end, _, rules in sorted(queries, key=lambda q: q[0] - q[1]):
                     filed = sum(filing[rule] for rule in rules.split(", "))
                     print(f"  {end - start:6.2f}  (filing {filed:4.2f})  {rules}")
-                fresh(engine)
+                forget_findings(engine)
                 queries.clear()
                 started = time.perf_counter()
                 together = monitor.run_monitor(engine, settings)

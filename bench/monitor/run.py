@@ -31,9 +31,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import CHILD, ROOT, Timer, databases, fresh_schema  # noqa: E402
+from common import CHILD, ROOT, Timer, databases, forget_findings, migrated_database  # noqa: E402
 
-from ncms import migrate  # noqa: E402
 from ncms.db import create_engine  # noqa: E402
 from ncms.reference import read_reference  # noqa: E402
 from ncms.synth import generate, write_packages  # noqa: E402
@@ -65,9 +64,7 @@ def catalogue(url: str, args: list[str], *options: str, fresh: bool = True) -> f
     """A ``ncms monitor run`` in a child; the run's own seconds."""
     if fresh:  # from no findings
         engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text("DELETE FROM finding_event"))
-            conn.execute(sa.text("DELETE FROM finding"))
+        forget_findings(engine)
         engine.dispose()
     with Timer() as timer:
         done = ncms(args, "monitor", "run", *options)
@@ -104,12 +101,8 @@ def main() -> None:
               f"{ROUNDS} batches of {BATCH} claims held back; generated in {gen.seconds:.1f} s", flush=True)
         del province, base
         for name, url in databases(tmp):
-            with fresh_schema(url if name != "sqlite" else f"sqlite:///{tmp / 'monitor.db'}") as db_url:
-                engine = create_engine(db_url)
-                migrate.upgrade(engine)
-                engine.dispose()
-                args = ["--data-dir", str(tmp / f"var-{name}"), "--database-url", db_url,
-                        "--config-dir", str(ROOT / "config")]
+            with migrated_database(tmp, name, url if name != "sqlite" else f"sqlite:///{tmp / 'monitor.db'}") \
+                    as (db_url, args):
                 ncms(args, "db", "load-config")
                 with Timer() as load:
                     ncms(args, "ingest", *map(str, packages))

@@ -90,12 +90,12 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     as an INSERT of many (a statement each, however pipelined), 0.52-0.56 s as a COPY."""
     if not rows:
         return
-    names = list(rows[0])
-    defaults = {column.name: column.default for column in table.columns
-                if column.name not in names and column.default is not None and not column.primary_key}
     if conn.dialect.name != "postgresql":
         conn.execute(sa.insert(table), rows)  # SQLAlchemy fills in the defaults
         return
+    names = list(rows[0])
+    defaults = {column.name: column.default for column in table.columns
+                if column.name not in names and column.default is not None and not column.primary_key}
     if any(not (default.is_scalar or default.is_callable) for default in defaults.values()):
         raise ValueError(f"{table.name}: give every column whose default is SQL")
     columns = [*names, *defaults]

@@ -62,7 +62,8 @@ def line(cid: str, code: str, amount: str = "30.00", quantity: str = "1", catego
                 unit_price=amount, amount=total)
 
 
-MEMBERS = ["M1", "M2", "M3", "M5", "M11", "M12", "M13", "M14", "M15", "M16", *(f"M{n}" for n in range(17, 30))]
+MEMBERS = ["M1", "M2", "M3", "M5", "M11", "M12", "M13", "M14", "M15", "M16", *(f"M{n}" for n in range(17, 30)),
+           *(f"M{n}" for n in range(31, 36))]
 CLAIMS = [
     # care after death: M3 (a man) died on 10 March
     visit("D1", "M3", "2011-03-15"),
@@ -112,6 +113,19 @@ CLAIMS += [
     stay("R2", "M18", "2011-03-10", "2011-03-14", total="2000.00", institution_code=MUNICIPAL, referral="1"),
     stay("R3", "M18", "2011-05-10", "2011-05-14", total="2000.00", institution_code=MUNICIPAL, referral="0",
          compensated_amount="645.00"),                                            # paid unreferred: no hit
+    # a cent above the scheme, at each of its edges: hits at a tolerance of zero, not at the usual cent
+    # (test_overpayment_is_found_a_cent_above_each_edge_of_the_scheme)
+    stay("WC1", "M31", "2011-07-01", "2011-07-05", total="1000.02", compensated_amount="525.02"),  # 525.014: 525.01
+    stay("WC2", "M32", "2011-07-01", "2011-07-05", total="1000.02"),                              # paid 525.01: no
+    stay("WC3", "M33", "2011-07-01", "2011-07-05", total="50.00", institution_code=TOWNSHIP,
+         compensated_amount="0.01"),                                      # under the 80.00 deductible
+    visit("WC4", "M34", "2011-07-01", total="200.00", compensated_amount="45.01"),  # 70.00 capped at 45.00
+    visit("WC5", "M34", "2011-07-02", total="200.00"),                              # paid the 45.00 cap: no
+    # unreferred at a city hospital: (2,000.02 - 500) x 43 % = 645.0086, 645.01
+    stay("RC1", "M35", "2011-07-01", "2011-07-05", total="2000.02", institution_code=MUNICIPAL, referral="0",
+         compensated_amount="645.02"),
+    stay("RC2", "M35", "2011-09-01", "2011-09-05", total="2000.02", institution_code=MUNICIPAL, referral="0",
+         compensated_amount="645.01"),                                    # no hit
     # cap breach: a 50,000.00 cap in 2011
     stay("CB1", "M19", "2011-02-01", "2011-02-10", total="40250.00"),            # 28,000.00
     stay("CB2", "M19", "2011-06-01", "2011-06-10", total="35250.00"),            # 24,500.00: 52,500 in all, hit
@@ -395,6 +409,20 @@ def _config_with(tmp_path: Path, rules: dict) -> Path:  # type: ignore[type-arg]
     shutil.copytree(CONFIG_DIR, config)
     (config / "rules.yaml").write_text(yaml.safe_dump({"version": 1, "rules": rules}), encoding="utf-8")
     return config
+
+
+def test_overpayment_is_found_a_cent_above_each_edge_of_the_scheme(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """At a tolerance of zero, a claim paid one cent more than the scheme gives is a hit, wherever
+    the scheme's terms put the edge: a share rounded down (WC1, RC1), nothing under the deductible
+    (WC3), the per-visit cap (WC4). The plain arithmetic that picks the claims to test first
+    (``_may_pay_above``) must let each of them through."""
+    chosen = changed(settings, config_dir=_config_with(tmp_path, {"overpayment": {"params": {"tolerance": 0}},
+                                                                  "missing_referral": {"params": {"tolerance": 0}}}))
+    run_monitor(province, chosen, counties=[COUNTY], rules=["overpayment", "missing_referral"])
+    assert set(findings(province, "overpayment")) == {"W1", "WC1", "WC3", "WC4"}
+    assert set(findings(province, "missing_referral")) == {"R1", "RC1"}
+    evidence = findings(province, "overpayment")["WC1"].evidence
+    assert (evidence["scheme_pays"], evidence["paid"]) == ("525.01", "525.02")
 
 
 def test_over_standard_price_reads_its_tolerance_from_the_items_of_note(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]

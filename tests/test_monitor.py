@@ -17,7 +17,8 @@ import yaml
 from ncms.config import ConfigError
 from ncms.db import session_scope
 from ncms.ingest import ingest_package
-from ncms.models import Claim, Finding, FindingEvent, FindingEventKind, FindingStatus, RuleRun
+from ncms.models import (Claim, Finding, FindingEvent, FindingEventKind, FindingStatus, Restriction,
+                         RestrictionKind, RuleRun)
 from ncms.monitor import CATALOGUE, run_monitor
 from ncms.monitor import engine as monitor_engine
 from ncms.monitor.settings import read_rule_settings
@@ -91,6 +92,7 @@ CLAIMS = [
     # restricted by sex: M1 is a man, M2 a woman
     visit("X1", "M1", "2011-10-01", total="20.00"),          # prenatal examination for a man: hit
     visit("X2", "M2", "2011-10-01", total="20.00"),          # for a woman: no hit
+    visit("X3", "M1", "2011-10-02", total="20.00"),          # a code the catalogue lacks: no hit unless listed
     visit("G1", "M1", "2011-10-02", diagnosis_code="N71.0"),            # uterine disease, a man: hit
     visit("G2", "M2", "2011-10-02", diagnosis_code="N71.0"),            # a woman: no hit
     visit("G3", "M1", "2011-10-03", diagnosis_code="N40"),              # prostate, a man: no hit
@@ -147,7 +149,8 @@ CLAIMS += [
     stay("L3", "M29", "2011-03-01", "2011-03-06", total="450.00", institution_code=TOWNSHIP,
          diagnosis_code="J06.9"),                                                 # 5 days: no hit
 ]
-ITEMS = [line("X1", "E0006", "20.00"), line("X2", "E0006", "20.00"), line("Y1", "D0009", "18.00"),
+ITEMS = [line("X1", "E0006", "20.00"), line("X2", "E0006", "20.00"), line("X3", "Z0001", "20.00"),
+         line("Y1", "D0009", "18.00"),
          line("Y2", "D0009", "18.00"),
          line("U1", "D0001", "9.00"), line("U2", "D0001", "8.50"),
          line("E1", "B0001", "15.00", "12", "bed"), line("E2", "B0001", "15.00", "9", "bed")]
@@ -423,6 +426,15 @@ def test_overpayment_is_found_a_cent_above_each_edge_of_the_scheme(province, set
     assert set(findings(province, "missing_referral")) == {"R1", "RC1"}
     evidence = findings(province, "overpayment")["WC1"].evidence
     assert (evidence["scheme_pays"], evidence["paid"]) == ("525.01", "525.02")
+
+
+def test_a_listed_code_the_catalogue_lacks_is_among_the_items_of_note(province, settings) -> None:  # type: ignore[no-untyped-def]
+    """The items of note meet the catalogue and its listing in one lookup; a listed code without a
+    catalogue entry (X3's Z0001, loaded as unmapped) is found on the list itself."""
+    with session_scope(province) as s:
+        s.add(Restriction(kind=RestrictionKind.ITEM, code="Z0001", allowed_sex="F", note="women only"))
+    run_monitor(province, settings, counties=[COUNTY], rules=["sex_restricted_item"])
+    assert set(findings(province, "sex_restricted_item")) == {"X1", "X3"}
 
 
 def test_over_standard_price_reads_its_tolerance_from_the_items_of_note(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -575,12 +575,20 @@ def _items_of_note(scope: Scope) -> Any:
     out. Above the price at all, not above a rule's ceiling: a tolerance is zero or more
     (settings refuse less), so the rule's items are among these whatever its tolerance. One CTE
     per scope, the same object for every rule."""
-    listed = sa.select(Restriction.code).where(Restriction.kind == RestrictionKind.ITEM)
+    is_item = Restriction.kind == RestrictionKind.ITEM
+    # each catalogue code with its price and whether it is listed: an item meets its code once, not
+    # the catalogue and then the list (2.4 million items: 1.37-1.57 -> 1.12-1.23 s on SQLite); the
+    # list is looked up only for a code the catalogue lacks
+    codes = (sa.select(CatalogueItem.code, CatalogueItem.price, Restriction.id.is_not(None).label("listed"))
+             .outerjoin(Restriction, sa.and_(is_item, Restriction.code == CatalogueItem.code))
+             .cte("codes").prefix_with("MATERIALIZED"))
     return (sa.select(ClaimItem.claim_id, ClaimItem.item_code, ClaimItem.category, ClaimItem.unit_price,
-                      ClaimItem.quantity, ClaimItem.amount, CatalogueItem.price)
-            .outerjoin(CatalogueItem, CatalogueItem.code == ClaimItem.item_code)
-            .where(sa.or_(ClaimItem.unit_price > CatalogueItem.price, ClaimItem.item_code.in_(listed),
-                          ClaimItem.category == ItemCategory.BED),
+                      ClaimItem.quantity, ClaimItem.amount, codes.c.price)
+            .outerjoin(codes, codes.c.code == ClaimItem.item_code)
+            .where(sa.or_(ClaimItem.category == ItemCategory.BED, codes.c.listed,
+                          ClaimItem.unit_price > codes.c.price,
+                          sa.and_(codes.c.code.is_(None), ClaimItem.item_code.in_(sa.select(Restriction.code)
+                                                                                   .where(is_item)))),
                    *scope.theirs(ClaimItem.claim_id))
             .cte("items_of_note").prefix_with("MATERIALIZED"))
 

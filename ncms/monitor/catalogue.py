@@ -643,11 +643,17 @@ def _fund_years(scope: Scope) -> Any:
     the months the year's claims reach (the run rate's divisor), the year-end projection,
     and the balance carried from all years up to it. One CTE per scope, the same object for
     every fund rule, so that the rules run together compute it once (the basis "fund years")."""
-    year = year_of(Claim.settlement_date)
-    spent = (sa.select(Claim.county_code, year.label("year"), sa.func.sum(Claim.compensated_amount).label("spent"),
-                       sa.func.max(month_of(Claim.settlement_date)).label("months"))
+    # paid per county and day first, the years from the days: the year and month are cut from a
+    # few thousand days, not from each of a million claims (the basis, best and median of five:
+    # 0.70/0.77 -> 0.45/0.56 s on PostgreSQL, 0.87/0.93 -> 0.71/0.81 s on SQLite)
+    daily = (sa.select(Claim.county_code, Claim.settlement_date.label("day"),
+                       sa.func.sum(Claim.compensated_amount).label("spent"))
              .where(*scope.county(Claim.county_code), Claim.voided.is_(False))
-             .group_by(Claim.county_code, year).subquery("spent"))
+             .group_by(Claim.county_code, Claim.settlement_date).subquery("daily"))
+    year = year_of(daily.c.day)
+    spent = (sa.select(daily.c.county_code, year.label("year"), sa.func.sum(daily.c.spent).label("spent"),
+                       sa.func.max(month_of(daily.c.day)).label("months"))
+             .group_by(daily.c.county_code, year).subquery("spent"))
     raised = (sa.select(FundFinancing.county_code, FundFinancing.year, sa.func.sum(FundFinancing.amount).label("income"))
               .where(*scope.county(FundFinancing.county_code))
               .group_by(FundFinancing.county_code, FundFinancing.year).subquery("raised"))

@@ -735,4 +735,4 @@ def test_a_rule_that_hashes_a_whole_table_is_given_the_memory_for_it(province, s
         assert result.per_rule("hits") == {rule: len(EXPECTED[rule])}
         memory = [statement for statement in statements if "work_mem" in statement]
         on_postgresql = province.dialect.name == "postgresql" and rule == "duplicate_claim"
-        assert memory == (["SET LOCAL work_mem = '64MB'"] if on_postgresql else [])
+        assert memory == (["SET LOCAL work_mem = '128MB'"] if on_postgresql else [])

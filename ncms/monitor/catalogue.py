@@ -774,7 +774,8 @@ CATALOGUE: tuple[Rule, ...] = (
          "{amount_tolerance}（比例），后结算者为重复报销。",
          "the compensation paid on the claim settled second", Severity.VIOLATION, duplicate_claim,
          # its grouping of a million claims by person and day holds 213 MB (PostgreSQL lets a hash
-         # take twice work_mem): at 64 MB it spilled in 5 batches, 1.34 -> 1.06-1.17 s (medians)
+         # take twice work_mem): at 64 MB it spilled in 5 batches, 1.34 -> 1.22 s (medians of
+         # alternating runs; 256 MB: 1.06-1.17 s)
          {"amount_tolerance": 0.1}, hash_mb=128,
          example="A stay from 2 to 9 March at the county hospital, 3,000.00 yuan, settled on 10 March in one "
                  "county and again on 20 March in another by the same national ID: the second is a hit. The "

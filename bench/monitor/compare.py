@@ -20,35 +20,35 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import ROOT, databases, migrated_database  # noqa: E402
+from common import ROOT, databases, forget_findings, migrated_database  # noqa: E402
 
 from ncms.cli import main as cli  # noqa: E402
+from ncms.db import create_engine  # noqa: E402
 from ncms.reference import read_reference  # noqa: E402
 from ncms.synth import generate, write_packages  # noqa: E402
 
 CLAIMS = int(os.environ.get("NCMS_BENCH_CLAIMS", "300000"))
 ROUNDS = int(os.environ.get("NCMS_BENCH_ROUNDS", "3"))
 
-# one catalogue run from no findings, in the revision on PYTHONPATH; prints its seconds
+# one catalogue run in the revision on PYTHONPATH; prints its seconds
 RUN = """
 import sys
 from dataclasses import replace
 from pathlib import Path
-import sqlalchemy as sa
 from ncms.config import load_settings
 from ncms.db import create_engine
 from ncms.monitor.engine import run_monitor
 url, config, jobs = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
-engine = create_engine(url)
-with engine.begin() as conn:
-    conn.execute(sa.text("DELETE FROM finding_event"))
-    conn.execute(sa.text("DELETE FROM finding"))
 settings = load_settings(database_url=url, config_dir=config)
-print(run_monitor(engine, replace(settings, monitor_jobs=jobs) if jobs else settings).seconds)
+print(run_monitor(create_engine(url), replace(settings, monitor_jobs=jobs) if jobs else settings).seconds)
 """
 
 
 def run(tree: Path, url: str, jobs: int) -> float:
+    """One catalogue run of the revision in ``tree``, from no findings: its own seconds."""
+    engine = create_engine(url)
+    forget_findings(engine)
+    engine.dispose()
     done = subprocess.run([sys.executable, "-c", RUN, url, str(ROOT / "config"), str(jobs)], cwd=tree,
                           env=dict(os.environ, PYTHONPATH=str(tree)), capture_output=True, text=True)
     if done.returncode != 0:

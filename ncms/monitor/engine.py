@@ -413,7 +413,8 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
                 session.execute(sa.text("SET LOCAL random_page_cost = 1.1"))  # not found by a scan
             elif memory:  # a hash of a whole table, in memory: at a million claims, duplicate claim
                 # 1.07 -> 0.96 s, duplicate enrolment 0.70 -> 0.53 s, not enrolled 0.92 -> 0.76 s at
-                # 64 MB (not for every rule: cap breach's hash of the members' years 0.93 -> 1.23 s)
+                # 64 MB (duplicate claim's now takes 128: see its rule; not for every rule: cap
+                # breach's hash of the members' years 0.93 -> 1.23 s)
                 session.execute(sa.text(f"SET LOCAL work_mem = '{memory}MB'"))
         queries = {step.rule.code: step.rule.query(step.chosen.params, scope) for step in steps}
         found: dict[str, list[Any]] = {code: [] for code in queries}

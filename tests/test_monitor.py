@@ -718,21 +718,36 @@ def test_reference_data_loaded_a_moment_ago_is_analysed_before_the_rules_run(eng
         assert set(conn.scalars(unknown, {"names": reference})) == set()
 
 
-def test_a_rule_that_hashes_a_whole_table_is_given_the_memory_for_it(province, settings) -> None:  # type: ignore[no-untyped-def]
-    """On PostgreSQL a rule with ``hash_mb`` runs with that much work memory; a rule without,
-    with the server's setting."""
-    for rule in ("duplicate_claim", "ghost_stay"):
-        statements: list[str] = []
+def test_each_query_plans_with_the_settings_of_its_run(province, settings) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL every rule's query runs without JIT; side by side, without parallel workers
+    (the rules already share the cores); incremental, with random reads priced as cached; and
+    with the server's work memory. On SQLite there is nothing to set."""
+    statements: list[str] = []
+    rules = ["duplicate_claim", "care_after_death"]  # two queries: two can run side by side
 
-        def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+    def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("SET LOCAL"):
             statements.append(statement)
 
-        sa.event.listen(province, "before_cursor_execute", seen)
-        try:
-            result = run_monitor(province, settings, counties=[COUNTY], rules=[rule])
-        finally:
-            sa.event.remove(province, "before_cursor_execute", seen)
-        assert result.per_rule("hits") == {rule: len(EXPECTED[rule])}
-        memory = [statement for statement in statements if "work_mem" in statement]
-        on_postgresql = province.dialect.name == "postgresql" and rule == "duplicate_claim"
-        assert memory == (["SET LOCAL work_mem = '128MB'"] if on_postgresql else [])
+    def planned(**kwargs) -> set[str]:  # type: ignore[no-untyped-def]
+        statements.clear()
+        result = run_monitor(province, kwargs.pop("settings", settings), counties=[COUNTY], rules=rules, **kwargs)
+        # incremental, with nothing new: no one to re-examine, nothing found
+        assert result.per_rule("hits") == {rule: 0 if kwargs.get("incremental") else len(EXPECTED[rule])
+                                           for rule in rules}
+        return set(statements)
+
+    sa.event.listen(province, "before_cursor_execute", seen)
+    try:
+        alone = planned(settings=changed(settings, monitor_jobs=1))
+        side_by_side = planned(settings=changed(settings, monitor_jobs=2))
+        incremental = planned(settings=changed(settings, monitor_jobs=1), incremental=True)
+    finally:
+        sa.event.remove(province, "before_cursor_execute", seen)
+    if province.dialect.name != "postgresql":
+        assert alone == side_by_side == incremental == set()
+        return
+    jit, serial = "SET LOCAL jit = off", "SET LOCAL max_parallel_workers_per_gather = 0"
+    assert alone == {jit}
+    assert side_by_side == {jit, serial}
+    assert incremental == {jit, "SET LOCAL random_page_cost = 1.1"}

@@ -92,9 +92,6 @@ class Rule:
     example: str = ""  # a hit and a near miss, in words (docs/rules.md)
     whole_county: bool = False  # judges a county's fund, not people: an incremental run re-reads the county
     basis: str = ""  # rules of one basis build on one aggregate, computed once when they run together
-    # PostgreSQL: the memory (MB) each hash of the query may take, for a rule that hashes a whole
-    # table (the server's 4 MB default made them spill to disk); 0: the server's setting
-    hash_mb: int = 0
 
 
 def together(queries: dict[str, sa.Select]) -> sa.Select:
@@ -775,10 +772,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "同一身份证号（含跨县）、同一医疗机构、同类就诊、同日期的结算单，医疗总费用相差不超过 "
          "{amount_tolerance}（比例），后结算者为重复报销。",
          "the compensation paid on the claim settled second", Severity.VIOLATION, duplicate_claim,
-         # its grouping of a million claims by person and day holds 213 MB (PostgreSQL lets a hash
-         # take twice work_mem): at 64 MB it spilled in 5 batches, 1.34 -> 1.22 s (medians of
-         # alternating runs; 256 MB: 1.06-1.17 s)
-         {"amount_tolerance": 0.1}, hash_mb=128,
+         {"amount_tolerance": 0.1},
          example="A stay from 2 to 9 March at the county hospital, 3,000.00 yuan, settled on 10 March in one "
                  "county and again on 20 March in another by the same national ID: the second is a hit. The "
                  "same dates at another institution are not."),
@@ -788,7 +782,7 @@ CATALOGUE: tuple[Rule, ...] = (
          "each other one is a hit.",
          "同一身份证号同一年度参合两次（跨县或同县）：身份证地址码所在县（否则最早）的参合为本人参合，其余为重复参合。",
          "the government subsidy paid for the duplicate ({subsidy} yuan a person)", Severity.VIOLATION,
-         duplicate_enrolment, {"subsidy": 200}, hash_mb=64,
+         duplicate_enrolment, {"subsidy": 200},
          example="A person with an ID from 520121 enrolled for 2011 in 520121 and in 520322: the 520322 "
                  "enrolment is a hit; enrolments in 2010 and 2011 in one county are not."),
     Rule("care_after_death", "1", "care after death", "死亡后就医", "Care after death",
@@ -908,7 +902,7 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule("not_enrolled", "1", "not enrolled", "非参合人员", "Claim of a person not enrolled that year",
          "A claim whose member has no enrolment in the county for the year of the admission or visit.",
          "结算单对应人员在就诊年度未在本县参合。",
-         "the compensation paid on the claim", Severity.VIOLATION, not_enrolled, hash_mb=64,
+         "the compensation paid on the claim", Severity.VIOLATION, not_enrolled,
          example="A member enrolled for 2010 only: a visit on 1 September 2011 is a hit; a visit in 2010 is not."),
     Rule("sex_restricted_item", "1", "sex-restricted items and diagnoses", "限性别项目", "Item restricted to the other sex",
          "A claim billing an item that the restriction list allows only for the other sex.",

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -71,6 +73,37 @@ def migrated_database(tmp: Path, name: str, url: str) -> Iterator[tuple[str, lis
         engine.dispose()
         yield schema_url, ["--data-dir", str(tmp / f"var-{name}"), "--database-url", schema_url,
                            "--config-dir", str(ROOT / "config")]
+
+
+@contextmanager
+def loaded_database(tmp: Path, name: str, url: str, packages: list[Path]) -> Iterator[tuple[str, list[str]]]:
+    """A fresh database (``migrated_database``) holding the configuration and ``packages``,
+    loaded by ``ncms ingest`` in a child (not timed by the caller: its time is printed)."""
+    with migrated_database(tmp, name, url) as (db_url, args):
+        run_ncms(args, "db", "load-config")
+        with Timer() as load:
+            run_ncms(args, "ingest", *map(str, packages))
+        print(f"# {name}: loaded in {load.seconds:.1f} s", flush=True)
+        yield db_url, args
+
+
+def run_ncms(args: list[str], *command: str) -> subprocess.CompletedProcess:
+    """``ncms`` with ``args`` and ``command`` in a child process (which prints its peak memory
+    on stderr); exits the bench with the child's output if it fails."""
+    done = subprocess.run([sys.executable, "-c", CHILD, *args, *command], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"ncms {' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+def full_scan(url: str) -> float:
+    """Seconds of one full scan of the claims and items tables: a SELECT summing a column of each."""
+    engine = create_engine(url)
+    with Timer() as timer, engine.connect() as conn:
+        conn.execute(sa.text("SELECT sum(total_amount) FROM claim")).scalar()
+        conn.execute(sa.text("SELECT sum(amount) FROM claim_item")).scalar()
+    engine.dispose()
+    return timer.seconds
 
 
 def forget_findings(engine: sa.Engine) -> None:

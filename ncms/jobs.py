@@ -103,12 +103,12 @@ def batches_received(start: datetime, end: datetime) -> dict[str, dict[str, int]
 
 def monitor_rules() -> dict[str, Any]:
     """Run the rule catalogue over what arrived since its last run (``ncms monitor run
-    --incremental``: a rule never run, or whose version or parameters changed, runs in full);
-    the run's counts."""
+    --incremental``: a rule never run, or whose version or parameters changed, runs in full),
+    and the anomaly model if anything arrived; the run's counts."""
     from .monitor import run_monitor
 
     with _platform() as (settings, engine):
-        result = run_monitor(engine, settings, incremental=True)
+        result = run_monitor(engine, settings, incremental=True, model=True)
     return {"run": result.run_id, "people": result.people, "hits": result.per_rule("hits"),
             "raised": sum(o.raised for o in result.outcomes), "closed": sum(o.closed for o in result.outcomes),
             "amount": str(result.amount)}

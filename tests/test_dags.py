@@ -18,6 +18,7 @@ from ncms.db import session_scope
 from ncms.ingest.etl import read_watermark
 from ncms.models import Batch, BatchSource, Claim, Member
 from ncms.monitor import CATALOGUE
+from ncms.monitor.anomaly import MODEL
 
 from .conftest import CONFIG_DIR, ROOT
 from .packages import county_database
@@ -168,8 +169,9 @@ def test_the_monitoring_and_reporting_steps_report_late_counties_and_the_months_
     assert jobs.batches_received(datetime(2011, 1, 1, tzinfo=timezone.utc),
                                  datetime(2011, 2, 1, tzinfo=timezone.utc)) == {}
 
-    rules = jobs.monitor_rules()  # the first run: every rule in full
-    assert set(rules["hits"]) == {rule.code for rule in CATALOGUE} and rules["raised"] == sum(rules["hits"].values())
+    rules = jobs.monitor_rules()  # the first run: every rule in full, and the anomaly model
+    assert set(rules["hits"]) == {rule.code for rule in CATALOGUE} | {MODEL.code}
+    assert rules["raised"] == sum(rules["hits"].values())
     assert rules["people"] is None and rules["raised"] > 0
-    again = jobs.monitor_rules()  # then only what arrived since: nothing
-    assert again["people"] == 0 and again["raised"] == again["closed"] == 0
+    again = jobs.monitor_rules()  # then only what arrived since: nothing, and no model run
+    assert again["people"] == 0 and again["raised"] == again["closed"] == 0 and MODEL.code not in again["hits"]

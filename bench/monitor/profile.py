@@ -43,7 +43,7 @@ filing: dict[str, float] = collections.defaultdict(float)
 
 def instrument() -> None:
     """Record each query's start and end, and each rule's filing time."""
-    run_steps, file = monitor._run_steps, monitor._file  # noqa: SLF001
+    run_steps, file = monitor._run_steps, monitor.file_findings  # noqa: SLF001
 
     def timed_steps(engine: Any, steps: list[Any], *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
@@ -60,7 +60,7 @@ def instrument() -> None:
         finally:
             filing[rule.code] += time.perf_counter() - start
 
-    monitor._run_steps, monitor._file = timed_steps, timed_file  # noqa: SLF001
+    monitor._run_steps, monitor.file_findings = timed_steps, timed_file  # noqa: SLF001
 
 
 def main() -> None:

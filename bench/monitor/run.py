@@ -5,7 +5,7 @@ then incremental runs after batches of 10,000 new claims.
    ``ncms ingest`` into an empty database (not timed), less NCMS_BENCH_ROUNDS batches of
    10,000 claims (and their items) held back at random.
 2. Limit: one full scan of the claims and items tables (a SELECT summing a column of each).
-3. The whole catalogue (``ncms monitor run``) in a child process, from no findings; the
+3. The whole catalogue (``ncms monitor run --no-anomaly``) in a child process, from no findings; the
    figure is the run's own time as it prints it (the child's start, ~1 s of imports, is not
    the catalogue; its wall time is printed too).
 4. Scan and catalogue take turns NCMS_BENCH_ROUNDS times (3); the medians are compared.
@@ -22,16 +22,14 @@ from __future__ import annotations
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import sqlalchemy as sa
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import CHILD, ROOT, Timer, databases, forget_findings, migrated_database  # noqa: E402
+from common import ROOT, Timer, databases, forget_findings, full_scan, loaded_database  # noqa: E402
+from common import run_ncms as ncms  # noqa: E402
 
 from ncms.db import create_engine  # noqa: E402
 from ncms.reference import read_reference  # noqa: E402
@@ -44,30 +42,15 @@ BATCH = 10_000  # claims in each held-back batch
 INCREMENTAL_LIMIT = 5.0  # seconds
 
 
-def ncms(args: list[str], *command: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-c", CHILD, *args, *command], capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"ncms {' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return done
-
-
-def full_scan(url: str) -> float:
-    engine = create_engine(url)
-    with Timer() as timer, engine.connect() as conn:
-        conn.execute(sa.text("SELECT sum(total_amount) FROM claim")).scalar()
-        conn.execute(sa.text("SELECT sum(amount) FROM claim_item")).scalar()
-    engine.dispose()
-    return timer.seconds
-
-
 def catalogue(url: str, args: list[str], *options: str, fresh: bool = True) -> float:
-    """A ``ncms monitor run`` in a child; the run's own seconds."""
+    """A ``ncms monitor run --no-anomaly`` in a child (the rule catalogue: the anomaly model has
+    its own bench, bench/anomaly); the run's own seconds."""
     if fresh:  # from no findings
         engine = create_engine(url)
         forget_findings(engine)
         engine.dispose()
     with Timer() as timer:
-        done = ncms(args, "monitor", "run", *options)
+        done = ncms(args, "monitor", "run", "--no-anomaly", *options)
     print("\n".join("#   " + line for line in done.stdout.splitlines()[-25:]))
     seconds = float(re.search(r"yuan at stake, ([0-9.]+) s$", done.stdout.strip().splitlines()[-1]).group(1))
     print(f"#   (the child's wall time: {timer.seconds:.1f} s)")
@@ -101,12 +84,8 @@ def main() -> None:
               f"{ROUNDS} batches of {BATCH} claims held back; generated in {gen.seconds:.1f} s", flush=True)
         del province, base
         for name, url in databases(tmp):
-            with migrated_database(tmp, name, url if name != "sqlite" else f"sqlite:///{tmp / 'monitor.db'}") \
-                    as (db_url, args):
-                ncms(args, "db", "load-config")
-                with Timer() as load:
-                    ncms(args, "ingest", *map(str, packages))
-                print(f"# {name}: loaded in {load.seconds:.1f} s", flush=True)
+            sqlite = f"sqlite:///{tmp / 'monitor.db'}"
+            with loaded_database(tmp, name, url if name != "sqlite" else sqlite, packages) as (db_url, args):
                 scans, runs = [], []
                 for round_no in range(ROUNDS):
                     scans.append(full_scan(db_url))

@@ -72,8 +72,9 @@ def demo_command(obj: Context, claims: int) -> None:
     for path in late:
         click.echo(f"held back {path.name} to show a late package: see `ncms ingest status`, "
                    f"then load it with `ncms ingest {path}`")
-    click.echo("monitoring: the supervision rules over every county's claims (docs/rules.md)")
-    echo_outcomes(run_monitor(obj.engine, settings))
+    click.echo("monitoring: the supervision rules over every county's claims (docs/rules.md), then the "
+               "anomaly model, each institution's months against its peers' (docs/anomaly.md)")
+    echo_outcomes(run_monitor(obj.engine, settings, model=True))
     click.echo("next: `ncms serve`, then open http://127.0.0.1:5000/")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import click
 
@@ -13,7 +14,8 @@ from .db import require_migrated
 
 @click.group("monitor")
 def monitor_group() -> None:
-    """Supervision rules over the loaded claims: `ncms monitor run`."""
+    """Supervision rules and the anomaly model over the loaded claims: `ncms monitor run`,
+    `ncms monitor evaluate`."""
 
 
 @monitor_group.command("run")
@@ -22,16 +24,44 @@ def monitor_group() -> None:
 @click.option("--rule", "rules", multiple=True, help="Only this rule (repeatable).")
 @click.option("--incremental", is_flag=True,
               help="Only what arrived since the last run: the people with new claims, members or enrolments.")
+@click.option("--anomaly/--no-anomaly", "model", default=True, show_default=True,
+              help="Also run the anomaly model (institutions against their peers; config/anomaly.yaml).")
 @pass_context
 def run_command(obj: Context, counties: tuple[str, ...], period: str | None, rules: tuple[str, ...],
-                incremental: bool) -> None:
-    """Run the rule catalogue; findings are filed once per rule and subject, updated on a rerun."""
+                incremental: bool, model: bool) -> None:
+    """Run the rule catalogue, then the anomaly model; findings are filed once per rule (or model)
+    and subject, updated on a rerun. `--rule institution_anomaly` runs the model alone."""
     require_migrated(obj)
     if incremental and period:
         raise click.UsageError("--incremental reads what arrived since the last run: give no --period")
     result = run_monitor(obj.engine, obj.settings, counties=list(counties) or None, period=_period(period),
-                         rules=list(rules) or None, incremental=incremental)
+                         rules=list(rules) or None, incremental=incremental, model=model)
     echo_outcomes(result)
+
+@monitor_group.command("evaluate")
+@click.option("--seed", "seeds", multiple=True, type=int, default=(1, 2, 3), show_default=True,
+              help="A synthetic province's seed (repeatable).")
+@click.option("--claims", default=200_000, show_default=True, help="Claims per synthetic province.")
+@click.option("--anomalous", default=10, show_default=True, help="Anomalous institutions labelled in each.")
+@click.option("--k", default=10, show_default=True, help="Precision at k.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the figures (JSON; default: DATA_DIR/evaluation/anomaly.json).")
+@pass_context
+def evaluate_command(obj: Context, seeds: tuple[int, ...], claims: int, anomalous: int, k: int,
+                     out: Path | None) -> None:
+    """Score the anomaly model on synthetic provinces with labelled anomalous institutions:
+    ROC AUC, precision at k and recall, by scoring method, seed by seed (scratch databases;
+    the platform's own is not touched)."""
+    from ncms.monitor.evaluate import evaluate, write_report
+
+    report = evaluate(obj.settings, seeds, claims=claims, anomalous=anomalous, k=k, progress=click.echo)
+    for method, figures in report["summary"].items():
+        click.echo(f"{method:<31} worst of {len(seeds)} seeds: ROC AUC {figures['roc_auc']:.3f}, "
+                   f"precision at {k} {figures['precision_at_k']:.2f}, recall {figures['recall']:.2f}, "
+                   f"clean months flagged {figures['clean_flag_rate']:.2%}")
+    path = write_report(report, out or obj.settings.data_dir / "evaluation" / "anomaly.json")
+    click.echo(f"figures written to {path}")
+
 
 def echo_outcomes(result: MonitorResult) -> None:
     """Per rule (all counties together): hits, new findings, closed ones, money at stake, time."""

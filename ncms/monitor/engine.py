@@ -14,7 +14,6 @@ import logging
 import multiprocessing
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,22 +22,23 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from ncms import log
 from ncms.config import Settings
-from ncms.db import create_engine, insert_rows, session_scope, sqlite_path
-from ncms.models import (Batch, Claim, County, Enrolment, Finding, FindingEvent, FindingEventKind, FindingStatus,
-                         Member, MonitorScope, MonitorScopeClaim, RuleRun)
-from ncms.models.base import utcnow
+from ncms.db import create_engine, session_scope, sqlite_path
+from ncms.models import Batch, Claim, County, Enrolment, Member, MonitorScope, MonitorScopeClaim, RuleRun, Severity
 
+from . import anomaly
+from .anomaly import MODEL
 from .catalogue import CATALOGUE, RULES, Rule, Scope, together
+from .features import compute_features, store_features
+from .findings import file_findings
 from .settings import read_rule_settings
 
 logger = logging.getLogger("ncms.monitor")
-UNDECIDED = (FindingStatus.OPEN, FindingStatus.SENT_TO_COUNTY, FindingStatus.COUNTY_RESPONDED)
 
 
 @dataclass
@@ -130,14 +130,18 @@ class _Touched:
 
 def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | None = None,
                 period: tuple[date, date] | None = None, rules: list[str] | None = None,
-                incremental: bool = False) -> MonitorResult:
+                incremental: bool = False, model: bool = False) -> MonitorResult:
     """Run every enabled rule (or ``rules``) over the counties' claims settled in ``period``
-    (default: all of them). A rule is one query for all the counties that give it the same
-    settings (usually all of them); its findings are then filed county by county.
+    (default: all of them), then, with ``model`` (as ``ncms monitor run`` does unless told
+    otherwise), the anomaly model, unless ``rules`` leave it out: over the months of care the
+    period touches. A rule is one query for all the counties that
+    give it the same settings (usually all of them); its findings are then filed county by county.
 
     ``incremental``: re-examine only the people with a claim, member or enrolment row loaded
     since the rule's last run over all periods with the same version and parameters (a rule
-    without one runs in full); fund rules re-read the counties with new rows."""
+    without one runs in full); fund rules re-read the counties with new rows; the anomaly
+    model, comparing each institution with the province's, runs whole if anything was loaded
+    since its last run, else not at all."""
     if incremental and period:
         raise ValueError("an incremental run reads what arrived since the last run, not a period")
     started = time.perf_counter()
@@ -180,6 +184,8 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
         order = {rule.code: n for n, rule in enumerate(CATALOGUE)}
         result.outcomes.sort(key=lambda outcome: order[outcome.rule_code])
         _record(engine, result, steps, period, through, scanned)
+        if model and (not rules or MODEL.code in rules):
+            result.outcomes += _run_model(engine, settings, result.run_id, counties, period, incremental, through)
     finally:
         if touched is not None:
             with engine.begin() as conn:
@@ -431,7 +437,7 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
             by_county: dict[str, list[Any]] = {county: [] for county in group}
             for hit in hits:
                 by_county[hit["county_code"]].append(hit)
-            raised, closed = _file(session, rule, chosen.params, chosen.severity,
+            raised, closed = file_findings(session, rule, chosen.params, chosen.severity,
                                    replace(scope, counties=tuple(judged)), hits, by_person) if judged else ({}, {})
             # and by the counties: one query for all of them
             seconds = (queried + time.perf_counter() - filing) / len(group)
@@ -445,101 +451,46 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
     return outcomes
 
 
-def _file(session: Session, rule: Rule, params: dict[str, Any], severity: Any, scope: Scope,
-          hits: list[Any], touched: _Touched | None = None) -> tuple[Counter[str], Counter[str]]:
-    """Raise, update, reopen and close this rule's findings in the scope (of the counties it names);
-    the findings raised and closed, per county. An incremental run (``touched``) closes only
-    findings about the people it re-examined. In bulk: a run may file tens of thousands of
-    findings, one statement per kind of change for all the counties (per county, the statements
-    of a catalogue's 126 filings took 0.3 s on PostgreSQL when there was nothing to find)."""
-    in_scope = (sa.select(Finding.id, Finding.subject_key, Finding.status, Finding.claim_id, Finding.county_code)
-                .where(Finding.rule_code == rule.code, Finding.county_code.in_(scope.counties)))
-    if scope.period:
-        in_scope = in_scope.where(Finding.claim_id.in_(sa.select(Claim.id).where(*scope.claims(Claim))))
-    existing = {row.subject_key: row for row in session.execute(in_scope)
-                if touched is None or touched.covers(row.claim_id, row.subject_key)}
-    hit_keys = {h["subject_key"] for h in hits}
-    if scope.period:  # a hit may be a finding whose claim moved out of the period's claims
-        missing = list(hit_keys - set(existing))
-        for start in range(0, len(missing), 500):
-            existing.update({row.subject_key: row for row in session.execute(
-                sa.select(Finding.id, Finding.subject_key, Finding.status, Finding.county_code)
-                .where(Finding.rule_code == rule.code, Finding.subject_key.in_(missing[start:start + 500])))})
-    now, why = utcnow(), _why(rule, params)
-    values = dict(rule_version=rule.version, parameters=params, severity=severity, last_seen_at=now)
-    new, seen, reopened = [], [], []
-    for hit in hits:
-        fields = dict(values, county_code=hit["county_code"], claim_id=hit["claim_id"],
-                      institution_id=hit["institution_id"], amount_at_stake=Decimal(hit["amount"] or 0),
-                      period_start=_day(hit["period_start"]), period_end=_day(hit["period_end"]),
-                      evidence=_evidence(hit))
-        finding = existing.get(hit["subject_key"])
-        if finding is None:
-            new.append(dict(fields, rule_code=rule.code, subject_key=hit["subject_key"], first_seen_at=now,
-                            status=FindingStatus.OPEN))
-        elif finding.status is FindingStatus.CLOSED:
-            reopened.append(dict(fields, id=finding.id, status=FindingStatus.OPEN, closed_at=None, closed_reason=None))
-        else:
-            seen.append(dict(fields, id=finding.id))
-    if new:
-        # inserted as they are, by a COPY on PostgreSQL (an INSERT … RETURNING of many rows took
-        # twice as long as an INSERT: 3,000 findings, 0.49-0.61 s against 0.28 s; a COPY half as
-        # long: 10,000, 0.52-0.56 s against 1.07-1.33 s), then their events written from them in
-        # one statement, by the time they were first seen, this very call's: 10,000 events
-        # 0.30-0.57 -> 0.07-0.08 s on PostgreSQL, 0.11 -> 0.03 s on SQLite, against reading the
-        # ids back and sending an event for each
-        insert_rows(session.connection(), Finding.__table__, new)
-        raised_event = [sa.literal(value, column.type) for value, column in (
-            (now, FindingEvent.at), (FindingEventKind.RAISED, FindingEvent.kind),
-            (FindingStatus.OPEN, FindingEvent.to_status), (why, FindingEvent.text))]
-        session.execute(sa.insert(FindingEvent).from_select(
-            ["finding_id", "at", "kind", "to_status", "text"],
-            sa.select(Finding.id, *raised_event).where(
-                Finding.rule_code == rule.code, Finding.county_code.in_(scope.counties), Finding.first_seen_at == now)))
-    events = []
-    for rows in (seen, reopened):
-        if rows:
-            session.execute(sa.update(Finding), rows)
-    events += [dict(finding_id=row["id"], at=now, kind=FindingEventKind.REOPENED, from_status=FindingStatus.CLOSED,
-                    to_status=FindingStatus.OPEN, text=f"holds again: {why}") for row in reopened]
-    reason = f"no longer holds: {why}"
-    gone = [f for key, f in existing.items() if key not in hit_keys and f.status is not FindingStatus.CLOSED]
-    undecided = [f for f in gone if f.status in UNDECIDED]
-    if undecided:
-        session.execute(sa.update(Finding), [dict(id=f.id, status=FindingStatus.CLOSED, closed_at=now,
-                                                  closed_reason=reason) for f in undecided])
-        events += [dict(finding_id=f.id, at=now, kind=FindingEventKind.CLOSED, from_status=f.status,
-                        to_status=FindingStatus.CLOSED, text=reason) for f in undecided]
-    decided = [f.id for f in gone if f.status not in UNDECIDED]  # an auditor's decision stands:
-    if decided:  # the change goes to its history, once
-        last = (sa.select(FindingEvent.finding_id, sa.func.max(FindingEvent.id).label("id"))
-                .where(FindingEvent.finding_id.in_(decided)).group_by(FindingEvent.finding_id).subquery())
-        noted = set(session.scalars(sa.select(FindingEvent.finding_id).join(last, last.c.id == FindingEvent.id)
-                                    .where(FindingEvent.text == reason)))
-        events += [dict(finding_id=i, at=now, kind=FindingEventKind.UPDATED, text=reason)
-                   for i in decided if i not in noted]
-    if events:
-        session.execute(sa.insert(FindingEvent), events)
-    return Counter(row["county_code"] for row in new), Counter(f.county_code for f in undecided)
-
-
-def _why(rule: Rule, params: dict[str, Any]) -> str:
-    shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "no parameters"
-    return f"rule {rule.code} version {rule.version} ({shown})"
-
-
-def _evidence(hit: Any) -> dict[str, Any]:
-    return {key[3:]: _plain(value) for key, value in hit.items() if key.startswith("ev_")}
-
-
-def _day(value: Any) -> date | None:
-    """A date a query returned (SQLite returns computed dates as text)."""
-    return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
+def _run_model(engine: Engine, settings: Settings, run_id: str, counties: list[str], period: tuple[date, date] | None,
+               incremental: bool, through: int) -> list[RuleOutcome]:
+    """The anomaly model over the province's institutions (their peers are the province's,
+    whatever counties the run judges), for the whole months of care the period touches; its
+    findings filed for the institutions of ``counties``, its run recorded per county."""
+    chosen = anomaly.read_anomaly_settings(settings.config_dir)
+    if not chosen.enabled:
+        return []
+    if incremental:
+        with engine.connect() as conn:
+            last = conn.scalar(sa.select(sa.func.max(RuleRun.through_batch))
+                               .where(RuleRun.rule_code == MODEL.code, RuleRun.period_start.is_(None)))
+        if last is not None and last >= through:  # nothing loaded since
+            return []
+    started = time.perf_counter()
+    months = anomaly.whole_months(period)
+    frame = compute_features(engine, months)
+    codes, prefectures = anomaly.names(engine)
+    scored = anomaly.score(frame, chosen, prefectures)
+    with session_scope(engine) as session:
+        conn = session.connection()
+        store_features(conn, scored.with_columns(model_version=pl.lit(MODEL.version)), months)
+        found = [hit for hit in anomaly.hits(scored, codes, lambda wanted: anomaly.top_claims(
+            conn, wanted, chosen.top_claims)) if hit["county_code"] in counties]
+        raised, closed = file_findings(session, MODEL, chosen.params, Severity.SUSPICIOUS,
+                                       Scope(tuple(counties), period), found)
+    seconds = time.perf_counter() - started
+    judged = scored.filter(pl.col("score").is_not_null()).group_by("county_code").len()
+    rows = dict(judged.iter_rows())
+    outcomes = [RuleOutcome(MODEL.code, county, rows.get(county, 0), sum(h["county_code"] == county for h in found),
+                            raised.get(county, 0), closed.get(county, 0),
+                            sum((h["amount"] for h in found if h["county_code"] == county), Decimal("0")),
+                            seconds / len(counties)) for county in counties]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(RuleRun), [
+            dict(run_id=run_id, rule_code=MODEL.code, rule_version=MODEL.version, county_code=o.county_code,
+                 period_start=period[0] if period else None, period_end=period[1] if period else None,
+                 parameters=chosen.params, rows_scanned=o.rows_scanned, hits=o.hits, raised=o.raised,
+                 closed=o.closed, seconds=o.seconds, through_batch=through, incremental=incremental)
+            for o in outcomes])
+    log.event(logger, "monitor.model", run=run_id, months=scored.height, scored=judged["len"].sum(),
+              hits=len(found), seconds=round(seconds, 3))
+    return outcomes

@@ -1,0 +1,50 @@
+"""Features of institutions per month, the anomaly model's input and the UI's later."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, Money, UTCDateTime, enum_column, utcnow
+from .enums import InstitutionLevel
+
+
+class InstitutionMonth(Base):
+    """One institution's claims of one month (by date of care), summed up as the features its
+    peers are compared on, and the scores the anomaly model gave it.
+
+    A feature is NULL where it has no meaning (no stay that month: no length of stay; the first
+    month: no growth). The scores are NULL where the month was not scored (too few claims, too
+    few peers)."""
+
+    __tablename__ = "institution_month"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
+    county_code: Mapped[str] = mapped_column(ForeignKey("county.code"))  # the institution's county
+    level: Mapped[InstitutionLevel] = mapped_column(enum_column(InstitutionLevel, "institution_level"))
+    year: Mapped[int]
+    month: Mapped[int]
+    cases: Mapped[int]
+    stays: Mapped[int]
+    total_amount: Mapped[Decimal] = mapped_column(Money())
+    compensated_amount: Mapped[Decimal] = mapped_column(Money())
+    cost_per_case: Mapped[float | None]
+    length_of_stay: Mapped[float | None]
+    drug_share: Mapped[float | None]
+    exam_share: Mapped[float | None]
+    readmission_rate: Mapped[float | None]
+    under_cap_share: Mapped[float | None]
+    compensation_ratio: Mapped[float | None]
+    growth: Mapped[float | None]
+    out_of_county_share: Mapped[float | None]
+    diagnosis_concentration: Mapped[float | None]
+    robust_score: Mapped[float | None]  # the mean of its three largest robust z-scores
+    model_score: Mapped[float | None]  # the multivariate model's score, 1 at its own boundary of unusual
+    score: Mapped[float | None]  # the two combined: 1 and above is flagged
+    model_version: Mapped[str | None] = mapped_column(String(32))
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("institution_id", "year", "month"),)

@@ -1,0 +1,228 @@
+"""The anomaly model: features per institution and month, peer comparison, explanations,
+findings through the rules' review workflow, and the evaluation on labelled provinces."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from ncms.config import ConfigError
+from ncms.db import create_engine, session_scope
+from ncms.ingest import ingest_package
+from ncms.models import Finding, FindingStatus, Institution, InstitutionMonth, RuleRun
+from ncms.monitor import run_monitor
+from ncms.monitor.anomaly import MODEL, AnomalySettings, explain, read_anomaly_settings, score
+from ncms.monitor.features import FEATURES, compute_features
+
+from .conftest import CONFIG_DIR
+from .packages import COUNTY, HOSPITAL, TOWNSHIP, claim, member, package
+
+TODAY = date(2012, 3, 1)
+
+
+def test_features_of_an_institution_month_sum_up_its_claims(loaded_engine, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Twenty-one stays and a visit at the county hospital, twenty visits at a township centre,
+    in March 2011: each feature as worked out by hand."""
+    stays = [claim(f"S{n}", f"M{n}", total_amount="400.00", eligible_amount="400.00", compensated_amount="240.00")
+             for n in range(1, 21)]  # 1 -> 5 March: four days each, J18.9
+    stays.append(claim("S21", "M1", admission_date="2011-03-12", discharge_date="2011-03-15",
+                       settlement_date="2011-03-16", diagnosis_code="K35", total_amount="200.00",
+                       eligible_amount="200.00", compensated_amount="120.00"))  # M1 back 7 days later
+    visits = [claim(f"V{n}", f"M{n}", kind="outpatient", institution_code=TOWNSHIP, admission_date="2011-03-20",
+                    discharge_date="", settlement_date="2011-03-20", total_amount="130.00", eligible_amount="130.00",
+                    compensated_amount="44.00" if n <= 5 else "45.00" if n == 6 else "10.00")
+              for n in range(1, 21)]  # township visits are paid at most 45.00 in 2011: five just under it
+    lines = [dict(claim_id=cid, line_no=str(n), item_code=code, item_name="项目", category=category, quantity="1",
+                  unit_price=amount, amount=amount)
+             for cid, n, code, category, amount in (("S1", 1, "D0001", "drug", "300.00"), ("S1", 2, "E0001", "exam", "100.00"),
+                                                     ("S2", 1, "D0001", "drug", "200.00"), ("S2", 2, "L0001", "lab", "200.00"))]
+    path = package(tmp_path / "p.zip", members=[member(f"M{n}") for n in range(1, 21)], claims=stays + visits,
+                   claim_items=lines)
+    assert ingest_package(loaded_engine, settings, path, today=TODAY).rows_rejected == 0
+    # a member of another county seen at the hospital the same month
+    other = claim("X1", "M1", kind="outpatient", admission_date="2011-03-25", discharge_date="",
+                  settlement_date="2011-03-25")
+    path = package(tmp_path / "q.zip", county="520121", members=[member("M1")], claims=[other])
+    assert ingest_package(loaded_engine, settings, path, today=TODAY).rows_rejected == 0
+
+    frame = compute_features(loaded_engine)
+    with loaded_engine.connect() as conn:
+        ids = dict(conn.execute(sa.select(Institution.code, Institution.id)).all())
+    hospital = frame.filter(pl.col("institution_id") == ids[HOSPITAL]).row(0, named=True)
+    assert (hospital["county_code"], hospital["level"], hospital["year"], hospital["month"]) == (COUNTY, "county", 2011, 3)
+    assert (hospital["cases"], hospital["stays"]) == (22, 21)
+    assert hospital["cost_per_case"] == pytest.approx((20 * 400 + 200 + 30) / 22)
+    assert hospital["length_of_stay"] == pytest.approx((20 * 4 + 3) / 21)
+    assert hospital["readmission_rate"] == pytest.approx(1 / 21)
+    assert hospital["drug_share"] == pytest.approx(500 / 800) and hospital["exam_share"] == pytest.approx(300 / 800)
+    assert hospital["compensation_ratio"] == pytest.approx((20 * 240 + 120 + 12) / (20 * 400 + 200 + 30))
+    assert hospital["out_of_county_share"] == pytest.approx(1 / 22)
+    assert hospital["diagnosis_concentration"] == pytest.approx((21 ** 2 + 1) / 22 ** 2)
+    assert hospital["growth"] is None  # no month before
+    assert hospital["under_cap_share"] is None  # one visit: too few to be a share
+    township = frame.filter(pl.col("institution_id") == ids[TOWNSHIP]).row(0, named=True)
+    assert township["cases"] == 20 and township["stays"] == 0 and township["length_of_stay"] is None
+    assert township["under_cap_share"] == pytest.approx(5 / 20)  # 44.00 is; 45.00, the cap itself, is not
+
+
+def _peers(n: int = 12, rng_seed: int = 0, **odd: float) -> pl.DataFrame:
+    """``n`` township months of one month: features around typical values with some noise; the
+    first one's features replaced by ``odd``."""
+    rng = np.random.default_rng(rng_seed)
+    typical = dict(cost_per_case=200.0, length_of_stay=6.0, drug_share=0.65, exam_share=0.22, readmission_rate=0.02,
+                   under_cap_share=0.03, compensation_ratio=0.62, growth=0.0, out_of_county_share=0.0,
+                   diagnosis_concentration=0.12)
+    rows = []
+    for i in range(n):
+        row = {name: value * (1 + rng.normal(0, 0.05)) if value else 0.0 for name, value in typical.items()}
+        if i == 0:
+            row.update(odd)
+        rows.append(dict(institution_id=i + 1, county_code=COUNTY, level="township", year=2011, month=3,
+                         cases=100 if i else int(odd.get("cases", 100)), stays=20, total_amount=row["cost_per_case"] * 100,
+                         compensated_amount=row["cost_per_case"] * 100 * row["compensation_ratio"],
+                         **{k: v for k, v in row.items() if k in FEATURES}))
+    return pl.DataFrame(rows)
+
+
+def test_an_institution_unlike_its_peers_is_flagged_and_told_why() -> None:
+    frame = _peers(cost_per_case=600.0, drug_share=0.90)
+    scored = score(frame, AnomalySettings())
+    odd = scored.filter(pl.col("institution_id") == 1).row(0, named=True)
+    assert odd["flagged"] and odd["score"] >= 1 and odd["peers"] == 12
+    others = scored.filter(pl.col("institution_id") != 1)
+    assert not others["flagged"].any()
+    reasons = explain(odd)
+    assert [r["feature"] for r in reasons[:2]] == ["cost_per_case", "drug_share"]
+    costs = frame["cost_per_case"].to_numpy()
+    median = float(np.median(costs))
+    mad = float(np.median(np.abs(costs - median)))
+    assert reasons[0]["peer_median"] == pytest.approx(median, abs=0.01)
+    assert reasons[0]["value"] == 600.0
+    assert reasons[0]["spreads_away"] == pytest.approx(round(0.6745 * (600 - median) / mad, 1))
+    # lower than the peers is no finding: a clinic that bills less is not what auditors look for
+    cheaper = score(_peers(cost_per_case=60.0, drug_share=0.30), AnomalySettings())
+    assert not cheaper["flagged"].any()
+
+
+def test_a_large_but_normal_county_hospital_is_not_flagged_for_its_size() -> None:
+    """Ten times its peers' cases, every feature like theirs: nothing unusual. (The case count is
+    kept and shown, never scored.)"""
+    frame = _peers(cases=1000, cost_per_case=201.0).with_columns(level=pl.lit("county"))
+    scored = score(frame, AnomalySettings())
+    big = scored.filter(pl.col("institution_id") == 1).row(0, named=True)
+    assert big["cases"] == 1000 and big["score"] is not None
+    assert not big["flagged"] and big["score"] < 1
+
+
+def test_months_too_small_or_without_enough_peers_are_not_scored() -> None:
+    few = score(_peers(n=4), AnomalySettings())  # four peers: no baseline
+    assert few["score"].is_null().all() and not few["flagged"].any()
+    small = score(_peers(cases=5), AnomalySettings())  # five claims: too few to judge
+    assert small.filter(pl.col("institution_id") == 1)["score"].is_null().all()
+    assert small.filter(pl.col("institution_id") != 1)["score"].is_not_null().all()
+
+
+def test_the_same_rows_give_the_same_scores() -> None:
+    frame = _peers(cost_per_case=450.0)
+    first, second = score(frame, AnomalySettings()), score(frame.sample(fraction=1.0, shuffle=True, seed=3),
+                                                           AnomalySettings())
+    assert first.select("institution_id", "score").equals(second.select("institution_id", "score"))
+
+
+def test_the_model_settings_are_checked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert read_anomaly_settings(CONFIG_DIR) == AnomalySettings()  # config/anomaly.yaml: the defaults
+    for wrong, message in (({"trees": 10, "depth": 3}, "unknown settings"), ({"method": "magic"}, "anomaly.method"),
+                           ({"model": "svm"}, "anomaly.model"), ({"min_peers": 1}, "min_peers")):
+        (tmp_path / "anomaly.yaml").write_text(yaml.safe_dump({"anomaly": wrong}), encoding="utf-8")
+        with pytest.raises(ConfigError, match=message):
+            read_anomaly_settings(tmp_path)
+
+
+@pytest.fixture
+def synthetic(database_url, settings, tmp_path):  # type: ignore[no-untyped-def]
+    """A synthetic province of 60,000 claims with six labelled anomalous institutions, loaded."""
+    from ncms import migrate
+    from ncms.reference import load_reference, read_reference
+    from ncms.synth import generate, write_packages
+
+    province = generate(read_reference(CONFIG_DIR), seed=4, claims=60_000, anomalous_institutions=6)
+    engine = create_engine(database_url)
+    migrate.upgrade(engine)
+    with session_scope(engine) as s:
+        load_reference(s, read_reference(CONFIG_DIR))
+    for path in write_packages(province, tmp_path / "packages", months_per_package=12):
+        ingest_package(engine, settings, path, today=TODAY)
+    yield engine, settings, set(province.truth.filter(pl.col("family") == "anomalous_institution")["subject_key"])
+    engine.dispose()
+
+
+def test_monitor_run_files_explained_anomaly_findings_once(synthetic, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine, settings, labelled = synthetic
+    first = run_monitor(engine, settings, rules=[MODEL.code], model=True)
+    with session_scope(engine) as s:
+        found = {f.subject_key: f for f in s.scalars(sa.select(Finding).where(Finding.rule_code == MODEL.code))}
+        assert found and first.per_rule("raised") == {MODEL.code: len(found)}
+        # (60,000 claims: county hospitals have too few claims a month to be judged; at this size,
+        # seed 4: 50 months flagged, 42 of them at 4 of the 6 labelled institutions)
+        about_labelled = [key.split(":")[1] in labelled for key in found]
+        assert len({key.split(":")[1] for key in found} & labelled) >= 3 and sum(about_labelled) >= 0.8 * len(found)
+        finding = next(iter(found.values()))
+        assert finding.rule_version == MODEL.version and finding.parameters == AnomalySettings().params
+        assert finding.severity.value == "suspicious" and finding.amount_at_stake >= 0
+        reasons = finding.evidence["features"]
+        assert 1 <= len(reasons) <= 3 and reasons[0]["spreads_away"] >= 3.5
+        assert set(reasons[0]) == {"feature", "value", "peer_median", "spreads_away"}
+        assert 1 <= len(finding.evidence["claims"]) <= 5 and finding.evidence["peers"] >= 5
+        scores = dict(s.execute(sa.select(InstitutionMonth.id, InstitutionMonth.score)).all())
+        assert any(v is not None for v in scores.values())
+        assert s.scalar(sa.select(sa.func.count()).select_from(RuleRun).where(RuleRun.rule_code == MODEL.code)) == 6
+    # a rerun on the same data: the same findings, updated, none new
+    again = run_monitor(engine, settings, rules=[MODEL.code], model=True)
+    assert again.per_rule("raised") == {MODEL.code: 0} and again.hits == first.hits
+    with session_scope(engine) as s:
+        assert {f.subject_key for f in s.scalars(sa.select(Finding).where(Finding.rule_code == MODEL.code))} \
+            == set(found)
+    # a threshold no month reaches closes them all, with the parameters that no longer hold
+    config = tmp_path / "strict"
+    config.mkdir()
+    for path in CONFIG_DIR.iterdir():
+        if path.is_file():
+            (config / path.name).write_bytes(path.read_bytes())
+    (config / "anomaly.yaml").write_text(yaml.safe_dump({"anomaly": {"z_threshold": 1000}}), encoding="utf-8")
+    strict = run_monitor(engine, replace(settings, config_dir=config), rules=[MODEL.code], model=True)
+    assert sum(o.closed for o in strict.outcomes) == len(found)
+    with session_scope(engine) as s:
+        closed = s.scalars(sa.select(Finding).where(Finding.rule_code == MODEL.code)).all()
+        assert {f.status for f in closed} == {FindingStatus.CLOSED}
+        assert all("z_threshold=1000" in f.closed_reason for f in closed)
+
+
+def test_a_rules_only_run_leaves_the_model_out(synthetic) -> None:  # type: ignore[no-untyped-def]
+    engine, settings, _ = synthetic
+    result = run_monitor(engine, settings, rules=["care_after_death"], model=True)
+    assert set(result.per_rule("hits")) == {"care_after_death"}
+
+
+def test_evaluation_on_a_labelled_province_meets_the_floor(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One seed here (three, at 200,000 claims each, in the issue note and docs/anomaly.md): the
+    combined score ranks the labelled institutions first; the busiest clean county hospital is
+    not flagged."""
+    from ncms.config import load_settings
+    from ncms.monitor.evaluate import evaluate, write_report
+
+    settings = load_settings({}, data_dir=str(tmp_path / "var"), config_dir=str(CONFIG_DIR))
+    report = evaluate(settings, (2,), claims=200_000, anomalous=10, progress=lambda line: None)
+    figures = report["seeds"]["2"]["methods"]["combined isolation_forest"]
+    assert figures["roc_auc"] >= 0.9 and figures["precision_at_k"] >= 0.8 and figures["recall"] >= 0.8
+    assert figures["clean_flag_rate"] < 0.02
+    busiest = figures["busiest_clean_county_hospital"]
+    assert busiest["cases"] > 500 and not busiest["flagged"]
+    assert report["parameters"] == AnomalySettings().params and report["version"] == MODEL.version
+    written = json.loads(write_report(report, tmp_path / "out" / "anomaly.json").read_text(encoding="utf-8"))
+    assert written["summary"]["combined isolation_forest"]["roc_auc"] == figures["roc_auc"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 
 import numpy as np
 import polars as pl
@@ -15,10 +16,10 @@ import yaml
 from ncms.config import ConfigError
 from ncms.db import create_engine, session_scope
 from ncms.ingest import ingest_package
-from ncms.models import Finding, FindingStatus, Institution, InstitutionMonth, RuleRun
+from ncms.models import Finding, FindingStatus, Institution, InstitutionMonth, MemberYear, RuleRun
 from ncms.monitor import run_monitor
 from ncms.monitor.anomaly import MODEL, AnomalySettings, explain, read_anomaly_settings, score
-from ncms.monitor.features import FEATURES, compute_features
+from ncms.monitor.features import FEATURES, compute_features, store_member_years
 
 from .conftest import CONFIG_DIR
 from .packages import COUNTY, HOSPITAL, TOWNSHIP, claim, member, package
@@ -69,6 +70,18 @@ def test_features_of_an_institution_month_sum_up_its_claims(loaded_engine, setti
     township = frame.filter(pl.col("institution_id") == ids[TOWNSHIP]).row(0, named=True)
     assert township["cases"] == 20 and township["stays"] == 0 and township["length_of_stay"] is None
     assert township["under_cap_share"] == pytest.approx(5 / 20)  # 44.00 is; 45.00, the cap itself, is not
+
+    # and each member's year: M1 of this county stayed twice at the hospital and saw the township
+    with loaded_engine.begin() as conn:
+        assert store_member_years(conn, None) == 21  # M1-M20 here, M1 of 520121
+        assert store_member_years(conn, (date(2011, 1, 1), date(2011, 12, 31))) == 21  # in place, not twice
+    with session_scope(loaded_engine) as s:
+        years = {(m.county_code, m.member_no): m for m in s.scalars(sa.select(MemberYear))}
+        m1, other_m1 = years[COUNTY, "M1"], years["520121", "M1"]
+        assert (m1.year, m1.claims, m1.stays, m1.stay_days, m1.institutions, m1.out_of_county) == (2011, 3, 2, 7, 2, 0)
+        assert (m1.total_amount, m1.compensated_amount, m1.largest_claim) == (Decimal("730.00"), Decimal("404.00"),
+                                                                              Decimal("400.00"))
+        assert (other_m1.claims, other_m1.out_of_county, other_m1.total_amount) == (1, 1, Decimal("30.00"))
 
 
 def _peers(n: int = 12, rng_seed: int = 0, **odd: float) -> pl.DataFrame:

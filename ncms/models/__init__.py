@@ -19,7 +19,7 @@ from .enums import (
     Severity,
     Sex,
 )
-from .features import InstitutionMonth
+from .features import InstitutionMonth, MemberYear
 from .fund import CompensationScheme, FundFinancing, SchemeLevel
 from .geo import County, Institution
 from .ingest import Batch, RejectedRow, Watermark

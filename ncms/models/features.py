@@ -1,4 +1,5 @@
-"""Features of institutions per month, the anomaly model's input and the UI's later."""
+"""Features of institutions per month (the anomaly model's input) and of members per year,
+stored for the web UI."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -48,3 +49,27 @@ class InstitutionMonth(Base):
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (UniqueConstraint("institution_id", "year", "month"),)
+
+
+class MemberYear(Base):
+    """One member's claims of one year of care, summed up: how much care, where, at what cost.
+    Computed with the institutions' months (``ncms monitor run``), in the database in one
+    statement; no model scores them yet."""
+
+    __tablename__ = "member_year"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(6))  # the member's county (of the claims)
+    member_no: Mapped[str] = mapped_column(String(32))
+    year: Mapped[int]
+    claims: Mapped[int]
+    stays: Mapped[int]
+    stay_days: Mapped[int]
+    institutions: Mapped[int]  # distinct institutions visited
+    out_of_county: Mapped[int]  # claims at institutions of other counties or beyond
+    total_amount: Mapped[Decimal] = mapped_column(Money())
+    compensated_amount: Mapped[Decimal] = mapped_column(Money())
+    largest_claim: Mapped[Decimal] = mapped_column(Money())
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("member_no", "county_code", "year"),)

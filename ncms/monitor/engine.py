@@ -34,7 +34,7 @@ from ncms.models import Batch, Claim, County, Enrolment, Member, MonitorScope, M
 from . import anomaly
 from .anomaly import MODEL
 from .catalogue import CATALOGUE, RULES, Rule, Scope, together
-from .features import compute_features, store_features
+from .features import compute_features, store_features, store_member_years
 from .findings import file_findings
 from .settings import read_rule_settings
 
@@ -473,6 +473,7 @@ def _run_model(engine: Engine, settings: Settings, run_id: str, counties: list[s
     with session_scope(engine) as session:
         conn = session.connection()
         store_features(conn, scored.with_columns(model_version=pl.lit(MODEL.version)), months)
+        members = store_member_years(conn, months)
         found = [hit for hit in anomaly.hits(scored, codes, lambda wanted: anomaly.top_claims(
             conn, wanted, chosen.top_claims)) if hit["county_code"] in counties]
         raised, closed = file_findings(session, MODEL, chosen.params, Severity.SUSPICIOUS,
@@ -491,6 +492,6 @@ def _run_model(engine: Engine, settings: Settings, run_id: str, counties: list[s
                  parameters=chosen.params, rows_scanned=o.rows_scanned, hits=o.hits, raised=o.raised,
                  closed=o.closed, seconds=o.seconds, through_batch=through, incremental=incremental)
             for o in outcomes])
-    log.event(logger, "monitor.model", run=run_id, months=scored.height, scored=judged["len"].sum(),
+    log.event(logger, "monitor.model", run=run_id, months=scored.height, scored=judged["len"].sum(), members=members,
               hits=len(found), seconds=round(seconds, 3))
     return outcomes

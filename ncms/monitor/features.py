@@ -1,5 +1,6 @@
 """Features of each institution per month (domain.md §3): what the anomaly model compares an
-institution with its peers on, stored in ``institution_month`` for the model and the UI.
+institution with its peers on, stored in ``institution_month`` for the model and the UI; and
+each member's year of care summed up in ``member_year``, for the UI.
 
 Four set-based queries, each one pass over the claims (or the items) grouped by institution and
 month of care; the features are then ratios of their sums, and growth the cases against the
@@ -22,7 +23,8 @@ from sqlalchemy.engine import Engine
 from ncms import log
 from ncms.db import insert_rows
 from ncms.models import (Claim, ClaimItem, ClaimKind, CompensationScheme, County, Institution, InstitutionMonth,
-                         ItemCategory, SchemeLevel)
+                         ItemCategory, MemberYear, SchemeLevel)
+from ncms.models.base import utcnow
 
 from .catalogue import days_between, month_of, year_of
 
@@ -77,6 +79,32 @@ def store_features(conn: sa.Connection, frame: pl.DataFrame, period: tuple[date,
     insert_rows(conn, InstitutionMonth.__table__, [
         {key: Decimal(f"{value:.2f}") if key in MONEY else value for key, value in row.items() if key in columns}
         for row in frame.to_dicts()])
+
+
+def store_member_years(conn: sa.Connection, period: tuple[date, date] | None) -> int:
+    """Sum up each member's claims per year of care (of the years ``period`` touches, default
+    all) into ``member_year``, in place of what was there: one INSERT … SELECT in the database."""
+    year = year_of(Claim.admission_date)
+    where, years = [Claim.voided.is_(False)], []
+    if period:
+        where.append(year.between(period[0].year, period[1].year))
+        years.append(MemberYear.year.between(period[0].year, period[1].year))
+    conn.execute(sa.delete(MemberYear).where(*years))
+    inpatient = Claim.kind == ClaimKind.INPATIENT
+    summed = (sa.select(Claim.county_code, Claim.member_no, year, sa.func.count(), _count(inpatient),
+                        sa.func.coalesce(sa.func.sum(sa.case(
+                            (inpatient, days_between(Claim.admission_date, Claim.discharge_date)), else_=0)), 0),
+                        sa.func.count(sa.distinct(Claim.institution_id)),
+                        _count(sa.func.coalesce(Institution.area_code, "") != Claim.county_code),
+                        sa.func.sum(Claim.total_amount), sa.func.sum(Claim.compensated_amount),
+                        sa.func.max(Claim.total_amount), sa.literal(utcnow(), MemberYear.computed_at.type))
+              .outerjoin(Institution, Institution.id == Claim.institution_id)
+              .where(*where).group_by(Claim.member_no, Claim.county_code, year))
+    conn.execute(sa.insert(MemberYear).from_select(
+        ["county_code", "member_no", "year", "claims", "stays", "stay_days", "institutions", "out_of_county",
+         "total_amount", "compensated_amount", "largest_claim", "computed_at"], summed))
+    # (SQLite reports no row count for an INSERT … SELECT)
+    return conn.scalar(sa.select(sa.func.count()).select_from(MemberYear).where(*years)) or 0
 
 
 def _frame(conn: sa.Connection, query: sa.Select) -> pl.DataFrame:

@@ -157,6 +157,17 @@ def test_the_model_settings_are_checked(tmp_path) -> None:  # type: ignore[no-un
             read_anomaly_settings(tmp_path)
 
 
+def _config_with(tmp_path, **anomaly):  # type: ignore[no-untyped-def]
+    """A copy of config/ whose anomaly.yaml sets ``anomaly``."""
+    config = tmp_path / "config"
+    config.mkdir()
+    for path in CONFIG_DIR.iterdir():
+        if path.is_file():
+            (config / path.name).write_bytes(path.read_bytes())
+    (config / "anomaly.yaml").write_text(yaml.safe_dump({"anomaly": anomaly}), encoding="utf-8")
+    return config
+
+
 @pytest.fixture
 def synthetic(database_url, settings, tmp_path):  # type: ignore[no-untyped-def]
     """A synthetic province of 60,000 claims with six labelled anomalous institutions, loaded."""
@@ -202,18 +213,30 @@ def test_monitor_run_files_explained_anomaly_findings_once(synthetic, tmp_path) 
         assert {f.subject_key for f in s.scalars(sa.select(Finding).where(Finding.rule_code == MODEL.code))} \
             == set(found)
     # a threshold no month reaches closes them all, with the parameters that no longer hold
-    config = tmp_path / "strict"
-    config.mkdir()
-    for path in CONFIG_DIR.iterdir():
-        if path.is_file():
-            (config / path.name).write_bytes(path.read_bytes())
-    (config / "anomaly.yaml").write_text(yaml.safe_dump({"anomaly": {"z_threshold": 1000}}), encoding="utf-8")
-    strict = run_monitor(engine, replace(settings, config_dir=config), rules=[MODEL.code], model=True)
+    strict = run_monitor(engine, replace(settings, config_dir=_config_with(tmp_path, z_threshold=1000)),
+                         rules=[MODEL.code], model=True)
     assert sum(o.closed for o in strict.outcomes) == len(found)
     with session_scope(engine) as s:
         closed = s.scalars(sa.select(Finding).where(Finding.rule_code == MODEL.code)).all()
         assert {f.status for f in closed} == {FindingStatus.CLOSED}
         assert all("z_threshold=1000" in f.closed_reason for f in closed)
+
+
+def test_an_incremental_run_runs_the_model_again_only_when_something_changed(synthetic, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine, settings, _ = synthetic
+    run_monitor(engine, settings, model=True, rules=[MODEL.code])
+    quiet = run_monitor(engine, settings, model=True, incremental=True, rules=[MODEL.code])
+    assert quiet.outcomes == []  # nothing loaded since: not run
+    changed = run_monitor(engine, replace(settings, config_dir=_config_with(tmp_path, z_threshold=4.0)), model=True,
+                          incremental=True, rules=[MODEL.code])
+    assert {o.rule_code for o in changed.outcomes} == {MODEL.code}  # its settings changed: run
+
+
+def test_the_model_runs_on_an_empty_province(loaded_engine, settings) -> None:  # type: ignore[no-untyped-def]
+    result = run_monitor(loaded_engine, settings, model=True)
+    assert result.hits == 0 and {o.rule_code for o in result.outcomes if o.rule_code == MODEL.code} == {MODEL.code}
+    with session_scope(loaded_engine) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(InstitutionMonth)) == 0
 
 
 def test_a_rules_only_run_leaves_the_model_out(synthetic) -> None:  # type: ignore[no-untyped-def]

@@ -459,11 +459,13 @@ def _run_model(engine: Engine, settings: Settings, run_id: str, counties: list[s
     chosen = anomaly.read_anomaly_settings(settings.config_dir)
     if not chosen.enabled:
         return []
-    if incremental:
+    if incremental:  # again only if something was loaded, or the model or its settings changed, since
         with engine.connect() as conn:
-            last = conn.scalar(sa.select(sa.func.max(RuleRun.through_batch))
-                               .where(RuleRun.rule_code == MODEL.code, RuleRun.period_start.is_(None)))
-        if last is not None and last >= through:  # nothing loaded since
+            last = conn.execute(sa.select(RuleRun.through_batch, RuleRun.rule_version, RuleRun.parameters)
+                                .where(RuleRun.rule_code == MODEL.code, RuleRun.period_start.is_(None))
+                                .order_by(RuleRun.id.desc()).limit(1)).first()
+        if last is not None and (last.through_batch or 0) >= through and last.rule_version == MODEL.version \
+                and _canonical(last.parameters) == _canonical(chosen.params):
             return []
     started = time.perf_counter()
     months = anomaly.whole_months(period)

@@ -202,7 +202,14 @@ def test_monitor_run_files_explained_anomaly_findings_once(synthetic, tmp_path) 
         reasons = finding.evidence["features"]
         assert 1 <= len(reasons) <= 3 and reasons[0]["spreads_away"] >= 3.5
         assert set(reasons[0]) == {"feature", "value", "peer_median", "spreads_away"}
-        assert 1 <= len(finding.evidence["claims"]) <= 5 and finding.evidence["peers"] >= 5
+        assert finding.evidence["peers"] >= 5
+        for f in found.values():  # the claims that contribute most: of that month, in order
+            claims, top = f.evidence["claims"], f.evidence["features"][0]["feature"]
+            assert 1 <= len(claims) <= 5
+            assert all(f.period_start.isoformat() <= c["date"] <= f.period_end.isoformat() for c in claims)
+            key = {"length_of_stay": "days", "under_cap_share": "paid"}.get(top, "total")
+            ordered = [float(c[key]) for c in claims]
+            assert ordered == sorted(ordered, reverse=True)
         scores = dict(s.execute(sa.select(InstitutionMonth.id, InstitutionMonth.score)).all())
         assert any(v is not None for v in scores.values())
         assert s.scalar(sa.select(sa.func.count()).select_from(RuleRun).where(RuleRun.rule_code == MODEL.code)) == 6

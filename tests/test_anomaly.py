@@ -150,8 +150,11 @@ def test_the_same_rows_give_the_same_scores() -> None:
 
 def test_the_model_settings_are_checked(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert read_anomaly_settings(CONFIG_DIR) == AnomalySettings()  # config/anomaly.yaml: the defaults
+    (tmp_path / "anomaly.yaml").write_text(yaml.safe_dump({"anomaly": {"z_threshold": 4, "trees": 50}}), encoding="utf-8")
+    assert read_anomaly_settings(tmp_path) == AnomalySettings(z_threshold=4.0, trees=50)  # 4 will do for 4.0
     for wrong, message in (({"trees": 10, "depth": 3}, "unknown settings"), ({"method": "magic"}, "anomaly.method"),
-                           ({"model": "svm"}, "anomaly.model"), ({"min_peers": 1}, "min_peers")):
+                           ({"model": "svm"}, "anomaly.model"), ({"min_peers": 1}, "min_peers"),
+                           ({"trees": "many"}, "anomaly.trees: expected int"), ({"trees": 2.5}, "anomaly.trees"), ({"by_prefecture": 1}, "by_prefecture")):
         (tmp_path / "anomaly.yaml").write_text(yaml.safe_dump({"anomaly": wrong}), encoding="utf-8")
         with pytest.raises(ConfigError, match=message):
             read_anomaly_settings(tmp_path)

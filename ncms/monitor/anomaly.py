@@ -83,10 +83,16 @@ def read_anomaly_settings(config_dir: Path) -> AnomalySettings:
     if not path.exists():
         return AnomalySettings()
     raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("anomaly") or {}
-    known = {f.name: f.type for f in fields(AnomalySettings)}
-    unknown = set(raw) - set(known)
+    defaults = AnomalySettings()
+    unknown = set(raw) - {f.name for f in fields(AnomalySettings)}
     if unknown:
-        raise ConfigError(f"{path}: anomaly: unknown settings {sorted(unknown)}; it takes {sorted(known)}")
+        raise ConfigError(f"{path}: anomaly: unknown settings {sorted(unknown)}; "
+                          f"it takes {sorted(f.name for f in fields(AnomalySettings))}")
+    for name, value in raw.items():
+        default = getattr(defaults, name)
+        if not _fits(value, default):
+            raise ConfigError(f"{path}: anomaly.{name}: expected {type(default).__name__} (like {default!r}), "
+                              f"got {value!r}")
     settings = AnomalySettings(**raw)
     if settings.method not in METHODS:
         raise ConfigError(f"{path}: anomaly.method: one of {', '.join(METHODS)}, got {settings.method!r}")
@@ -95,6 +101,16 @@ def read_anomaly_settings(config_dir: Path) -> AnomalySettings:
     if settings.min_peers < 3 or settings.min_cases < 1 or settings.z_threshold <= 0:
         raise ConfigError(f"{path}: anomaly: min_peers at least 3, min_cases at least 1, z_threshold above 0")
     return settings
+
+
+def _fits(value: Any, default: Any) -> bool:
+    """Whether a setting's value has the type of its default (a whole number will do for a
+    float; a true or false is no number)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
 
 
 def names(engine: sa.Engine) -> tuple[dict[int, str], dict[str, str]]:

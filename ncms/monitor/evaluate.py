@@ -83,8 +83,10 @@ def _variants(chosen: anomaly.AnomalySettings) -> dict[str, anomaly.AnomalySetti
 
 
 def _figures(scored: pl.DataFrame, codes: dict[int, str], truth: set[str], k: int) -> dict[str, Any]:
+    """The figures of one way of scoring: every institution of the counties ranked by its months'
+    mean score, those with no month judged last (a labelled one among them counts as missed)."""
     months = scored.filter(pl.col("score").is_not_null())
-    ranked = (months.group_by("institution_id").agg(pl.col("score").mean(), pl.col("flagged").any())
+    ranked = (scored.group_by("institution_id").agg(pl.col("score").mean().fill_null(-1.0), pl.col("flagged").any())
               .with_columns(code=pl.col("institution_id").replace_strict(codes))
               .sort("score", "code", descending=[True, False]))
     labels = [code in truth for code in ranked["code"]]
@@ -100,7 +102,7 @@ def _figures(scored: pl.DataFrame, codes: dict[int, str], truth: set[str], k: in
         else None,
         "precision_at_k": round(sum(top) / k, 3),
         "recall": round(len(set(ranked.filter("flagged")["code"]) & truth) / len(truth), 3) if truth else None,
-        "labelled_unjudged": sorted(truth - set(ranked["code"])),
+        "labelled_unjudged": sorted(truth - set(months["institution_id"].replace_strict(codes))),
         "clean_months": clean.height, "clean_months_flagged": flagged_clean.height,
         "clean_flag_rate": round(flagged_clean.height / clean.height, 4) if clean.height else None,
         "clean_institutions_flagged": sorted(set(flagged_clean["code"])),

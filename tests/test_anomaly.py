@@ -141,6 +141,19 @@ def test_months_too_small_or_without_enough_peers_are_not_scored() -> None:
     assert small.filter(pl.col("institution_id") != 1)["score"].is_not_null().all()
 
 
+def test_the_evaluation_counts_an_institution_never_judged_as_missed() -> None:
+    from ncms.monitor.evaluate import _figures
+
+    townships = _peers(cost_per_case=600.0, drug_share=0.9)  # institution 1 unusual
+    alone = townships.head(1).with_columns(institution_id=pl.lit(99, pl.Int64), level=pl.lit("county"))  # no peers
+    scored = score(pl.concat([townships, alone]), AnomalySettings())
+    codes = {i: f"I{i}" for i in [*range(1, 13), 99]}
+    figures = _figures(scored, codes, {"I1", "I99"}, k=2)
+    assert figures["institutions"] == 13 and figures["labelled_unjudged"] == ["I99"]
+    assert figures["precision_at_k"] == 0.5 and figures["recall"] == 0.5  # I1 first, I99 last, not found
+    assert figures["roc_auc"] == pytest.approx(0.5)  # one labelled first, one last of 13
+
+
 def test_the_same_rows_give_the_same_scores() -> None:
     frame = _peers(cost_per_case=450.0)
     first, second = score(frame, AnomalySettings()), score(frame.sample(fraction=1.0, shuffle=True, seed=3),

@@ -285,3 +285,21 @@ def test_evaluation_on_a_labelled_province_meets_the_floor(tmp_path) -> None:  #
     assert report["parameters"] == AnomalySettings().params and report["version"] == MODEL.version
     written = json.loads(write_report(report, tmp_path / "out" / "anomaly.json").read_text(encoding="utf-8"))
     assert written["summary"]["combined isolation_forest"]["roc_auc"] == figures["roc_auc"]
+
+
+def test_ncms_monitor_evaluate_prints_and_writes_the_figures(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from ncms.cli import main
+
+    out = tmp_path / "figures.json"
+    done = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "var"), "--config-dir", str(CONFIG_DIR), "monitor",
+                                     "evaluate", "--seed", "5", "--claims", "20000", "--anomalous", "4", "--k", "5",
+                                     "--out", str(out)], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert "seed 5: robust AUC" in done.output and f"figures written to {out}" in done.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert (report["claims"], report["anomalous"], report["k"], list(report["seeds"])) == (20000, 4, 5, ["5"])
+    assert set(report["summary"]) == {"robust", "isolation_forest", "combined isolation_forest",
+                                      "local_outlier_factor", "combined local_outlier_factor"}
+    assert len(report["seeds"]["5"]["labelled"]) == 4

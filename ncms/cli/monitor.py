@@ -38,6 +38,7 @@ def run_command(obj: Context, counties: tuple[str, ...], period: str | None, rul
                          rules=list(rules) or None, incremental=incremental, model=model)
     echo_outcomes(result)
 
+
 @monitor_group.command("evaluate")
 @click.option("--seed", "seeds", multiple=True, type=int, default=(1, 2, 3), show_default=True,
               help="A synthetic province's seed (repeatable).")
@@ -55,10 +56,14 @@ def evaluate_command(obj: Context, seeds: tuple[int, ...], claims: int, anomalou
     from ncms.monitor.evaluate import evaluate, write_report
 
     report = evaluate(obj.settings, seeds, claims=claims, anomalous=anomalous, k=k, progress=click.echo)
+    def shown(value: float | None, spec: str) -> str:  # a figure a province cannot give is None
+        return "-" if value is None else format(value, spec)
+
     for method, figures in report["summary"].items():
-        click.echo(f"{method:<31} worst of {len(seeds)} seeds: ROC AUC {figures['roc_auc']:.3f}, "
-                   f"precision at {k} {figures['precision_at_k']:.2f}, recall {figures['recall']:.2f}, "
-                   f"clean months flagged {figures['clean_flag_rate']:.2%}")
+        click.echo(f"{method:<31} worst of {len(seeds)} seeds: ROC AUC {shown(figures['roc_auc'], '.3f')}, "
+                   f"precision at {k} {shown(figures['precision_at_k'], '.2f')}, "
+                   f"recall {shown(figures['recall'], '.2f')}, "
+                   f"clean months flagged {shown(figures['clean_flag_rate'], '.2%')}")
     path = write_report(report, out or obj.settings.data_dir / "evaluation" / "anomaly.json")
     click.echo(f"figures written to {path}")
 

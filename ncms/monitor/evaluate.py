@@ -66,7 +66,8 @@ def evaluate(settings: Settings, seeds: tuple[int, ...] = (1, 2, 3), claims: int
                                                 f"recall {f['recall']:.2f}" for method, f in figures.items())
                  + f" ({time.perf_counter() - started:.1f} s)")
     # the worst seed's figure of each: the lowest score, the highest rate of findings on clean months
-    report["summary"] = {name: {figure: worst(s["methods"][name][figure] for s in report["seeds"].values())
+    report["summary"] = {name: {figure: worst((s["methods"][name][figure] for s in report["seeds"].values()
+                                                   if s["methods"][name][figure] is not None), default=None)
                                 for figure, worst in (("roc_auc", min), ("precision_at_k", min), ("recall", min),
                                                       ("clean_flag_rate", max))}
                          for name in _variants(chosen)}

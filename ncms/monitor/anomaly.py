@@ -132,7 +132,7 @@ def score(frame: pl.DataFrame, settings: AnomalySettings, prefectures: dict[str,
     feature ``z_<feature>`` and ``median_<feature>`` (the peers'), ``peers``, ``robust_score``,
     ``model_score``, ``score`` and ``flagged``. Months not scored (too few claims or peers) keep
     NULL scores. The same rows give the same scores."""
-    frame = frame.drop([name for name in _SCORES if name in frame.columns]).sort("institution_id", "year", "month")
+    frame = frame.sort("institution_id", "year", "month")
     group = ["level", "year", "month"]
     if settings.by_prefecture:
         frame = frame.with_columns(prefecture=pl.col("county_code").replace_strict(prefectures or {}, default=None))

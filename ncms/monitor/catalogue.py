@@ -454,16 +454,18 @@ def _extreme_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     return f"{element.names[1]}({compiler.process(element.clause_expr.element, **kw)})"
 
 
-def _with_scheme(query: sa.Select) -> sa.Select:
-    """``query`` over Claim joined to the terms of its county's scheme for the year of care: the
-    deductible, ratio and per-visit cap of its kind and level (no self-join: PostgreSQL, misjudging
-    the rows of the scheme join, looped an index scan of the claims per claim)."""
-    return (query.join(Institution, Institution.id == Claim.institution_id)
-            .join(CompensationScheme, sa.and_(
-                CompensationScheme.county_code == Claim.county_code,
-                CompensationScheme.year == year_of(Claim.admission_date)))
-            .join(SchemeLevel, sa.and_(SchemeLevel.scheme_id == CompensationScheme.id, SchemeLevel.kind == Claim.kind,
-                                       SchemeLevel.level == Institution.level)))
+def with_scheme(query: sa.Select, outer: bool = False) -> sa.Select:
+    """``query`` over Claim joined to its institution and to the terms of its county's scheme for
+    the year of care: the deductible, ratio and per-visit cap of its kind and level (no self-join:
+    PostgreSQL, misjudging the rows of the scheme join, looped an index scan of the claims per
+    claim). ``outer``: a claim without terms is kept, with NULL terms."""
+    query = query.join(Institution, Institution.id == Claim.institution_id)
+    join = query.outerjoin if outer else query.join
+    query = join(CompensationScheme, sa.and_(CompensationScheme.county_code == Claim.county_code,
+                                             CompensationScheme.year == year_of(Claim.admission_date)))
+    join = query.outerjoin if outer else query.join
+    return join(SchemeLevel, sa.and_(SchemeLevel.scheme_id == CompensationScheme.id, SchemeLevel.kind == Claim.kind,
+                                     SchemeLevel.level == Institution.level))
 
 
 REFERRAL_CUT = sa.case((sa.and_(CompensationScheme.referral_required, Institution.level.in_(OUT_OF_COUNTY),
@@ -510,7 +512,7 @@ def _paid_above_terms(scope: Scope) -> Any:
     such claims (at a tolerance of zero or more), so the scheme's terms are joined to every claim
     once, not once per rule; one CTE per scope, the same object for both."""
     full, cut = _due(SchemeLevel.ratio), _due(SchemeLevel.ratio - REFERRAL_CUT)
-    return _with_scheme(
+    return with_scheme(
         sa.select(Claim.id, Claim.county_code, Claim.source_id, Claim.institution_id, Claim.compensated_amount,
                   Claim.admission_date, Claim.discharge_date, Institution.level, SchemeLevel.deductible,
                   SchemeLevel.ratio, REFERRAL_CUT.label("ratio_cut"), full.label("full_pays"), cut.label("cut_pays"),

@@ -22,11 +22,11 @@ from sqlalchemy.engine import Engine
 
 from ncms import log
 from ncms.db import insert_rows
-from ncms.models import (Claim, ClaimItem, ClaimKind, CompensationScheme, County, Institution, InstitutionMonth,
-                         ItemCategory, MemberYear, SchemeLevel)
+from ncms.models import (Claim, ClaimItem, ClaimKind, County, Institution, InstitutionMonth, ItemCategory, MemberYear,
+                         SchemeLevel)
 from ncms.models.base import utcnow
 
-from .catalogue import days_between, month_of, year_of
+from .catalogue import days_between, month_of, with_scheme, year_of
 
 logger = logging.getLogger("ncms.monitor")
 
@@ -124,27 +124,23 @@ def _count(condition: Any) -> sa.ColumnElement[int]:
 
 def _claims(where: list[Any]) -> sa.Select:
     """Per institution and month: cases, stays and their days, money, visits just under the cap
-    (the scheme's terms for the claim's county, year, kind and level), patients from elsewhere."""
+    (the scheme's terms for the claim's county, year, kind and level, where it has them),
+    patients from elsewhere."""
     inpatient = Claim.kind == ClaimKind.INPATIENT
     year = year_of(Claim.admission_date)
     under_cap = sa.and_(Claim.kind == ClaimKind.OUTPATIENT, SchemeLevel.per_visit_cap > 0,
                         Claim.compensated_amount < SchemeLevel.per_visit_cap,
                         Claim.compensated_amount >= SchemeLevel.per_visit_cap * UNDER_CAP)
-    return (sa.select(Claim.institution_id, *_month(Claim), Institution.area_code.label("county_code"),
-                      Institution.level, sa.func.count().label("cases"), _count(inpatient).label("stays"),
-                      sa.func.sum(sa.case((inpatient, days_between(Claim.admission_date, Claim.discharge_date)),
-                                          else_=0)).label("stay_days"),
-                      sa.func.sum(Claim.total_amount).label("total_amount"),
-                      sa.func.sum(Claim.compensated_amount).label("compensated_amount"),
-                      _count(Claim.kind == ClaimKind.OUTPATIENT).label("visits"),
-                      _count(under_cap).label("under_cap"),
-                      _count(Claim.county_code != Institution.area_code).label("out_of_county"))
-            .join(Institution, Institution.id == Claim.institution_id)
-            .outerjoin(CompensationScheme, sa.and_(CompensationScheme.county_code == Claim.county_code,
-                                                   CompensationScheme.year == year))
-            .outerjoin(SchemeLevel, sa.and_(SchemeLevel.scheme_id == CompensationScheme.id,
-                                            SchemeLevel.kind == Claim.kind, SchemeLevel.level == Institution.level))
-            .where(*where)
+    summed = sa.select(Claim.institution_id, *_month(Claim), Institution.area_code.label("county_code"),
+                       Institution.level, sa.func.count().label("cases"), _count(inpatient).label("stays"),
+                       sa.func.sum(sa.case((inpatient, days_between(Claim.admission_date, Claim.discharge_date)),
+                                           else_=0)).label("stay_days"),
+                       sa.func.sum(Claim.total_amount).label("total_amount"),
+                       sa.func.sum(Claim.compensated_amount).label("compensated_amount"),
+                       _count(Claim.kind == ClaimKind.OUTPATIENT).label("visits"),
+                       _count(under_cap).label("under_cap"),
+                       _count(Claim.county_code != Institution.area_code).label("out_of_county"))
+    return (with_scheme(summed, outer=True).where(*where)
             .group_by(Claim.institution_id, year, month_of(Claim.admission_date), Institution.area_code,
                       Institution.level))
 

@@ -6,12 +6,14 @@ test nor the leftovers of an earlier run can change its result.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
@@ -23,6 +25,14 @@ from ncms.db import create_engine, normalise_url, session_scope
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "config"
 RUN_ID = uuid.uuid4().hex[:8]
+
+
+def config_with(folder: Path, files: dict[str, dict]) -> Path:  # type: ignore[type-arg]
+    """A copy of config/ at ``folder``, each YAML file named in ``files`` written with its content."""
+    shutil.copytree(CONFIG_DIR, folder)
+    for name, content in files.items():
+        (folder / name).write_text(yaml.safe_dump(content), encoding="utf-8")
+    return folder
 
 
 def _postgres_url() -> str | None:

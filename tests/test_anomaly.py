@@ -21,7 +21,7 @@ from ncms.monitor import run_monitor
 from ncms.monitor.anomaly import MODEL, AnomalySettings, explain, read_anomaly_settings, score
 from ncms.monitor.features import FEATURES, compute_features, store_member_years
 
-from .conftest import CONFIG_DIR
+from .conftest import CONFIG_DIR, config_with
 from .packages import COUNTY, HOSPITAL, TOWNSHIP, claim, member, package
 
 TODAY = date(2012, 3, 1)
@@ -175,13 +175,7 @@ def test_the_model_settings_are_checked(tmp_path) -> None:  # type: ignore[no-un
 
 def _config_with(tmp_path, **anomaly):  # type: ignore[no-untyped-def]
     """A copy of config/ whose anomaly.yaml sets ``anomaly``."""
-    config = tmp_path / "config"
-    config.mkdir()
-    for path in CONFIG_DIR.iterdir():
-        if path.is_file():
-            (config / path.name).write_bytes(path.read_bytes())
-    (config / "anomaly.yaml").write_text(yaml.safe_dump({"anomaly": anomaly}), encoding="utf-8")
-    return config
+    return config_with(tmp_path / "config", {"anomaly.yaml": {"anomaly": anomaly}})
 
 
 @pytest.fixture

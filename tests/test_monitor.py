@@ -12,7 +12,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from ncms.config import ConfigError
 from ncms.db import session_scope
@@ -23,7 +22,7 @@ from ncms.monitor import CATALOGUE, run_monitor
 from ncms.monitor import engine as monitor_engine
 from ncms.monitor.settings import read_rule_settings
 
-from .conftest import CONFIG_DIR
+from .conftest import CONFIG_DIR, config_with
 from .packages import COUNTY, HOSPITAL, TOWNSHIP, claim, member, national_id, package
 
 TODAY = date(2013, 1, 1)
@@ -406,12 +405,7 @@ def test_a_run_over_a_period_sees_only_claims_settled_in_it(province, settings) 
     assert set(findings(province)) == {"D1", "O2", "GS1", "L1", "M21:2011", "M30:2011", "2011"}  # 2011: the fund
 
 def _config_with(tmp_path: Path, rules: dict) -> Path:  # type: ignore[type-arg]
-    import shutil
-
-    config = tmp_path / "config"
-    shutil.copytree(CONFIG_DIR, config)
-    (config / "rules.yaml").write_text(yaml.safe_dump({"version": 1, "rules": rules}), encoding="utf-8")
-    return config
+    return config_with(tmp_path / "config", {"rules.yaml": {"version": 1, "rules": rules}})
 
 
 def test_overpayment_is_found_a_cent_above_each_edge_of_the_scheme(province, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]

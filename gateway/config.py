@@ -23,6 +23,11 @@ AEAD_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 SUPPORTED_CIPHERS = (*AEAD_CIPHERS, "aes128-ctr", "aes192-ctr", "aes256-ctr")
 ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 DEFAULT_MAX_FILE_BYTES = 4 * 1024**3
+# names clients give a file while they upload it, renaming it when it is whole
+# (WinSCP: .filepart; lftp, curl, many scripts: .part, .tmp, ...): never delivered as such
+DEFAULT_TEMP_SUFFIXES = (".filepart", ".part", ".partial", ".tmp", ".temp", ".upload", ".uploading")
+TEMP_SUFFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+DEFAULT_QUIET_TIME = 24 * 3600.0
 
 
 class ConfigError(ValueError):
@@ -53,6 +58,12 @@ class GatewayConfig:
     ciphers: tuple[str, ...] = AEAD_CIPHERS
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     accounts: dict[str, Account] = field(default_factory=dict)
+    temp_suffixes: tuple[str, ...] = DEFAULT_TEMP_SUFFIXES
+    quiet_time: float = DEFAULT_QUIET_TIME  # seconds; 0 never refuses a partial upload
+
+    def is_temp_name(self, name: str) -> bool:
+        """True for a name a client uploads under before renaming it (``X.zip.filepart``)."""
+        return any(name.endswith(s) and len(name) > len(s) for s in self.temp_suffixes)
 
     def county_dir(self, account: str) -> Path:
         return self.spool / account
@@ -85,6 +96,14 @@ def _int(table: dict, key: str, default, where: str):
     if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
         raise ConfigError(f"{where}.{key} must be a non-negative number, not {value!r}")
     return value
+
+
+def _temp_suffixes(gw: dict, path: Path | None) -> tuple[str, ...]:
+    value = gw.get("temp_suffixes", list(DEFAULT_TEMP_SUFFIXES))
+    if not isinstance(value, list) or not all(isinstance(v, str) and TEMP_SUFFIX_RE.fullmatch(v) for v in value):
+        raise ConfigError(f"{path}: [gateway] temp_suffixes must be a list of endings like \".filepart\" "
+                          f"(at most 32 of A-Z a-z 0-9 _ . -), not {value!r}")
+    return tuple(value)
 
 
 def load_config(path: str | os.PathLike) -> GatewayConfig:
@@ -136,6 +155,8 @@ def config_from_dict(data: dict, path: Path | None = None, base: Path | None = N
         ciphers=ciphers,
         max_file_bytes=max_file,
         accounts=accounts,
+        temp_suffixes=_temp_suffixes(gw, path),
+        quiet_time=float(_int(gw, "quiet_time", DEFAULT_QUIET_TIME, "gateway")),
     )
 
 
@@ -185,7 +206,8 @@ class ConfigStore:
                 path=new.path, spool=new.spool, host=self._config.host, port=self._config.port,
                 host_key=self._config.host_key, idle_timeout=new.idle_timeout,
                 max_sessions_per_account=new.max_sessions_per_account, ciphers=new.ciphers,
-                max_file_bytes=new.max_file_bytes, accounts=new.accounts)
+                max_file_bytes=new.max_file_bytes, accounts=new.accounts,
+                temp_suffixes=new.temp_suffixes, quiet_time=new.quiet_time)
             self._stamp = stamp
             if self._on_reload:
                 self._on_reload(self._config)

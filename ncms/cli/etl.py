@@ -33,6 +33,8 @@ def etl_command(obj: Context, counties: tuple[str, ...], all_counties: bool, sin
         raise click.UsageError("give COUNTY codes or --all (not both)")
     if full and since:
         raise click.UsageError("--full re-reads everything: it takes no --since")
+    from .ingest import recover_and_report  # batches and work folders of runs that died
+    recover_and_report(obj)
     if all_counties:
         with session_scope(obj.engine) as session:
             counties = tuple(session.scalars(select(County.code).where(County.mode == DeploymentMode.ETL)

@@ -53,6 +53,7 @@ def packages_command(obj: Context, packages: tuple[Path, ...], county: str | Non
     obj.settings.ensure_dirs()
     if inbox == bool(packages):
         raise click.UsageError("give PACKAGE files or --inbox (not both)")
+    recover_and_report(obj)
     jobs = obj.settings.loading_jobs(jobs)
     if inbox:
         return _ingest_inbox(obj, county, jobs)
@@ -84,6 +85,18 @@ def packages_command(obj: Context, packages: tuple[Path, ...], county: str | Non
     failed = sum(r.status in (BatchStatus.REJECTED, BatchStatus.FAILED) for r in results)
     if failed:
         raise click.ClickException(f"{failed} of {len(packages)} package(s) refused; see the receipts")
+
+
+def recover_and_report(obj: Context) -> None:
+    """Put right what runs that died left behind (``ncms.ingest.recovery.recover``), and say so."""
+    from ncms.ingest.recovery import recover
+
+    recovery = recover(obj.engine, obj.settings)
+    for b in recovery.failed:
+        click.echo(f"batch {b.batch_id} ({b.county_code} {b.filename}) was left loading by {b.owner_text}, "
+                   "which died: marked failed", err=True)
+    if recovery.folders:
+        click.echo(f"removed {len(recovery.folders)} work folder(s) of runs that died", err=True)
 
 
 def _ingest_inbox(obj: Context, county: str | None, jobs: int) -> None:
@@ -119,7 +132,8 @@ def _declared_rows(manifest: dict[str, Any]) -> int:
 @ingest_group.command("status")
 @pass_context
 def status_command(obj: Context) -> None:
-    """Each county's newest package and period, and any package that never arrived."""
+    """Each county's newest package and period, any package that never arrived, and the
+    batches still loading (alive, or left by a run that died)."""
     require_migrated(obj)
     today = date.today()
     with session_scope(obj.engine) as session:
@@ -137,6 +151,23 @@ def status_command(obj: Context) -> None:
         click.echo(f"{_pad(s.county_code + ' ' + s.name, 16)} {s.mode.value:<8} {s.batches:>7} {s.last_sequence or '-':>8} "
                    f"{(s.last_period_end.isoformat() if s.last_period_end else '-'):<11} "
                    f"{behind if behind is not None else '-':>5}  {'; '.join(problems)}")
+    _show_stuck(obj)
+
+
+def _show_stuck(obj: Context) -> None:
+    """Batches still ``loading``: being loaded now, or left by a run that died (the next
+    ``ncms ingest`` or ``ncms etl`` marks those failed)."""
+    from ncms.ingest.recovery import stuck_batches
+
+    stuck = stuck_batches(obj.engine, obj.settings)
+    if not stuck:
+        return
+    click.echo(f"\nbatches loading: {len(stuck)}")
+    click.echo(f"{'county':<7} {'batch':>6} {'file':<28} {'since':<20} {'owner':<30} loader")
+    for b in stuck:
+        since = b.since.strftime("%Y-%m-%d %H:%M:%S") if b.since else "-"
+        click.echo(f"{b.county_code:<7} {b.batch_id:>6} {(b.filename or '-'):<28} {since:<20} {b.owner_text:<30} "
+                   + ("alive" if b.alive else "dead: the next `ncms ingest` or `ncms etl` marks it failed"))
 
 
 def _ranges(numbers: list[int]) -> str:

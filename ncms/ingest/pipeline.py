@@ -35,7 +35,9 @@ from . import items
 from .archive import archive_file
 from .checks import run_checks
 from .prefetch import prefetch
+from .liveness import process_folder
 from .receipt import write_receipt
+from .recovery import BatchGuard, owed_receipt, work_dir
 from .staging import (DETAIL, ERROR, FILE_NO, ITEM_CLAIMS, STAGED, append, create_staging, drop_staging,
                       index_staging)
 from .upsert import load_staged
@@ -80,17 +82,18 @@ def ingest_package(engine: Engine, settings: Settings, path: Path, *, sender: st
                 "wrong_county", f"the manifest's county {package.county_code} is not the sender's county {county}"),
                 started, package)
         _require_county(engine, county)
-        batch_id = _open_batch(engine, county, path, sha, source, package)
-        try:
-            with engine.begin() as conn:
-                loader = _Loader(conn, county, batch_id, today or date.today(), progress, workdir)
-                loader.run(package)
-        except PackageError as exc:
-            return _refuse(engine, settings, county, path, sha, source, exc, started, package, batch_id)
-        except Exception as exc:
-            _fail(engine, batch_id, exc)
-            raise
-        return _finish(engine, settings, batch_id, started)
+        with BatchGuard(engine, settings) as guard:  # tells recovery this batch's loader lives
+            batch_id = _open_batch(engine, county, path, sha, source, package, guard)
+            try:
+                with engine.begin() as conn:
+                    loader = _Loader(conn, county, batch_id, today or date.today(), progress, workdir)
+                    loader.run(package)
+            except PackageError as exc:
+                return _refuse(engine, settings, county, path, sha, source, exc, started, package, batch_id)
+            except Exception as exc:
+                _fail(engine, batch_id, exc, settings)
+                raise
+            return _finish(engine, settings, batch_id, started)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -229,9 +232,9 @@ def _clip(value: Any) -> str | None:
 
 
 def work_root(settings: Settings) -> Path:
-    root = settings.data_dir / "work"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    """This process's own folder under ``<data>/work``, locked while the process lives, so
+    that ``recovery.recover`` can tell the work of a killed run from the work of a live one."""
+    return process_folder(work_dir(settings))
 
 
 def _require_county(engine: Engine, county: str) -> None:
@@ -242,10 +245,11 @@ def _require_county(engine: Engine, county: str) -> None:
 
 
 def _open_batch(engine: Engine, county: str, path: Path, sha: str, source: BatchSource,
-                package: Package | None) -> int:
+                package: Package | None, guard: BatchGuard | None = None) -> int:
+    """Record the batch ``loading``; with a ``guard``, locked as its loader's before it commits."""
     manifest = package.manifest if package else {}
     period = manifest.get("period") or {}
-    with session_scope(engine) as session:
+    with guard.session() if guard else session_scope(engine) as session:
         # an extract's sequence numbers nothing the county sent: timeliness must not miss it
         seq = None if source is BatchSource.ETL else manifest.get("sequence")
         batch = Batch(county_code=county, source=source, status=BatchStatus.LOADING, filename=path.name,
@@ -253,6 +257,8 @@ def _open_batch(engine: Engine, county: str, path: Path, sha: str, source: Batch
                       period_start=period.get("start"), period_end=period.get("end"), started_at=utcnow())
         session.add(batch)
         session.flush()
+        if guard:
+            guard.hold(session, batch)
         return batch.id
 
 
@@ -270,10 +276,14 @@ def _refuse(engine: Engine, settings: Settings, county: str, path: Path, sha: st
     return _finish(engine, settings, batch_id, started)
 
 
-def _fail(engine: Engine, batch_id: int, exc: BaseException) -> None:
+def _fail(engine: Engine, batch_id: int, exc: BaseException, settings: Settings | None = None) -> None:
+    """``failed``: an error of ours. The county that sent the package gets a receipt saying so."""
     with session_scope(engine) as session:
         batch = session.get(Batch, batch_id)
         batch.status, batch.error, batch.finished_at = BatchStatus.FAILED, f"{type(exc).__name__}: {exc}", utcnow()
+        if settings is not None and owed_receipt(batch):
+            session.flush()
+            write_receipt(session, batch, settings.spool_dir)
     log.event(logger, "ingest.failed", level=logging.ERROR, batch=batch_id, error=str(exc))
 
 

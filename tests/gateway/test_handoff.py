@@ -90,3 +90,52 @@ def test_thirty_counties_upload_at_once_and_each_package_is_ingested_once(cli, s
     engine.dispose()
     assert sorted(c for c, _ in batches) == counties and {s for _, s in batches} == {BatchStatus.LOADED}
     assert claims == {c: 2 for c in counties}
+
+
+def test_a_package_sent_again_through_the_gateway_while_the_first_loads_is_loaded_too(
+        cli, settings, gateway_factory, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """The county sends X.zip, ingestion starts on it, the county sends a different X.zip:
+    the first was taken out of the inbox before it was read, so the second is delivered
+    under the free name and gets its own batch, archive copy and receipt."""
+    from ncms.ingest import pipeline
+    from ncms.ingest.archive import sha256_file
+    from ncms.models import Batch
+
+    from ..packages import claim, items
+
+    assert cli("db", "upgrade").exit_code == 0 and cli("db", "load-config").exit_code == 0
+    gw = gateway_factory(spool=str(settings.spool_dir))
+    first = basic(tmp_path / "a" / "X.zip")
+    second = basic(tmp_path / "b" / "X.zip", seq=2, members=None, enrolments=None, financing=None,
+                   claims=[claim("C3")], claim_items=items("C3", "30.00"))
+    inbox = settings.spool_dir / "520122" / "inbox"
+
+    def upload(package) -> None:  # type: ignore[no-untyped-def]
+        transport = paramiko.Transport(("127.0.0.1", gw.port))
+        try:
+            transport.connect(username="520122", pkey=gw.keys["520122"][0].pkey)
+            paramiko.SFTPClient.from_transport(transport).put(str(package), "inbox/X.zip")
+        finally:
+            transport.close()
+
+    upload(first)
+    real, sent = pipeline._Loader.stage_file, []
+
+    def send_again_while_read(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not sent:
+            sent.append(upload(second))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline._Loader, "stage_file", send_again_while_read)
+    assert "1 package(s) taken" in cli("ingest", "--inbox").output
+    assert sent and sha256_file(inbox / "X.zip") == sha256_file(second)  # delivered under its name, unread
+    assert "1 package(s) taken" in cli("ingest", "--inbox").output
+
+    engine = create_engine(settings.database_url)
+    with engine.connect() as conn:
+        shas = list(conn.scalars(sa.select(Batch.sha256).order_by(Batch.id)))
+        claims = set(conn.scalars(sa.select(Claim.source_id)))
+    engine.dispose()
+    assert shas == [sha256_file(first), sha256_file(second)] and claims == {"C1", "C2", "C3"}
+    assert all((settings.archive_dir / sha[:2] / f"{sha}.zip").is_file() for sha in shas)
+    assert len(list((settings.spool_dir / "520122" / "outbox").glob("receipt-*.json"))) == 2

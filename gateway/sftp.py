@@ -21,7 +21,7 @@ import paramiko
 from paramiko.sftp import SFTP_FAILURE, SFTP_OK, SFTP_PERMISSION_DENIED
 
 from gateway import complete
-from gateway.log import event
+from gateway.log import Refusal, event
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 FOLDERS = ("inbox", "outbox")
@@ -137,9 +137,26 @@ class GatewayHandle(paramiko.SFTPHandle):
         if self.append:
             offset = self.size
         end = offset + len(data)
-        if end > self.sftp.max_file_bytes or not self.sftp.usage.grow(max(0, end - self.size), self.sftp.quota):
-            self.refused = True
-            return SFTP_FAILURE
+        more = max(0, end - self.size)
+        if end > self.sftp.max_file_bytes:
+            limit, why = "max_file_bytes", (
+                f"inbox/{self.name} 将达到 {end:,} 字节，超过 max_file_bytes = {self.sftp.max_file_bytes:,}；"
+                f"请分成较小的数据包发送，或请省里提高上限 / inbox/{self.name} would grow to {end:,} bytes, over "
+                f"max_file_bytes = {self.sftp.max_file_bytes:,}; send smaller packages or ask the province to "
+                "raise the limit")
+        elif not self.sftp.usage.grow(more, self.sftp.quota):
+            held, quota = self.sftp.usage.total, self.sftp.quota
+            limit, why = "quota_bytes", (
+                f"县 {self.sftp.account} 的 inbox 和未完成的上传已占 {held:,} 字节，再写 {more:,} 字节将超过 "
+                f"quota_bytes = {quota:,}；请删除不再需要的未完成上传（sftp> rm inbox/文件名），或等省里取走已送达的"
+                f"数据包 / county {self.sftp.account} holds {held:,} bytes in inbox and unfinished uploads; "
+                f"{more:,} more would pass quota_bytes = {quota:,}; remove unfinished uploads "
+                "(sftp> rm inbox/NAME) or wait until the province takes the delivered ones")
+        else:
+            limit = None
+        if limit:  # the first refusal of a file says why; writes already on their way just fail
+            first, self.refused = not self.refused, True
+            return Refusal(SFTP_FAILURE, f"ncms-gateway: {why}", limit=limit, file=self.name) if first else SFTP_FAILURE
         try:
             if self.append:
                 os.write(self.fd, data)

@@ -74,15 +74,15 @@ class BatchGuard:
 
     def hold(self, session: Session, batch: Batch) -> None:
         """Lock ``batch`` (flushed, not committed) and record who loads it."""
-        owner: dict[str, Any] = Owner.me().record()
+        folder = process_folder(work_dir(self.settings))
+        owner: dict[str, Any] = {**Owner.me().record(), "work": folder.name}
         if self.conn is not None:
             session.execute(sa.text("SELECT pg_advisory_lock(:space, :id)"),
                             {"space": BATCH_LOCK_SPACE, "id": batch.id})
             owner["lock"] = "advisory"
         else:
-            folder = process_folder(work_dir(self.settings))
             self.file = FileLock.take(folder / f"batch-{batch.id}.lock", create=True)
-            owner.update(lock="file", work=folder.name)
+            owner["lock"] = "file"
         self.batch_id = batch.id
         batch.counts = {"owner": owner}
 

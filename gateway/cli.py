@@ -15,8 +15,9 @@ from gateway import __version__
 def main() -> None:
     """Data-exchange gateway of the NCMS supervision platform.
 
-    `serve` runs the SFTP server for county accounts; `push` and `fetch` are the county
-    side: resumable upload of packages, download of receipts (see docs/gateway.md).
+    `serve` runs the SFTP server for county accounts and `host-key` prints its key for the
+    counties to check; `push` and `fetch` are the county side: resumable upload of packages,
+    download of receipts (see docs/gateway.md).
     """
 
 
@@ -42,6 +43,43 @@ def serve_command(config_path: str) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc}") from None
     sys.exit(0)
+
+
+@main.command("host-key")
+@click.option("--config", "config_path", envvar="NCMS_GATEWAY_CONFIG", required=True,
+              type=click.Path(dir_okay=False), help="Accounts file (TOML); also NCMS_GATEWAY_CONFIG.")
+@click.option("--host", "host_name", help="The name counties connect to, for the known_hosts line "
+                                          "(default: [gateway] host).")
+def host_key_command(config_path: str, host_name: str | None) -> None:
+    """Print the host key, its SHA256 fingerprint and a known_hosts line, to send to the counties.
+
+    A county that has them can check it reached this gateway, not an impostor, on its first
+    connection. The key is created (as on first start) if the gateway has not run yet: run
+    this as the user the gateway runs as.
+    """
+    import paramiko
+
+    from gateway.config import ConfigError, load_config
+    from gateway.server import load_or_create_host_key, public_key_line, sha256_fingerprint
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    path = config.host_key or config.spool / ".host_ed25519"
+    if not path.exists():
+        click.echo(f"{path}: no host key yet, created one (mode 0600)", err=True)
+    try:
+        key = load_or_create_host_key(path)
+    except (OSError, paramiko.SSHException) as exc:
+        raise click.ClickException(f"{path}: cannot read the host key ({exc})") from None
+    host = host_name or (config.host if config.host not in ("0.0.0.0", "::") else "GATEWAY-NAME")
+    where = host if config.port == 22 else f"[{host}]:{config.port}"
+    click.echo(f"host key file: {path}")
+    click.echo(f"public key:    {public_key_line(key)}")
+    kind = key.get_name().removeprefix("ssh-").upper()
+    click.echo(f"fingerprint:   {key.get_bits()} {sha256_fingerprint(key)} ({kind})")
+    click.echo(f"known_hosts:   {where} {public_key_line(key)}")
 
 
 # --- county client: push and fetch ---------------------------------------------------

@@ -1,5 +1,5 @@
 """What stock OpenSSH clients see: exit statuses, refusals that say why, the connection
-limit.
+limit, and the first setup an operator does (example accounts file, host key fingerprint).
 
 Every OpenSSH subprocess runs with a timeout or is killed at the end of its test.
 """
@@ -10,11 +10,16 @@ import re
 import shutil
 import subprocess
 import time
+import tomllib
+from dataclasses import fields
 from pathlib import Path
 
 import paramiko
 import pytest
+from click.testing import CliRunner
 
+from gateway.cli import main
+from gateway.config import GatewayConfig, config_from_dict, load_config
 from tests.gateway.conftest import big_package, make_package
 from tests.gateway.test_server import openssh, wait_for
 
@@ -259,3 +264,63 @@ def test_stock_sftp_shows_which_limit_refused_a_put(gateway_factory, tmp_path):
     done = openssh(gw, "520122", gw.keys["520122"][0].path, f"put {src} inbox/\n")
     assert done.returncode != 0
     assert "over max_file_bytes = 100,000" in done.stderr, done.stderr
+
+
+# -- 14: first setup -------------------------------------------------------------------
+
+@needs_openssh
+def test_host_key_command_prints_what_ssh_keygen_prints(gateway_factory, tmp_path):
+    gw = gateway_factory()
+    gw.rewrite(port=gw.port)  # the file now names the port the test server listens on
+    result = CliRunner().invoke(main, ["host-key", "--config", str(gw.config_path), "--host", "127.0.0.1"])
+    assert result.exit_code == 0, result.output
+    printed = dict(line.split(":", 1) for line in result.output.splitlines())
+    host_key = Path(printed["host key file"].strip())
+    keygen = subprocess.run([KEYGEN, "-lf", str(host_key)], capture_output=True, text=True, timeout=30)
+    assert keygen.returncode == 0, keygen.stderr
+    bits, fingerprint = keygen.stdout.split()[:2]
+    assert printed["fingerprint"].split()[:2] == [bits, fingerprint]
+    public = subprocess.run([KEYGEN, "-yf", str(host_key)], capture_output=True, text=True, timeout=30)
+    assert printed["public key"].split() == public.stdout.split()[:2]
+    # the known_hosts line is what a county needs to connect with strict checking
+    known = tmp_path / "known_hosts"
+    known.write_text(printed["known_hosts"].strip() + "\n")
+    strict = subprocess.run([SFTP, "-b", "-", "-i", str(gw.keys["520122"][0].path), "-P", str(gw.port),
+                             "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
+                             "-o", "BatchMode=yes", "520122@127.0.0.1"], input="ls\n", capture_output=True,
+                            text=True, timeout=30)
+    assert strict.returncode == 0, strict.stderr
+
+
+def test_example_accounts_file_loads():
+    config = load_config(ROOT / "config" / "gateway.example.toml")
+    assert config.accounts and all(a.keys for a in config.accounts.values())
+    assert config.spool.name == "spool"
+
+
+def _documented_defaults() -> dict[str, str]:
+    """The rows of the defaults table in docs/gateway.md: ``| `key` | `value` | … |``."""
+    text = (ROOT / "docs" / "gateway.md").read_text(encoding="utf-8")
+    table = text.split("### Every `[gateway]` setting", 1)[1].split("\n\n", 2)[1]
+    rows = re.findall(r"^\| `(\w+)` \| (.+?) \|", table, flags=re.M)
+    assert rows, "the defaults table in docs/gateway.md is missing"
+    return dict(rows)
+
+
+def test_documented_defaults_are_the_real_defaults(tmp_path):
+    documented = _documented_defaults()
+    actual = config_from_dict({"gateway": {"spool": "spool"}}, tmp_path / "gateway.toml")
+    settings = {f.name for f in fields(GatewayConfig)} - {"path", "accounts"}
+    assert set(documented) == settings, "every [gateway] setting has one row"
+    assert documented.pop("spool") == "required"
+    for key, cell in documented.items():
+        value = tomllib.loads(f"v = {cell.strip('`')}")["v"]
+        real = getattr(actual, key)
+        if key == "host_key":
+            value = tmp_path / value
+        assert (list(real) if isinstance(real, tuple) else real) == value, key
+
+
+def test_example_accounts_file_sets_every_documented_setting():
+    example = tomllib.loads((ROOT / "config" / "gateway.example.toml").read_text(encoding="utf-8"))
+    assert set(example["gateway"]) >= set(_documented_defaults())

@@ -2,7 +2,9 @@
 
 A partial upload becomes visible to the core only once it proves itself whole: either a
 ``<name>.sha256`` sidecar gives its SHA-256, or it is a ZIP package whose manifest lists
-every member's SHA-256 and all of them match. Anything else stays in ``.partial/``.
+every member's SHA-256 and all of them match. Anything else stays in ``.partial/`` until
+the quiet-time sweep (``gateway.sweep``) refuses it with the reason ``problem`` gives.
+Delivery links a file into place, so it never replaces one the core has not taken yet.
 """
 from __future__ import annotations
 

@@ -28,6 +28,8 @@ from gateway.channel import (DISCONNECT_TOO_MANY_CONNECTIONS, SFTP_ONLY, Gateway
 from gateway.config import ConfigStore, GatewayConfig
 from gateway.log import event
 from gateway.sftp import JailedSFTPServer, Usage
+from gateway.sweep import Sweeper
+from gateway.writers import Writers
 
 WINDOW_SIZE = 2**27
 MAX_PACKET_SIZE = 2**18
@@ -227,6 +229,8 @@ class GatewayServer:
         self._transports: set[paramiko.Transport] = set()
         self._threads: set[threading.Thread] = set()
         self._stopping = threading.Event()
+        self.writers = Writers()  # upload names open for write, shared by every session (gateway/writers.py)
+        self._sweeper = Sweeper(self.store, self.writers, self._stopping)
         self._sock: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
         self.host_key: paramiko.PKey | None = None
@@ -272,6 +276,7 @@ class GatewayServer:
         self.port = sock.getsockname()[1]
         self._accept_thread = threading.Thread(target=self._accept_loop, name="gateway-accept", daemon=True)
         self._accept_thread.start()
+        self._sweeper.start()
         event("gateway.start", host=config.host, port=self.port, spool=str(config.spool),
               accounts=len(config.accounts))
         return self
@@ -289,6 +294,8 @@ class GatewayServer:
         deadline = time.monotonic() + timeout
         for th in threads:
             th.join(max(0.0, deadline - time.monotonic()))
+        if self._sweeper.is_alive():
+            self._sweeper.join(max(0.0, deadline - time.monotonic()))
         event("gateway.stop", port=self.port)
 
     def serve_forever(self, stop_event: threading.Event) -> None:

@@ -29,8 +29,17 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
 class Denied(OSError):
-    def __init__(self, code=errno.EACCES):
+    """A refused operation; ``message`` (Chinese and English) is sent with its status."""
+
+    def __init__(self, code=errno.EACCES, message: str | None = None, reason: str | None = None):
         super().__init__(code, os.strerror(code))
+        self.message, self.reason = message, reason
+
+
+def busy(name: str) -> Denied:
+    return Denied(errno.EBUSY, f"inbox/{name} 正在被另一个会话写入，请等它结束后再试 / inbox/{name} is busy: "
+                               "another session is writing it; try again when that session has finished",
+                  reason="busy")
 
 
 def split_path(path: str) -> tuple[str, ...]:
@@ -91,16 +100,20 @@ def _guard(fn):
         try:
             return fn(self, *args)
         except OSError as e:
-            return paramiko.SFTPServer.convert_errno(e.errno or errno.EIO)
+            code = paramiko.SFTPServer.convert_errno(e.errno or errno.EIO)
+            message = getattr(e, "message", None)
+            return Refusal(code, f"ncms-gateway: {message}", reason=getattr(e, "reason", None)) if message else code
     return wrapper
 
 
 class GatewayHandle(paramiko.SFTPHandle):
     """An open file, kept open as one fd: reads and writes are pread/pwrite at the given offset."""
 
-    def __init__(self, sftp: "JailedSFTPServer", fd: int, flags: int, name: str | None, partial: bool):
+    def __init__(self, sftp: "JailedSFTPServer", fd: int, flags: int, name: str | None, partial: bool,
+                 claim: object | None = None):
         super().__init__(flags)
         self.sftp, self.fd, self.name, self.partial = sftp, fd, name, partial
+        self.claim = claim  # this handle's hold on its name in the gateway's Writers
         self.writable = bool(flags & (os.O_WRONLY | os.O_RDWR))
         self.append = bool(flags & os.O_APPEND)
         self.size = os.fstat(fd).st_size
@@ -192,13 +205,19 @@ class GatewayHandle(paramiko.SFTPHandle):
         except OSError:
             pass
         finally:
-            os.close(self.fd)
+            try:
+                os.close(self.fd)
+            finally:  # whatever happens, the name is not left busy
+                if self.claim is not None:
+                    self.sftp.writers.release(self.sftp.account, [self.name], self.claim)
         if self.writable and self.partial:
             self.sftp.finished_upload(self)
 
 
 class JailedSFTPServer(paramiko.SFTPServerInterface):
     """One county's SFTP session. ``server`` is the connection's ``GatewayConnection``."""
+
+    busy_wait = 2.0  # seconds an open for write waits for another session to let go of the name
 
     def __init__(self, server, *args, **kwargs):
         super().__init__(server, *args, **kwargs)
@@ -213,6 +232,8 @@ class JailedSFTPServer(paramiko.SFTPServerInterface):
         self.max_file_bytes = account.max_file_bytes if account else 0
         self.quota = account.quota_bytes if account else 0
         self.usage = server.usage
+        self.writers = server.gateway.writers
+        self.is_temp_name = config.is_temp_name
 
     # -- session ---------------------------------------------------------
     def session_ended(self):
@@ -297,9 +318,16 @@ class JailedSFTPServer(paramiko.SFTPServerInterface):
         if flags & WRITE_FLAGS:
             if parts[0] != "inbox":
                 raise Denied()
-            self.usage.rescan()
-            fd = os.open(self.partial_dir / name, flags | nofollow, 0o640)
-            return GatewayHandle(self, fd, flags, name, partial=True)
+            claim = object()
+            if not self.writers.claim(self.account, [name], claim, wait=self.busy_wait):
+                raise busy(name)
+            try:
+                self.usage.rescan()
+                fd = os.open(self.partial_dir / name, flags | nofollow, 0o640)
+            except BaseException:
+                self.writers.release(self.account, [name], claim)
+                raise
+            return GatewayHandle(self, fd, flags, name, partial=True, claim=claim)
         real, _ = self._real_file(parts)
         fd = os.open(real, os.O_RDONLY | nofollow)
         return GatewayHandle(self, fd, os.O_RDONLY, None, partial=False)
@@ -309,27 +337,60 @@ class JailedSFTPServer(paramiko.SFTPServerInterface):
         parts = split_path(path)
         if len(parts) != 2 or parts[0] != "inbox":
             raise Denied()
-        p = self.partial_dir / check_name(parts[1])
+        name = check_name(parts[1])
+        p = self.partial_dir / name
         if not os.path.lexists(p):
-            raise Denied()  # completed packages belong to the core now
-        os.unlink(p)
+            raise Denied(message=f"inbox/{name} 已交付，不能删除 / inbox/{name} was delivered and cannot be deleted",
+                         reason="delivered")
+        with self.writers.holding(self.account, [name]) as free:
+            if not free:
+                raise busy(name)
+            os.unlink(p)
         return SFTP_OK
 
     @_guard
     def rename(self, oldpath, newpath):
-        """Within inbox, a partial file may be renamed (WinSCP uploads to ``*.filepart``)."""
+        """SSH_FXP_RENAME: an upload in progress gets a new name, never over another one.
+
+        This is how WinSCP and many scripts finish an upload (``put X.zip.filepart``,
+        then ``rename`` to ``X.zip``): the file under its temporary name is never
+        delivered, and the rename delivers it if it is complete.
+        """
+        return self._rename(oldpath, newpath, replace=False)
+
+    @_guard
+    def posix_rename(self, oldpath, newpath):
+        """posix-rename@openssh.com: like ``rename``, but replaces an upload in progress."""
+        return self._rename(oldpath, newpath, replace=True)
+
+    def _rename(self, oldpath, newpath, replace: bool):
         old, new = split_path(oldpath), split_path(newpath)
         if len(old) != 2 or len(new) != 2 or old[0] != "inbox" or new[0] != "inbox":
-            raise Denied()
-        src = self.partial_dir / check_name(old[1])
-        dst_name = check_name(new[1])
-        if not os.path.isfile(src) or os.path.islink(src):
-            raise Denied(errno.ENOENT)
-        os.replace(src, self.partial_dir / dst_name)
-        self._promote(dst_name)
+            raise Denied(message="只能在 inbox 中改名 / only files in inbox can be renamed", reason="rename")
+        old_name, new_name = check_name(old[1]), check_name(new[1])
+        src, dst = self.partial_dir / old_name, self.partial_dir / new_name
+        with self.writers.holding(self.account, {old_name, new_name}) as free:
+            if not free:
+                raise busy(old_name if self.writers.busy(self.account, old_name) else new_name)
+            if not os.path.isfile(src) or os.path.islink(src):
+                raise Denied(errno.ENOENT, f"inbox/{old_name} 不是正在上传的文件 / "
+                                           f"inbox/{old_name} is not an upload in progress", reason="rename")
+            if replace:
+                os.replace(src, dst)
+            else:
+                self._rename_no_replace(src, dst, new_name)
+        delivered = self._promote(new_name)
+        event("gateway.rename", account=self.account, file=old_name, to=new_name,
+              result="complete" if delivered else "partial", delivered_as=delivered)
         return SFTP_OK
 
-    posix_rename = rename
+    def _rename_no_replace(self, src: Path, dst: Path, new_name: str) -> None:
+        try:
+            os.link(src, dst)
+        except FileExistsError:
+            raise Denied(errno.EEXIST, f"inbox/{new_name} 已有一个未完成的上传，请先删除 / inbox/{new_name} "
+                                       "is already an upload in progress: remove it first", reason="rename") from None
+        os.unlink(src)
 
     @_guard
     def chattr(self, path, attr):
@@ -350,23 +411,31 @@ class JailedSFTPServer(paramiko.SFTPServerInterface):
     def readlink(self, path):
         return SFTP_PERMISSION_DENIED
 
-    def _promote(self, name: str, digest: str | None = None) -> bool:
+    def _promote(self, name: str, digest: str | None = None) -> str | None:
+        """Deliver ``name`` (or the file a sidecar ``name`` belongs to) if it is complete and
+        nobody is writing it or its sidecar; returns the name it was delivered under."""
         base = complete.base_of_sidecar(name)
-        if base is not None:
-            if os.path.isfile(self.partial_dir / base):
-                return complete.promote(self.partial_dir, self.inbox, base)
-            return complete.promote_late_sidecar(self.partial_dir, self.inbox, base)
-        return complete.promote(self.partial_dir, self.inbox, name, digest=digest)
+        data = base if base is not None else name
+        if self.is_temp_name(data):
+            return None
+        with self.writers.holding(self.account, [data, data + complete.SIDECAR_SUFFIX]) as free:
+            if not free:
+                return None  # the last writer to close delivers it
+            if base is not None and not os.path.isfile(self.partial_dir / base):
+                return base if complete.promote_late_sidecar(self.partial_dir, self.inbox, base) else None
+            return complete.promote(self.partial_dir, self.inbox, data, digest=digest if base is None else None)
 
     def finished_upload(self, handle: GatewayHandle) -> None:
         try:
-            done = self._promote(handle.name, handle.digest())
-        except OSError:
-            done = False
+            delivered = self._promote(handle.name, handle.digest())
+        except OSError as exc:
+            event("gateway.deliver", account=self.account, file=handle.name, result="error", error=str(exc))
+            delivered = None
         if handle.refused:
             result = "refused"
         else:
-            result = "complete" if done else "partial"
+            result = "complete" if delivered else "partial"
+        extra = {"delivered_as": delivered} if delivered and delivered != handle.name else {}
         event("gateway.transfer", account=self.account, file=handle.name, bytes=handle.written,
               seconds=round(time.monotonic() - handle.started, 3),
-              resumed_from=handle.first_offset, result=result)
+              resumed_from=handle.first_offset, result=result, **extra)

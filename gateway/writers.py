@@ -10,6 +10,7 @@ first, and gives up if someone else holds it.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -18,14 +19,24 @@ class Writers:
     """Names claimed per account; a claim is all-or-nothing over the names it asks for."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._held: dict[tuple[str, str], object] = {}
 
-    def claim(self, account: str, names: Iterable[str], owner: object) -> bool:
+    def claim(self, account: str, names: Iterable[str], owner: object, wait: float = 0.0) -> bool:
+        """Hold every name for ``owner``, waiting up to ``wait`` seconds for them to be free.
+
+        The wait covers a client that reconnects right after its line dropped: the
+        gateway closes the old session's handle a moment later, and the new session
+        should then get the name rather than a refusal.
+        """
         keys = [(account, n) for n in names]
+        deadline = time.monotonic() + wait
         with self._lock:
-            if any(k in self._held for k in keys):
-                return False
+            while any(k in self._held for k in keys):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(left)
             for k in keys:
                 self._held[k] = owner
             return True
@@ -35,6 +46,7 @@ class Writers:
             for name in names:
                 if self._held.get((account, name)) is owner:
                     del self._held[(account, name)]
+            self._lock.notify_all()
 
     def busy(self, account: str, name: str) -> bool:
         with self._lock:

@@ -21,9 +21,19 @@ What a consumer can rely on:
   malformed rows the record type), subject_key (claim_id, member_no, institution code;
   member_no/year for an enrolment, claim_id/line_no for an item), detail.
 """
-from .misuse import ANOMALOUS_INSTITUTION, FAMILIES
-from .malformed import REASONS as MALFORMED_REASONS
-from .packages import write_packages
-from .province import SyntheticProvince, generate
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ncms import lazy_exports
+
+if TYPE_CHECKING:
+    from .malformed import REASONS as MALFORMED_REASONS
+    from .misuse import ANOMALOUS_INSTITUTION, FAMILIES
+    from .packages import write_packages
+    from .province import SyntheticProvince, generate
 
 __all__ = ["ANOMALOUS_INSTITUTION", "FAMILIES", "MALFORMED_REASONS", "SyntheticProvince", "generate", "write_packages"]
+__getattr__ = lazy_exports(__name__, {"ANOMALOUS_INSTITUTION": ".misuse", "FAMILIES": ".misuse",
+                                      "MALFORMED_REASONS": ".malformed:REASONS", "write_packages": ".packages",
+                                      "SyntheticProvince": ".province", "generate": ".province"})

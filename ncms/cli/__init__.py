@@ -1,6 +1,12 @@
-"""The ``ncms`` command: one group per area, thin commands over tested functions."""
+"""The ``ncms`` command: one group per area, thin commands over tested functions.
+
+Each command's module is imported only when that command runs or shows its help (``COMMANDS``),
+and a command module imports its heavy parts (polars, scikit-learn, Flask…) inside the
+command's function: `ncms etl COUNTY` must not pay for the anomaly model, nor `--help` for
+anything (tests/test_startup.py)."""
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -43,8 +49,32 @@ class UsageError(click.ClickException):
     """A failure the operator can fix; shown as one line, exit code 1."""
 
 
+# name: (module of ncms.cli, attribute); `ncms --help` imports them all to show their help lines.
+COMMANDS = {
+    "db": ("db", "db_group"),
+    "users": ("users", "users_group"),
+    "ingest": ("ingest", "ingest_group"),
+    "etl": ("etl", "etl_command"),
+    "monitor": ("monitor", "monitor_group"),
+    "synth": ("synth", "synth_command"),
+    "demo": ("demo", "demo_command"),
+    "serve": ("serve", "serve_command"),
+    "doctor": ("doctor", "doctor_command"),
+}
+
+
 class NcmsGroup(click.Group):
-    """Turns the errors an operator can act on into one clear line instead of a traceback."""
+    """Loads a command's module on first use (``COMMANDS``), and turns the errors an operator
+    can act on into one clear line instead of a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(f"{__name__}.{module}"), attribute), cmd_name)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -82,19 +112,3 @@ def main(ctx: click.Context, data_dir: str | None, database_url: str | None, con
         raise UsageError(f"configuration: {exc}") from exc
     log.configure(level if level in logging.getLevelNamesMapping() else "INFO")
 
-
-def _register() -> None:
-    from . import db, demo, doctor, etl, ingest, monitor, serve, synth, users
-
-    main.add_command(db.db_group)
-    main.add_command(users.users_group)
-    main.add_command(ingest.ingest_group)
-    main.add_command(etl.etl_command)
-    main.add_command(monitor.monitor_group)
-    main.add_command(synth.synth_command)
-    main.add_command(demo.demo_command)
-    main.add_command(serve.serve_command)
-    main.add_command(doctor.doctor_command)
-
-
-_register()

@@ -11,16 +11,11 @@ from sqlalchemy import select
 
 from ncms import migrate
 from ncms.db import create_engine, session_scope
-from ncms.ingest.etl import etl_counties
-from ncms.ingest.inbox import ingest_inbox
-from ncms.ingest.mapping import load_mapping
 from ncms.models import County, DeploymentMode
-from ncms.monitor import run_monitor
 from ncms.reference import read_reference
 
 from . import Context, pass_context
 from .db import load_configuration
-from .demo_gateway import deliver
 from .monitor import echo_outcomes
 
 if TYPE_CHECKING:
@@ -37,6 +32,12 @@ LATE_PACKAGE = "520422-0003.zip"  # one county's third quarter "still on the WAN
 def demo_command(obj: Context, claims: int) -> None:
     """Migrate, load the demo province, generate its claim data and ingest it: centralised
     counties by ETL from their own databases, distributed ones through the gateway."""
+    from ncms.ingest.etl import etl_counties  # polars, scikit-learn, the gateway: not for --help
+    from ncms.ingest.inbox import ingest_inbox
+    from ncms.monitor import run_monitor
+
+    from .demo_gateway import deliver
+
     settings = obj.settings
     settings.ensure_dirs()
     click.echo(f"data folder {settings.data_dir}, database {obj.engine.url.render_as_string()}")
@@ -96,6 +97,7 @@ def generate_province(obj: Context, claims: int) -> "SyntheticProvince":
 
 def write_sources(obj: Context, province: "SyntheticProvince", counties: list[str]) -> dict[str, str]:
     """Each centralised county's own database, in its vendor's schema: a SQLite file each."""
+    from ncms.ingest.mapping import load_mapping
     from ncms.synth.vendor import write_source_db
 
     folder = obj.settings.data_dir / "demo" / "sources"

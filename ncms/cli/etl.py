@@ -1,15 +1,19 @@
 """``ncms etl``: extract from centralised counties' databases and load what changed."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from sqlalchemy import select
 
 from ncms.db import session_scope
-from ncms.ingest.etl import EtlResult, etl_counties
 from ncms.models import County, DeploymentMode
 
 from . import Context, pass_context
 from .db import require_migrated
+
+if TYPE_CHECKING:
+    from ncms.ingest.etl import EtlResult
 
 
 @click.command("etl")
@@ -27,6 +31,8 @@ def etl_command(obj: Context, counties: tuple[str, ...], all_counties: bool, sin
 
     The database URL of county C is read from the variable its mapping names
     (config/mappings/C.yaml, source.env). Every window becomes a batch with a receipt."""
+    from ncms.ingest.etl import etl_counties  # polars and the pipeline: not for --help
+
     require_migrated(obj)
     obj.settings.ensure_dirs()
     if all_counties == bool(counties):

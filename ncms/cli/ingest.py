@@ -7,18 +7,20 @@ import unicodedata
 import zipfile
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ncms.db import session_scope
-from ncms.ingest import IngestResult, ingest_package
 from ncms.ingest.parallel import by_county
 from ncms.ingest.status import timeliness
 from ncms.models import BatchStatus
 
 from . import Context, pass_context
 from .db import require_migrated
+
+if TYPE_CHECKING:
+    from ncms.ingest import IngestResult
 
 
 class DefaultGroup(click.Group):
@@ -49,6 +51,8 @@ def packages_command(obj: Context, packages: tuple[Path, ...], county: str | Non
     """Load PACKAGES (or, with --inbox, the spool); each gets a batch and a receipt in its county's outbox.
 
     Packages of one county load in the order given; different counties load side by side."""
+    from ncms.ingest import ingest_package  # polars and the pipeline: not for --help
+
     require_migrated(obj)
     obj.settings.ensure_dirs()
     if inbox == bool(packages):

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ncms.monitor import MonitorResult, run_monitor
-
 from . import Context, pass_context
 from .db import require_migrated
+
+if TYPE_CHECKING:
+    from ncms.monitor import MonitorResult
 
 
 @click.group("monitor")
@@ -31,6 +33,8 @@ def run_command(obj: Context, counties: tuple[str, ...], period: str | None, rul
                 incremental: bool, model: bool) -> None:
     """Run the rule catalogue, then the anomaly model; findings are filed once per rule (or model)
     and subject, updated on a rerun. `--rule institution_anomaly` runs the model alone."""
+    from ncms.monitor import run_monitor  # polars and scikit-learn: not for --help
+
     require_migrated(obj)
     if incremental and period:
         raise click.UsageError("--incremental reads what arrived since the last run: give no --period")

@@ -80,7 +80,8 @@ def _sweep_one(config: GatewayConfig, account: str, name: str, writers: Writers,
     county = config.county_dir(account)
     src = county / ".partial" / name
     side = county / ".partial" / (name + SIDECAR_SUFFIX)
-    with writers.holding(account, [name, side.name]) as free:
+    base = complete.base_of_sidecar(name)  # a lone sidecar waits while its file is being sent
+    with writers.holding(account, [name, side.name] + ([base] if base else [])) as free:
         st, side_st = _regular(src), _regular(side)
         if not free or st is None:
             return None

@@ -347,6 +347,33 @@ def test_sweep_leaves_recent_and_open_uploads_alone(gateway_factory, connect):
     assert sorted(os.listdir(county / REFUSED)) == ["bad.zip", "held.zip"]
 
 
+def test_sweep_keeps_a_sidecar_whose_file_is_being_sent(gateway_factory, connect):
+    gw = gateway_factory(quiet_time=3600)
+    data = os.urandom(10_000)
+    sftp = connect("520122", gw=gw)
+    with sftp.open("inbox/e.csv.sha256", "wb") as f:
+        f.write(f"{sha(data)}  e.csv\n".encode())
+    writing = sftp.open("inbox/e.csv", "wb")
+    writing.write(data)
+    writing.flush()
+    assert sweep(gw.server.store.current, gw.server.writers, now=time.time() + 7200) == []
+    writing.close()
+    inbox = gw.county("520122") / "inbox"
+    assert sorted(os.listdir(inbox)) == ["e.csv", "e.csv.sha256"] and (inbox / "e.csv").read_bytes() == data
+
+
+def test_sweep_keeps_a_lone_sidecar_while_its_name_is_claimed(gateway_factory):
+    """A session that is opening the file (its name claimed, the file not there yet) wins."""
+    gw = gateway_factory(quiet_time=3600)
+    (gw.county("520122") / ".partial" / "e.csv.sha256").write_text("0" * 64)
+    config, writers, opening = gw.server.store.current, gw.server.writers, object()
+    assert writers.claim("520122", ["e.csv"], opening)
+    assert sweep(config, writers, now=time.time() + 7200) == []
+    writers.release("520122", ["e.csv"], opening)
+    [receipt] = sweep(config, writers, now=time.time() + 7200)
+    assert json.loads(receipt.read_text())["error_code"] == "sidecar-alone"
+
+
 def test_sweep_at_start_refuses_what_waited_while_the_gateway_was_down(gateway_factory, tmp_path):
     partial = tmp_path / "spool" / "520122" / ".partial"
     partial.mkdir(parents=True)

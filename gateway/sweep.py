@@ -49,14 +49,16 @@ def sweep(config: GatewayConfig, writers: Writers, now: float | None = None) -> 
 def sweep_account(config: GatewayConfig, account: str, writers: Writers, now: float) -> list[Path]:
     partial = config.county_dir(account) / ".partial"
     try:
-        names = set(os.listdir(partial))
+        mtimes = _mtimes(partial)
     except OSError:
         return []
     receipts = []
-    for name in sorted(names):
+    for name in sorted(mtimes):
         base = complete.base_of_sidecar(name)
-        if name.startswith(".") or base is not None and base in names:
+        if name.startswith(".") or base is not None and base in mtimes:
             continue  # a sidecar goes with its file
+        if now - mtimes[name] < config.quiet_time:
+            continue  # written lately: the common case, decided without a claim
         try:
             receipt = _sweep_one(config, account, name, writers, now)
         except OSError as exc:
@@ -65,6 +67,17 @@ def sweep_account(config: GatewayConfig, account: str, writers: Writers, now: fl
         if receipt is not None:
             receipts.append(receipt)
     return receipts
+
+
+def _mtimes(folder: Path) -> dict[str, float]:
+    found = {}
+    with os.scandir(folder) as it:
+        for entry in it:
+            try:
+                found[entry.name] = entry.stat(follow_symlinks=False).st_mtime
+            except FileNotFoundError:
+                pass  # delivered or removed since the listing
+    return found
 
 
 def _regular(path: Path) -> os.stat_result | None:

@@ -11,7 +11,6 @@ import threading
 import time
 import zipfile
 
-import paramiko
 import pytest
 
 from gateway import complete

@@ -340,6 +340,8 @@ class JailedSFTPServer(paramiko.SFTPServerInterface):
         name = check_name(parts[1])
         p = self.partial_dir / name
         if not os.path.lexists(p):
+            if not os.path.lexists(self.inbox / name):
+                raise Denied(errno.ENOENT)
             raise Denied(message=f"inbox/{name} 已交付，不能删除 / inbox/{name} was delivered and cannot be deleted",
                          reason="delivered")
         with self.writers.holding(self.account, [name]) as free:

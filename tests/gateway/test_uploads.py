@@ -156,6 +156,17 @@ def test_openssh_is_told_a_name_is_busy(gateway, connect, tmp_path, monkeypatch)
     held.close()
 
 
+def test_removing_a_delivered_file_says_why(gateway, connect):
+    sftp = connect("520122")
+    with sftp.open("inbox/d.zip", "wb") as f:
+        f.write(make_package({"a.csv": b"x\n"}))
+    with pytest.raises(PermissionError, match="was delivered"):
+        sftp.remove("inbox/d.zip")
+    with pytest.raises(FileNotFoundError):
+        sftp.remove("inbox/never.zip")
+    assert os.listdir(gateway.county("520122") / "inbox") == ["d.zip"]
+
+
 def test_a_file_still_open_is_not_delivered_by_its_sidecar(gateway, connect):
     """Before: the sidecar delivered the file while the first session still had it open,
     and that session's next write went into the delivered file."""

@@ -119,7 +119,10 @@ def adopt_dead_claims(settings: Settings, county: str) -> list[Claim]:
             if not (claim_dir / LOCK).exists() and _age(claim_dir) > 3600:
                 shutil.rmtree(claim_dir, ignore_errors=True)  # died between two system calls
             continue
-        packages = [p for p in claim_dir.iterdir() if p.name != LOCK and not p.name.endswith(SIDECAR)]
+        try:
+            packages = [p for p in claim_dir.iterdir() if p.name != LOCK and not p.name.endswith(SIDECAR)]
+        except FileNotFoundError:  # its run finished with it just now
+            packages = []
         if not packages:
             lock.release(unlink=True)
             shutil.rmtree(claim_dir, ignore_errors=True)

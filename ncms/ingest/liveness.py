@@ -30,15 +30,25 @@ LOCK = ".lock"
 
 
 class FileLock:
-    """An exclusive lock on a file, held until ``release`` or the end of the process."""
+    """An exclusive lock on a file, held until ``release`` or the end of the process.
+
+    The locks this process holds are also kept in a set, and a file in it counts as held
+    without asking the system: on NFS ``flock`` is a POSIX lock underneath, which a process
+    never conflicts with itself on, and which closing any other handle of the file drops."""
+
+    _mine: set[tuple[int, str]] = set()
+    _mine_lock = threading.Lock()
 
     def __init__(self, fd: int, path: Path) -> None:
         self.fd, self.path = fd, path
+        self._remember(True)
 
     @classmethod
     def take(cls, path: Path, *, create: bool = False) -> FileLock | None:
-        """The lock, or None when another process (or another handle here) holds it, or when
-        the file is gone and ``create`` is false."""
+        """The lock, or None when another process or this one holds it, or when the file is
+        gone and ``create`` is false."""
+        if cls.mine(path):
+            return None
         try:
             fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
         except FileNotFoundError:
@@ -50,17 +60,36 @@ class FileLock:
             return None
         return cls(fd, path)
 
+    @classmethod
+    def mine(cls, path: Path) -> bool:
+        return (os.getpid(), os.path.realpath(path)) in cls._mine
+
+    def moved(self, path: Path) -> None:
+        """The lock file (or a folder above it) was renamed to ``path``."""
+        self._remember(False)
+        self.path = path
+        self._remember(True)
+
     def release(self, *, unlink: bool = False) -> None:
         if self.fd < 0:
             return
         if unlink:
             self.path.unlink(missing_ok=True)  # while still held: nobody takes a lock on a file going away
+        self._remember(False)
         os.close(self.fd)
         self.fd = -1
 
+    def _remember(self, held: bool) -> None:
+        key = (os.getpid(), os.path.realpath(self.path))
+        with self._mine_lock:
+            (self._mine.add if held else self._mine.discard)(key)
+
 
 def held(path: Path) -> bool:
-    """True while some process holds the lock of ``path`` (False if the file is gone)."""
+    """True while some process (this one too) holds the lock of ``path``; False if the file
+    is gone."""
+    if FileLock.mine(path):
+        return True
     lock = FileLock.take(path)
     if lock is None:
         return path.exists()
@@ -111,7 +140,7 @@ def process_folder(work: Path) -> Path:
         stamp = owner.since.replace(":", "").replace("-", "")[:15]
         folder = work / f"{owner.host}-{owner.pid}-{stamp}-{building.name[-4:]}"
         building.rename(folder)
-        lock.path = folder / LOCK
+        lock.moved(folder / LOCK)
         _folders[key] = (folder, lock)
         return folder
 

@@ -254,6 +254,126 @@ def test_a_backfill_reads_its_range_and_leaves_the_watermark(province, settings,
     assert sum(b.rows_read for b in full.batches) == 5 + 5
 
 
+def test_a_time_range_skips_the_sequence_streams(province, settings, county_db) -> None:  # type: ignore[no-untyped-def]
+    """``ncms etl --since/--until`` are update times: a member number is not one."""
+    url = county_db.url.render_as_string(hide_password=False)
+    result = run_etl(province, settings, COUNTY, url=url, since="2010-12-01 00:00:00", until="2011-03-06 23:59:59")
+    assert [b.rows_read for b in result.batches] == [5, 2 + 3]  # enrolments; C1, C2 and their items
+    assert result.watermarks == {"enrolment": None, "claim": None}  # member, financing: sequences, skipped
+    with session_scope(province) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(FundFinancing)) == 0
+
+
+# --- changes the watermark alone would miss ----------------------------------------------------
+
+def _later(stamp: str, seconds: int) -> str:
+    from datetime import datetime, timedelta
+    return (datetime.fromisoformat(stamp) + timedelta(seconds=seconds)).isoformat(sep=" ")
+
+
+def _claims(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(Claim.source_id, sa.func.count()).group_by(Claim.source_id)).all())
+
+
+def test_a_change_committed_at_the_watermark_is_extracted_once(province, settings, county_db) -> None:  # type: ignore[no-untyped-def]
+    url = county_db.url.render_as_string(hide_password=False)
+    mark = run_etl(province, settings, COUNTY, url=url).watermarks["claim"]
+    overlap = load_mapping(CONFIG_DIR, COUNTY).records["claim"].overlap
+    assert overlap > 0  # the default, for update times
+
+    with county_db.begin() as conn:  # committed after the extract, in its last second or just before
+        _insert(conn, "XNH_JSXX", [_claim("C7", _person("M01", 1), mark),
+                                   _claim("C8", _person("M02", 2), _later(mark, 1 - overlap)),
+                                   _claim("C9", _person("M03", 3), _later(mark, -overlap - 1))])
+        _insert(conn, "XNH_FYMX", [("C7", 1, "250101001", "血细胞分析", "03", Decimal("1"), 3000, 3000)])
+        conn.exec_driver_sql("UPDATE XNH_JSXX SET JZLB = '2' WHERE JSDH = 'C5'")  # corrected in the same second
+    again = run_etl(province, settings, COUNTY, url=url)
+
+    assert [b.rows_read for b in again.batches] == [3 + 2]  # C5, C7, C8 and the items of C5 and C7
+    assert again.watermarks["claim"] == mark
+    claims = _claims(province)
+    assert set(claims) == {"C1", "C2", "C5", "C7", "C8"} and set(claims.values()) == {1}  # C9: older than the overlap
+    with session_scope(province) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(ClaimItem).where(ClaimItem.claim_id == sa.select(
+            Claim.id).where(Claim.source_id == "C7").scalar_subquery())) == 1
+    assert run_etl(province, settings, COUNTY, url=url).batches == []  # the boundary re-read, nothing sent
+
+
+def test_a_wrong_overlap_or_change_is_refused() -> None:
+    columns = {"year": "ND", "month": "YF", "source": "L", "amount": "JE"}
+    for record, message in [({"overlap": -1, "watermark": "W"}, "overlap: a whole number"),
+                            ({"change": "compare", "watermark": "W"}, "remove watermark"),
+                            ({"change": "diff"}, "change: watermark"),
+                            ({"change": "compare", "overlap": 5}, "only with a watermark")]:
+        with pytest.raises(ConfigError, match=message):
+            parse_mapping(_mapping(financing={"table": "T", "columns": columns, **record}), Path("x.yaml"), COUNTY)
+
+
+@pytest.fixture
+def compared_members(tmp_path, settings):  # type: ignore[no-untyped-def]
+    """A copy of config/ whose vendor-A member register is compared whole (change: compare)."""
+    from dataclasses import replace
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    path = config / "mappings" / f"{COUNTY}.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    member = raw["records"]["member"]
+    del member["watermark"], member["watermark_kind"]
+    member["change"] = "compare"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return replace(settings, config_dir=config)
+
+
+def _new_member_in_an_old_household(county_db) -> None:  # type: ignore[no-untyped-def]
+    """The county registers M08 with a low number (before every other), enrols it, and renames M03."""
+    with county_db.begin() as conn:
+        _insert(conn, "XNH_CHRY", [("M08", "HM01", national_id("52012120100101008"), "龙小", "03", None, None, None,
+                                    0)])
+        _insert(conn, "XNH_CHDJ", [("M08", 2011, 3000, "20110110", "2011-01-10 08:00:00")])
+        conn.exec_driver_sql("UPDATE XNH_CHRY SET XM = '张叁' WHERE GRBM = 'M03'")
+
+
+def test_a_register_compared_whole_sends_new_and_changed_members_only(province, compared_members, county_db) -> None:  # type: ignore[no-untyped-def]
+    url = county_db.url.render_as_string(hide_password=False)
+    first = run_etl(province, compared_members, COUNTY, url=url)
+    assert first.batches[0].rows_read == 7 and first.watermarks["member"] is None
+
+    _new_member_in_an_old_household(county_db)
+    again = run_etl(province, compared_members, COUNTY, url=url)
+
+    assert [(b.rows_read, b.rows_rejected) for b in again.batches] == [(2, 0), (1, 0)]  # M08 and M03; M08's enrolment
+    with session_scope(province) as s:
+        names = dict(s.execute(sa.select(Member.member_no, Member.name)).all())
+        assert (names["M08"], names["M03"]) == ("龙小", "张叁")
+        assert s.scalar(sa.select(sa.func.count()).select_from(Member)) == len(NAMES) + 1
+    assert run_etl(province, compared_members, COUNTY, url=url).batches == []
+    resent = run_etl(province, compared_members, COUNTY, url=url, streams=("member",), full=True)
+    assert resent.rows_read == 8  # --full sends the whole register again
+
+
+def test_a_sequence_register_misses_a_low_new_member_and_doctor_says_so(province, settings, county_db) -> None:  # type: ignore[no-untyped-def]
+    """What change: compare is for: a sequence watermark passes a member given a low number."""
+    from ncms.doctor import OK, WARN, check_county_sources
+
+    url = county_db.url.render_as_string(hide_password=False)
+    run_etl(province, settings, COUNTY, url=url)
+    env = {"NCMS_SOURCE_520121": url}
+    before = {c.name: c for c in check_county_sources(settings, province, env)}
+    assert before["county 520121 member watermark"].status == OK
+
+    _new_member_in_an_old_household(county_db)
+    run_etl(province, settings, COUNTY, url=url)
+    with session_scope(province) as s:
+        assert s.scalar(sa.select(Member).where(Member.member_no == "M08")) is None
+    assert ("enrolment", "unknown_member", "M08") in rejected(province)
+    after = {c.name: c for c in check_county_sources(settings, province, env)}
+    warned = after["county 520121 member watermark"]
+    assert warned.status == WARN and warned.detail.startswith("1 row(s) of XNH_CHRY with XH at or below 7")
+    assert "change: compare" in warned.fix
+
+
 # --- dying mid-way -------------------------------------------------------------------------
 
 @pytest.fixture
@@ -405,7 +525,7 @@ def test_a_query_mapping_and_its_items_query(province, settings, tmp_path) -> No
                 "mx.amt AS unit_price, mx.amt AS amount, js.t AS changed FROM mx JOIN js ON js.id = mx.id")
     (config / "mappings" / f"{COUNTY}.yaml").write_text(yaml.safe_dump({
         "county": COUNTY, "source": {"env": "NCMS_SOURCE_520121"},
-        "records": {"member": {"table": "XNH_CHRY_NONE", "watermark": "XH", "columns": {
+        "records": {"member": {"table": "XNH_CHRY_NONE", "watermark": "XH", "watermark_kind": "sequence", "columns": {
                         "member_no": "GRBM", "household_no": "HBM", "national_id": "SFZH", "name": "XM"}},
                     "claim": {"query": claim_sql, "watermark": "changed"},
                     "claim_item": {"query": item_sql, "watermark": "changed"}}}, allow_unicode=True), encoding="utf-8")

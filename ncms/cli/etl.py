@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 @click.command("etl")
 @click.argument("counties", nargs=-1)
 @click.option("--all", "all_counties", is_flag=True, help="Every county whose mode is etl in config/province.yaml.")
-@click.option("--since", help="Backfill from this watermark value (inclusive), e.g. '2011-03-01' or an id; "
-              "the stored watermark does not move.")
-@click.option("--until", help="Stop at this watermark value (inclusive).")
+@click.option("--since", help="Backfill from this update time (inclusive), e.g. '2011-03-01'; the stored "
+              "watermark does not move. Only update-time streams are read: sequence and compared streams are skipped.")
+@click.option("--until", help="Stop at this update time (inclusive); sequence and compared streams are skipped.")
 @click.option("--full", is_flag=True, help="Re-read everything, then leave the watermark at the end.")
 @click.option("--jobs", type=click.IntRange(min=1), help="Counties extracted side by side (SQLite: one).")
 @pass_context

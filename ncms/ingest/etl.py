@@ -10,10 +10,17 @@ validates and loads like any package, with a batch and a receipt. The stored wat
 moves to the window's end only once its batch has loaded: a failure anywhere, and a rerun,
 re-reads the window, and the idempotent load keeps one copy of every row.
 
+Each window starts ``overlap`` below its lower watermark, inclusive, and leaves out the rows
+the province received there unchanged (``changes.Sieve``): a row committed after an extract
+in the watermark's own DATETIME second, or late by up to ``overlap``, is still sent, and an
+unchanged one not twice. A stream with no reliable change column (``change: compare``) is
+read whole each run and only its new or changed rows sent.
+
 A claim's items are always extracted with it (the claim's watermark windows them), since a
 claim's items arrive complete or not at all. Rows the source changes without moving their
-watermark are not seen; rows committed later with an older watermark value neither (the
-source's clock must not go back): ``--full`` re-reads everything.
+watermark, outside the boundary, are not seen; rows committed later than ``overlap`` with an
+older watermark value neither (the source's clock must not go back): ``--full`` re-reads
+everything.
 """
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ import time
 from contextlib import contextmanager, suppress
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +47,7 @@ from ncms.errors import NcmsError
 from ncms.exchange.package import PackageWriter
 from ncms.models import BatchSource, BatchStatus, Watermark
 
+from .changes import EDGE, Sieve, empty, read_extracted, save_extracted
 from .mapping import CountyMapping, RecordMapping, load_mapping
 from .parallel import by_county
 from .pipeline import IngestResult, ingest_package, work_root
@@ -92,13 +100,19 @@ def sqlalchemy_url(uri: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def source_engine(url: str) -> Engine:
+def source_engine(url: str, timeout: int | None = None) -> Engine:
     """An engine on the county database. MySQL/MariaDB through PyMySQL return every value as
     the text the server sends (the exchange format is text): decoding them into Python
-    numbers and dates, only to turn them back into text, took 40 % of reading."""
+    numbers and dates, only to turn them back into text, took 40 % of reading.
+    ``timeout`` (seconds), for a check that must not hang, bounds connecting and, on MySQL, each
+    read too (PyMySQL waits for the server's greeting without one)."""
     url = sqlalchemy_url(url)
     parsed = sa.engine.make_url(url)
     connect_args: dict[str, Any] = {}
+    if timeout and parsed.get_backend_name() in ("mysql", "postgresql"):
+        connect_args["connect_timeout"] = timeout
+    if timeout and parsed.drivername == "mysql+pymysql":
+        connect_args["read_timeout"] = timeout
     if parsed.drivername == "mysql+pymysql":
         from pymysql.converters import conversions
 
@@ -124,31 +138,39 @@ class SourceQueries:
         result = source.execute(sa.text(f"SELECT * FROM ({record.query}) src WHERE 1 = 0"))
         return record.returning(list(result.keys()))
 
-    def _from(self, record: RecordMapping) -> tuple[str, str, str]:
-        """FROM clause, watermark expression, column prefix of one record type."""
+    def _from(self, record: RecordMapping) -> tuple[str, str | None, str]:
+        """FROM clause, watermark expression (None: a stream compared whole), column prefix of one
+        record type."""
         q = self.quote
         if record.query:
-            return f"({record.query}) src", f"src.{q(record.watermark)}", "src."
+            return f"({record.query}) src", record.watermark and f"src.{q(record.watermark)}", "src."
         if record is self.main:
-            return q(record.table), q(record.watermark or ""), ""
+            return q(record.table), record.watermark and q(record.watermark), ""
         # claim items through their claim: the claim's watermark windows them
         claims = self.main
         join = (f"{q(record.table)} i JOIN {q(claims.table)} c "
                 f"ON i.{q(record.fields['claim_id'].column)} = c.{q(claims.fields['claim_id'].column)}")
-        return join, f"c.{q(claims.watermark)}", "i."
+        return join, claims.watermark and f"c.{q(claims.watermark)}", "i."
 
     @staticmethod
-    def _where(sql: str, mark: str, lo: str | None, lo_inclusive: bool, hi: str | None) -> sa.TextClause:
-        """``sql`` + ``WHERE`` the watermark is within (lo, hi]. The bounds go untyped, so the
+    def _where(sql: str, mark: str | None, lo: str | None, lo_inclusive: bool, hi: str | None,
+               edge: str | None = None) -> sa.TextClause:
+        """``sql`` + ``WHERE`` the watermark is within (lo, hi]; ``{edge}`` in ``sql`` becomes a
+        column EDGE, 1 where the watermark is at or above ``edge``. The values go untyped, so the
         source compares them as its column's type (PostgreSQL has no bigint <= varchar)."""
+        if mark is None:
+            return sa.text(sql.format(where="1 = 1", edge=""))
         where, binds = [f"{mark} IS NOT NULL"], []
+        if edge is not None:
+            binds.append(sa.bindparam("edge", edge, type_=sa.types.NullType()))
         if lo is not None:
             where.append(f"{mark} {'>=' if lo_inclusive else '>'} :lo")
             binds.append(sa.bindparam("lo", lo, type_=sa.types.NullType()))
         if hi is not None:
             where.append(f"{mark} <= :hi")
             binds.append(sa.bindparam("hi", hi, type_=sa.types.NullType()))
-        return sa.text(sql.format(where=" AND ".join(where))).bindparams(*binds)
+        column = f", CASE WHEN {mark} >= :edge THEN 1 ELSE 0 END AS {EDGE}" if edge is not None else ""
+        return sa.text(sql.format(where=" AND ".join(where), edge=column)).bindparams(*binds)
 
     def window_end(self, conn: sa.Connection, lo: str | None, lo_inclusive: bool, until: str | None,
                    rows: int) -> str | None:
@@ -162,11 +184,31 @@ class SourceQueries:
                                            mark, lo, lo_inclusive, until)).scalar()
         return None if end is None else _text(end)
 
-    def select(self, record_type: str, lo: str | None, lo_inclusive: bool, hi: str) -> sa.TextClause:
+    def select(self, record_type: str, lo: str | None, lo_inclusive: bool, hi: str | None,
+               edge: str | None = None) -> sa.TextClause:
+        """The rows of one record type in the window; the main record's flagged EDGE at or
+        above ``edge``."""
         record = self.records[record_type]
         source, mark, prefix = self._from(record)
         columns = ", ".join(f"{prefix}{self.quote(c)}" for c in record.source_columns)
-        return self._where(f"SELECT {columns} FROM {source} WHERE {{where}}", mark, lo, lo_inclusive, hi)
+        return self._where(f"SELECT {columns}{{edge}} FROM {source} WHERE {{where}}", mark, lo, lo_inclusive, hi,
+                           edge if record is self.main else None)
+
+    def probe(self, conn: sa.Connection, record_type: str) -> None:
+        """Ask for no rows of one record type: raises when its table, a column or the watermark
+        is not there (``ncms doctor``)."""
+        record = self.records[record_type]
+        source, mark, prefix = self._from(record)
+        columns = [f"{prefix}{self.quote(c)}" for c in record.source_columns] + ([mark] if mark else [])
+        conn.execute(sa.text(f"SELECT {', '.join(columns)} FROM {source} WHERE 1 = 0"))
+
+    def count(self, conn: sa.Connection, lo: str | None, hi: str) -> int:
+        """How many rows of the main record are within (lo, hi]: added up in the watermark's
+        ``source_rows``, which ``ncms doctor`` compares with the source's count later to see rows
+        appear below a sequence watermark."""
+        source, mark, _ = self._from(self.main)
+        return int(conn.execute(self._where(f"SELECT COUNT(*) FROM {source} WHERE {{where}}",
+                                            mark, lo, False, hi)).scalar() or 0)
 
 def run_etl(engine: Engine, settings: Settings, county: str, *, url: str | None = None,
             since: str | None = None, until: str | None = None, until_time: str | None = None,
@@ -185,29 +227,17 @@ def run_etl(engine: Engine, settings: Settings, county: str, *, url: str | None 
     mapping = load_mapping(settings.config_dir, county)
     source = source_engine(url or source_url(mapping, environ))
     result = EtlResult(county)
-    moves_watermark = since is None
     try:
-        for stream in streams or mapping.streams:
+        for stream in streams or backfill_streams(mapping, since, until):
             if stream not in mapping.records:
                 raise ConfigError(f"{mapping.path}: the mapping has no {stream}")
             with _source_errors(source, county), source.connect() as conn:
                 queries = SourceQueries(mapping, stream, conn)
-            stored = None if full else read_watermark(engine, county, stream)
-            lo, lo_inclusive = (since, True) if since is not None else (stored, False)
-            bound = until if until is not None or queries.main.sequence else until_time
-            while True:
-                with _source_errors(source, county), source.connect() as conn:
-                    hi = queries.window_end(conn, lo, lo_inclusive, bound, mapping.chunk_rows)
-                if hi is None:
-                    break
-                batch = _extract_and_load(engine, settings, source, queries, lo, lo_inclusive, hi, as_of, progress)
-                result.batches.append(batch)
-                if batch.status not in (BatchStatus.LOADED, BatchStatus.PARTIAL):
-                    raise EtlError(f"county {county}, {stream} up to {hi}: batch {batch.batch_id} {batch.status.value}"
-                                   f" ({batch.error}); the watermark stays at {lo}; see the receipt {batch.receipt}")
-                if moves_watermark:
-                    save_watermark(engine, county, stream, hi, batch.batch_id)
-                lo, lo_inclusive = hi, False
+            run = _StreamRun(engine, settings, source, queries, mapping, as_of, progress, result)
+            if queries.main.compare:
+                run.compare(full)
+            else:
+                run.windows(since, until if until is not None or queries.main.sequence else until_time, full)
             result.watermarks[stream] = read_watermark(engine, county, stream)
     finally:
         source.dispose()
@@ -217,10 +247,115 @@ def run_etl(engine: Engine, settings: Settings, county: str, *, url: str | None 
     return result
 
 
+def backfill_streams(mapping: CountyMapping, since: str | None, until: str | None) -> tuple[str, ...]:
+    """The streams a run reads by default: all of them; with ``since`` or ``until`` (a range of
+    update times) only those with an update-time watermark — a sequence's numbers are not
+    times, and a stream compared whole has no range."""
+    if since is None and until is None:
+        return mapping.streams
+    return tuple(s for s in mapping.streams if not (mapping.records[s].sequence or mapping.records[s].compare))
+
+
+@dataclass
+class _StreamRun:
+    """One stream of one run: its windows, their batches, its watermark and what is remembered."""
+
+    engine: Engine
+    settings: Settings
+    source: Engine
+    queries: SourceQueries
+    mapping: CountyMapping
+    as_of: date | None
+    progress: Progress | None
+    result: EtlResult
+
+    def compare(self, full: bool) -> None:
+        """The whole table against what the province last received of it: new or changed rows sent."""
+        county, stream = self.queries.county, self.queries.main.record_type
+        seen = empty() if full else read_extracted(self.engine, county, stream)
+        sieve = Sieve(stream, seen, compare=True)
+        batch = self._load(Window(None, False, None), sieve, "compare")
+        with self.engine.begin() as conn:
+            save_extracted(conn, county, stream, sieve.memory(), replace=seen.is_empty())
+        log.event(logger, "etl.compare", county=county, stream=stream, sent=sieve.sent,
+                  batch=batch and batch.batch_id)
+
+    def windows(self, since: str | None, bound: str | None, full: bool) -> None:
+        """Window by window past the watermark (or ``since``), each re-reading its boundary."""
+        county, record = self.queries.county, self.queries.main
+        incremental = since is None
+        stored, counted = (None, None) if full or not incremental else read_progress(self.engine, county,
+                                                                                       record.record_type)
+        lo, lo_inclusive = (since, True) if not incremental else (stored, False)
+        seen = read_extracted(self.engine, county, record.record_type) if incremental and lo is not None else empty()
+        while True:
+            with _source_errors(self.source, county), self.source.connect() as conn:
+                hi = self.queries.window_end(conn, lo, lo_inclusive, bound, self.mapping.chunk_rows)
+                if hi is None and incremental and lo is not None and lo == stored:
+                    hi = lo  # nothing past the watermark: its boundary is re-read all the same
+                if hi is None:
+                    return
+                if record.sequence and incremental and (lo is None or counted is not None):
+                    counted = (counted or 0) + self.queries.count(conn, lo, hi)
+            if not incremental:
+                self._load(Window(lo, lo_inclusive, hi), None, hi)
+            else:
+                sieve = Sieve(record.record_type, seen)
+                window = Window(lo and step_back(self.mapping, record, lo), True, hi, step_back(self.mapping, record, hi))
+                batch = self._load(window, sieve, hi)
+                seen = sieve.memory()
+                if batch is not None or hi != lo:  # else nothing moved: the boundary read is the one kept
+                    save_progress(self.engine, county, record.record_type, hi, batch and batch.batch_id, counted,
+                                  seen)
+            if hi == lo:
+                return
+            lo, lo_inclusive = hi, False
+
+    def _load(self, window: "Window", sieve: Sieve | None, name: str) -> IngestResult | None:
+        """Extract and load one window; None when nothing in it was new."""
+        batch = _extract_and_load(self.engine, self.settings, self.source, self.queries, window, sieve, name,
+                                  self.as_of, self.progress)
+        if batch is None:
+            return None
+        self.result.batches.append(batch)
+        if batch.status not in (BatchStatus.LOADED, BatchStatus.PARTIAL):
+            raise EtlError(f"county {self.queries.county}, {self.queries.main.record_type} up to {window.hi}: "
+                           f"batch {batch.batch_id} {batch.status.value} ({batch.error}); the watermark has not "
+                           f"moved; see the receipt {batch.receipt}")
+        return batch
+
+
+@dataclass(frozen=True)
+class Window:
+    """Rows whose watermark is from ``lo`` (inclusive or not) to ``hi``; those at or above
+    ``edge`` are its boundary. No ``lo``: from the start; no ``hi``: the whole table."""
+
+    lo: str | None
+    lo_inclusive: bool
+    hi: str | None
+    edge: str | None = None
+
+
+def step_back(mapping: CountyMapping, record: RecordMapping, value: str) -> str:
+    """``value`` less the record's overlap: seconds for an update time, numbers for a sequence."""
+    if not record.overlap:
+        return value
+    try:
+        if record.sequence:
+            return str(int(value) - record.overlap)
+        return (datetime.fromisoformat(value) - timedelta(seconds=record.overlap)).isoformat(sep=" ")
+    except ValueError:
+        raise ConfigError(f"{mapping.path}: records.{record.record_type}: the watermark value {value!r} is not "
+                          f"{'a whole number' if record.sequence else 'a date-time'}, so overlap cannot step back "
+                          "from it: correct watermark_kind, or set overlap: 0") from None
+
+
 def _extract_and_load(engine: Engine, settings: Settings, source: Engine, queries: SourceQueries,
-                      lo: str | None, lo_inclusive: bool, hi: str, as_of: date | None,
-                      progress: Progress | None) -> IngestResult:
-    """One window: stream it into a package in a work folder, and ingest that package."""
+                      window: Window, sieve: Sieve | None, name: str, as_of: date | None,
+                      progress: Progress | None) -> IngestResult | None:
+    """One window: stream it into a package in a work folder, and ingest that package. With a
+    ``sieve``, the rows the province has unchanged are left out, and nothing is loaded when
+    nothing is left."""
     county, stream = queries.county, queries.main.record_type
     work = Path(tempfile.mkdtemp(prefix=f"ncms-etl-{county}-", dir=work_root(settings)))
     try:
@@ -228,19 +363,23 @@ def _extract_and_load(engine: Engine, settings: Settings, source: Engine, querie
         with PackageWriter(work / "files") as writer:
             for record_type in queries.record_types:
                 record = queries.records[record_type]
-                statement = queries.select(record_type, lo, lo_inclusive, hi)
+                statement = queries.select(record_type, window.lo, window.lo_inclusive, window.hi, window.edge)
                 writer.add(record_type, record.translate(pl.DataFrame(
                     schema={c: pl.String for c in record.source_columns})))  # the file exists even if empty
                 with _source_errors(source, county):
                     for chunk in stream_frames(source, statement):
                         frame = record.translate(chunk)
+                        if sieve is not None:
+                            frame = sieve.main(chunk, frame) if record is queries.main else sieve.items(frame)
                         writer.add(record_type, frame)
                         if record_type == "claim":
                             settled.append(frame["settlement_date"])
                         if progress:
                             progress(county, record_type, writer.rows[record_type])
-            name = f"{county}-etl-{stream}-{_safe(hi)}.zip"
-            path = writer.finish(work / name, county_code=county, sequence=1, period=_period(settled, as_of))
+            if sieve is not None and not sieve.sent:
+                return None
+            path = writer.finish(work / f"{county}-etl-{stream}-{_safe(name)}.zip", county_code=county, sequence=1,
+                                 period=_period(settled, as_of))
         return ingest_package(engine, settings, path, sender=county, source=BatchSource.ETL)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -317,13 +456,27 @@ def read_watermark(engine: Engine, county: str, stream: str) -> str | None:
                                                            Watermark.stream == stream))
 
 
-def save_watermark(engine: Engine, county: str, stream: str, value: str, batch_id: int | None) -> None:
+def read_progress(engine: Engine, county: str, stream: str) -> tuple[str | None, int | None]:
+    """The stored watermark and the count of source rows at or below it (sequence streams)."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(Watermark.value, Watermark.source_rows).where(
+            Watermark.county_code == county, Watermark.stream == stream)).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def save_progress(engine: Engine, county: str, stream: str, value: str, batch_id: int | None,
+                  source_rows: int | None, boundary: pl.DataFrame) -> None:
+    """Move the watermark and replace the boundary remembered, together: a window loaded."""
     with session_scope(engine) as session:
         mark = session.get(Watermark, (county, stream))
         if mark is None:
-            session.add(Watermark(county_code=county, stream=stream, value=value, batch_id=batch_id))
-        else:
-            mark.value, mark.batch_id = value, batch_id
+            mark = Watermark(county_code=county, stream=stream)
+            session.add(mark)
+        mark.value, mark.source_rows = value, source_rows
+        if batch_id is not None or mark.batch_id is None:
+            mark.batch_id = batch_id
+        session.flush()
+        save_extracted(session.connection(), county, stream, boundary, replace=True)
 
 
 def _text(value: Any) -> str:

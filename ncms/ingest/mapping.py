@@ -5,8 +5,11 @@ Onboarding a centralised county is writing one of these files, not code. Per rec
 either a ``table`` with a ``watermark`` column and a column mapping, or a ``query`` (any
 SELECT the source accepts) whose result has the watermark column. The watermark is an
 update time unless ``watermark_kind: sequence`` says it is a growing number (a scheduler's
-date window then does not bound it). A field is mapped to a
-source column by name, or by a small dictionary:
+date window then does not bound it); ``overlap`` is how far below it each run re-reads
+(seconds, default 60, for a time; numbers, default 0, for a sequence). A table with no
+reliable change column is mapped ``change: compare`` instead of a watermark: compared whole,
+by key and row hash, every run. A field is mapped to a source column by name, or by a small
+dictionary:
 
 - ``{column: X, codes: {"1": head, …}}`` — vendor codes to the exchange codes; a code not
   listed passes through unchanged, so the screen refuses it and the receipt names it;
@@ -40,6 +43,7 @@ from ncms.exchange.schemas import LOAD_ORDER, RECORD_SCHEMAS
 MAPPINGS = "mappings"
 STREAMS = ("member", "enrolment", "claim", "financing")  # claim items ride with their claims
 DEFAULT_CHUNK_ROWS = 200_000
+DEFAULT_OVERLAP = {"time": 60, "sequence": 0}  # re-read below the watermark: seconds, numbers
 _COLUMN_KEYS = {"column", "codes", "date", "fen", "value"}
 
 
@@ -64,6 +68,8 @@ class RecordMapping:
     fields: dict[str, FieldMapping]
     by_name: bool = False  # a query mapped with no columns: its result has the exchange names
     sequence: bool = False  # the watermark is a growing number, not a time: no date bounds it
+    overlap: int = 0  # seconds (time) or numbers (sequence) re-read below the watermark
+    compare: bool = False  # no watermark: every run compares the whole source by key and row hash
 
     def returning(self, names: list[str]) -> "RecordMapping":
         """A query mapped by name, narrowed to the fields its result has."""
@@ -164,12 +170,15 @@ def _record(record_type: str, raw: Any, fail: Any) -> RecordMapping:
     table, query = raw.get("table"), raw.get("query")
     if bool(table) == bool(query):
         raise fail(f"{where}: give either table or query")
-    watermark = raw.get("watermark")
+    watermark, compare = raw.get("watermark"), _change(raw, where, fail)
     if record_type == "claim_item" and table:
-        if watermark:
-            raise fail(f"{where}: a claim_item table is windowed by its claim's watermark: remove watermark")
-    elif not watermark:
-        raise fail(f"{where}: watermark names the column (update time or a growing id) to extract by")
+        if watermark or compare:
+            raise fail(f"{where}: a claim_item table is windowed by its claim's watermark: remove watermark and change")
+    elif compare and watermark:
+        raise fail(f"{where}: change: compare reads the whole table by key: remove watermark")
+    elif not (watermark or compare):
+        raise fail(f"{where}: watermark names the column (update time or a growing id) to extract by, "
+                   "or change: compare compares the whole table by key")
     specs = RECORD_SCHEMAS[record_type].specs()
     columns = raw.get("columns")
     by_name = columns is None and bool(query)
@@ -187,7 +196,21 @@ def _record(record_type: str, raw: Any, fail: Any) -> RecordMapping:
     kind = raw.get("watermark_kind", "time")
     if kind not in ("time", "sequence"):
         raise fail(f"{where}.watermark_kind: time (an update time, the default) or sequence (a growing number)")
-    return RecordMapping(record_type, table, query, watermark, fields, by_name, sequence=kind == "sequence")
+    overlap = raw.get("overlap", DEFAULT_OVERLAP[kind] if watermark else 0)
+    if not isinstance(overlap, int) or isinstance(overlap, bool) or overlap < 0 or (overlap and not watermark):
+        raise fail(f"{where}.overlap: a whole number, 0 or more, of seconds (time) or numbers (sequence) "
+                   "re-read below the watermark; only with a watermark")
+    return RecordMapping(record_type, table, query, watermark, fields, by_name, sequence=kind == "sequence",
+                         overlap=overlap, compare=compare)
+
+
+def _change(raw: dict[str, Any], where: str, fail: Any) -> bool:
+    """``change: watermark`` (the default) or ``compare``: True for compare."""
+    change = raw.get("change", "watermark")
+    if change not in ("watermark", "compare"):
+        raise fail(f"{where}.change: watermark (extract past a watermark column, the default) or compare "
+                   "(compare the whole table by key and row hash, for a table with no reliable change column)")
+    return change == "compare"
 
 
 def _field(name: str, raw: Any, where: str, fail: Any) -> FieldMapping:

@@ -19,6 +19,7 @@ from .enums import (
     Severity,
     Sex,
 )
+from .etl import ExtractedRow
 from .features import InstitutionMonth, MemberYear
 from .fund import CompensationScheme, FundFinancing, SchemeLevel
 from .geo import County, Institution

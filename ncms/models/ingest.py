@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, enum_column, utcnow
@@ -81,4 +81,5 @@ class Watermark(Base):
     stream: Mapped[str] = mapped_column(String(32), primary_key=True)  # member, enrolment, claim, financing
     value: Mapped[str] = mapped_column(String(64))
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"))
+    source_rows: Mapped[int | None] = mapped_column(BigInteger)  # sequence streams: rows at or below value then
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -25,6 +25,7 @@ from ncms.cli.demo_gateway import county_key, free_port, stop_process, wait_for_
 from ..conftest import CONFIG_DIR
 from .harness import GATEWAY
 
+SFTP = shutil.which("sftp") or "sftp"  # OpenSSH, a system package of `make test`
 FIXED_BASE_TIME = 1_300_000_000  # mtimes of delivered packages: their order in the inbox
 
 
@@ -134,6 +135,13 @@ class GatewayProcess:
         extra = [item for name, value in options.items() for item in (f"--{name.replace('_', '-')}", value)]
         return [GATEWAY, "push", str(package), "--host", "127.0.0.1", "--port", str(self.port), "--county", county,
                 "--key", str(self.keys[county]), *extra]
+
+    def put(self, package: Path, county: str, name: str) -> tuple[list[str], str]:
+        """The stock OpenSSH ``sftp`` client writing ``inbox/<name>`` afresh (no resume): what a
+        county's script does when it sends a package again. Returns (command, batch script)."""
+        return ([SFTP, "-b", "-", "-i", str(self.keys[county]), "-P", str(self.port), "-o", "StrictHostKeyChecking=no",
+                 "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+                 f"{county}@127.0.0.1"], f"put {package} inbox/{name}\n")
 
     def stop(self) -> None:
         for proc in self.started:

@@ -149,7 +149,8 @@ def receipts(spool: Path) -> dict[int, dict[str, Any]]:
     found = {}
     for path in spool.glob("*/outbox/*.json"):
         summary = json.loads(path.read_text(encoding="utf-8"))
-        found[summary["batch"]] = summary
+        if isinstance(summary, dict) and "batch" in summary:  # the gateway's own notices have none
+            found[summary["batch"]] = summary
     return found
 
 

@@ -1,6 +1,7 @@
 """The re-upload race: while ``ncms ingest --inbox`` loads package A, delivered by the real
-gateway as X.zip, the county sends a different package B under the same name X.zip (the
-real ``ncms-gateway push``, started at a seeded moment of the ingest). Whatever the timing,
+gateway as X.zip (``ncms-gateway push``), the county sends a different package B under the
+same name X.zip with the stock OpenSSH ``sftp put``, which writes the name afresh, started at
+a seeded moment of the ingest. Whatever the timing,
 both packages end with a batch, their archive copy and a receipt, their records once, and
 nothing waiting anywhere: the core takes a package before it reads it, and the gateway
 never delivers onto a name the inbox still holds."""
@@ -38,7 +39,7 @@ def test_a_package_sent_again_under_its_name_while_the_first_loads_loses_neither
     duration = time.monotonic() - started
     _check(province, data_dir, [first], "the clean round")
 
-    campaign = Campaign("re-upload race (ncms-gateway push of B as X.zip during ncms ingest --inbox of A)", duration)
+    campaign = Campaign("re-upload race (sftp put of B as X.zip during ncms ingest --inbox of A)", duration)
     for seed in fault_seeds():
         def body(seed: int = seed) -> str:
             _clear_waiting(data_dir)  # what an earlier failed round left must not fail this one
@@ -50,14 +51,14 @@ def test_a_package_sent_again_under_its_name_while_the_first_loads_loses_neither
             loading = subprocess.Popen(ingest, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             time.sleep(at)
             racing = loading.poll() is None
-            resent = subprocess.run(gateway.push(b.path, COUNTY), capture_output=True, text=True, timeout=120)
+            resent = _put(gateway, b.path)
             out, _ = loading.communicate(timeout=300)
             assert loading.returncode == 0, f"{where}: the ingest failed: {out[-800:]}"
             refusals = 0
             while resent.returncode != 0 and refusals < 3:  # told to try again: the county does
                 refusals += 1
                 time.sleep(0.5)
-                resent = subprocess.run(gateway.push(b.path, COUNTY), capture_output=True, text=True, timeout=120)
+                resent = _put(gateway, b.path)
             assert resent.returncode == 0, f"{where}: B could not be delivered: {resent.stderr[-600:]}"
             if leftovers(data_dir):  # B (or anything) still waiting: the next scheduled ingest takes it
                 run_to_end(ingest, f"{where}: the next ingest")
@@ -98,6 +99,11 @@ def _package(folder: Path, tag: str, seed: int, claims: int) -> _Sent:
 def _push(gateway, path: Path, what: str) -> None:  # type: ignore[no-untyped-def]
     done = subprocess.run(gateway.push(path, COUNTY), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"{what} failed: {done.stderr[-600:]}"
+
+
+def _put(gateway, path: Path) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    command, script = gateway.put(path, COUNTY, NAME)
+    return subprocess.run(command, input=script, capture_output=True, text=True, timeout=120)
 
 
 def _check(province: Province, data_dir: Path, sent: list[_Sent], where: str) -> None:

@@ -207,12 +207,12 @@ def test_a_vendor_database_is_extracted_translated_and_dirty_rows_refused(provin
         assert {b.source for b in s.scalars(sa.select(Batch))} == {BatchSource.ETL}
     refused = rejected(province)
     assert {(t, c) for t, c, _ in refused} == {
-        ("member", "national_id"), ("member", "not_in_list"), ("claim", "not_date"), ("claim", "not_decimal"),
-        ("claim", "not_in_list"), ("claim_item", "unknown_claim"), ("claim_item", "not_in_list"),
+        ("member", "national_id"), ("member", "not_in_list"), ("claim", "not_date"), ("claim", "out_of_range"),
+        ("claim", "not_in_list"), ("claim_item", "claim_rejected"), ("claim_item", "not_in_list"),
         ("financing", "not_in_list")}
     # an untranslatable vendor code reaches the county's receipt as the county wrote it
     assert {("member", "not_in_list", "07"), ("claim", "not_in_list", "3"), ("claim", "not_date", "20111345"),
-            ("claim", "not_decimal", "-5.00"), ("claim_item", "not_in_list", "07"),
+            ("claim", "out_of_range", "-5.00"), ("claim_item", "not_in_list", "07"),
             ("financing", "not_in_list", "8")} <= refused
     assert all(b.receipt and b.receipt.exists() for b in result.batches)
     assert result.watermarks == {"member": "7", "enrolment": "2010-12-15 08:00:00",

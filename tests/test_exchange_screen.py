@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ncms.exchange.fields import FieldError, Spec, bad_value, parse_value
+from ncms.exchange.fields import FieldError, Spec, bad_value, normalised, parse_value
 from ncms.exchange.messages import Problem, shown_value
 from ncms.exchange.schemas import (RECORD_SCHEMAS, ClaimItemRecord, ClaimRecord, EnrolmentRecord, MemberRecord,
                                    Record)
@@ -63,7 +63,7 @@ def verdicts(spec: Spec, raw: str | None) -> tuple[str | None, bool]:
         code = None
     except FieldError as exc:
         code = exc.code
-    frame = pl.DataFrame({"v": [raw]}, schema={"v": pl.String})
+    frame = pl.DataFrame({"v": [raw]}, schema={"v": pl.String}).select(normalised(spec, "v"))
     return code, frame.select(bad_value(spec, "v", TODAY)).item()
 
 
@@ -83,31 +83,35 @@ PASS = [
     ("national_id", ID), ("national_id", ID_X.lower()), ("national_id", f"  {ID}\t"), ("national_id", f"\u3000{ID}"),
     ("national_id", national_id(born="18800101")), ("national_id", national_id(born=TODAY.strftime("%Y%m%d"))),
     ("icd10", "J18"), ("icd10", "J18.9"), ("icd10", "A00.01"), ("icd10", "S72.0A1"),
+    # codes and numbers are trimmed of spaces, ASCII and ideographic (GBK exports pad with both)
+    ("code", " outpatient"), ("code", "\u3000inpatient\u3000"), ("year", " 2024"), ("money", " 12"),
+    ("money", "12 "), ("money", "12.50\u3000"), ("date", "2011-02-03 "), ("boolean", " 1"), ("icd10", " J18"),
+    ("icd10", "J18.9 "), ("quantity", "\u30002"), ("line_no", " 7 "), ("text", "张三 "),
 ]
 
 FAIL = [
     ("text", "x" * 65, "too_long"), ("text", "", "required"), ("text", None, "required"),
     ("text", "张\ufffd三", "bad_encoding"), ("optional_text", "\ufffd", "bad_encoding"),
-    ("code", "Outpatient", "not_in_list"), ("code", " outpatient", "not_in_list"), ("code", "门诊", "not_in_list"),
+    ("code", "Outpatient", "not_in_list"), ("code", "\toutpatient", "not_in_list"), ("code", "门诊", "not_in_list"),
     ("code", "", "required"),
     ("year", "2002", "out_of_range"), ("year", "2101", "out_of_range"), ("year", "-1", "out_of_range"),
     ("year", "２０２４", "not_integer"), ("year", "2024.0", "not_integer"), ("year", "+2024", "not_integer"),
-    ("year", " 2024", "not_integer"), ("year", "1e3", "not_integer"), ("year", "1234567890", "not_integer"),
+    ("year", "20 24", "not_integer"), ("year", "1e3", "not_integer"), ("year", "1234567890", "not_integer"),
     ("line_no", "0", "out_of_range"), ("line_no", "100000", "out_of_range"),
-    ("money", "12.345", "not_decimal"), ("money", "-1", "not_decimal"), ("money", "-0.01", "not_decimal"),
+    ("money", "12.345", "not_decimal"), ("money", "-1", "out_of_range"), ("money", "-0.01", "out_of_range"),
     ("money", "1,000.00", "not_decimal"), ("money", "１２", "not_decimal"), ("money", "12.", "not_decimal"),
     ("money", ".5", "not_decimal"), ("money", "1e3", "not_decimal"), ("money", "NaN", "not_decimal"),
-    ("money", " 12", "not_decimal"), ("money", "12 ", "not_decimal"), ("money", "¥12", "not_decimal"),
+    ("money", "1 2", "not_decimal"), ("money", "12\t", "not_decimal"), ("money", "¥12", "not_decimal"),
     ("money", "1000000000000", "not_decimal"), ("money", "", "required"),
     ("quantity", "0", "out_of_range"), ("quantity", "0.000", "out_of_range"), ("quantity", "999999.5", "out_of_range"),
-    ("quantity", "1.2345", "not_decimal"), ("quantity", "1000000", "not_decimal"), ("quantity", "-3", "not_decimal"),
+    ("quantity", "1.2345", "not_decimal"), ("quantity", "1000000", "not_decimal"), ("quantity", "-3", "out_of_range"),
     ("date", "2011-2-3", "not_date"), ("date", "2011-02-29", "not_date"), ("date", "2011-02-30", "not_date"),
     ("date", "2011-13-01", "not_date"), ("date", "2011/02/03", "not_date"), ("date", "20110203", "not_date"),
-    ("date", "２０１１-02-03", "not_date"), ("date", "2011-02-03 ", "not_date"), ("date", "0000-01-01", "not_date"),
+    ("date", "２０１１-02-03", "not_date"), ("date", "2011-02-03\u00a0", "not_date"), ("date", "0000-01-01", "not_date"),
     ("date", "2011-02-03T00:00", "not_date"),
     ("date", "2002-12-31", "date_out_of_range"), ("date", (TODAY + timedelta(days=1)).isoformat(), "date_out_of_range"),
     ("date", "", "required"), ("optional_date", "2011-02-30", "not_date"),
-    ("boolean", "2", "not_boolean"), ("boolean", "true", "not_boolean"), ("boolean", " 1", "not_boolean"),
+    ("boolean", "2", "not_boolean"), ("boolean", "true", "not_boolean"), ("boolean", "1\u3000\t", "not_boolean"),
     ("boolean", "01", "not_boolean"),
     ("national_id", ID[:15], "national_id"), ("national_id", ID[:17], "national_id"),
     ("national_id", ID + "0", "national_id"), ("national_id", WRONG_CHECK, "national_id"),
@@ -117,7 +121,7 @@ FAIL = [
     ("national_id", "".join(chr(ord(c) + 0xFEE0) for c in ID[:17]) + ID[17], "national_id"),
     ("national_id", ID[:8] + " " + ID[9:], "national_id"), ("national_id", "", "required"),
     ("icd10", "j18", "not_icd10"), ("icd10", "J18.", "not_icd10"), ("icd10", "J1", "not_icd10"),
-    ("icd10", "J18.12345", "not_icd10"), ("icd10", " J18", "not_icd10"), ("icd10", "J18 ", "not_icd10"),
+    ("icd10", "J18.12345", "not_icd10"), ("icd10", "J 18", "not_icd10"), ("code", "  ", "required"), ("code", "\u3000", "required"),
     ("icd10", "J18-9", "not_icd10"), ("icd10", "", "required"),
 ]
 
@@ -423,10 +427,21 @@ def test_national_id_problem_is_masked_in_the_message():
     assert problem.code == "national_id"
     assert WRONG_CHECK not in " ".join(problem.messages)
     assert "check character" in problem.messages[1]
-    assert shown_value(problem.value) == WRONG_CHECK[:6] + "*" * 8 + WRONG_CHECK[14:]
+    assert shown_value(problem.value, problem.field) == WRONG_CHECK[:6] + "*" * 8 + WRONG_CHECK[14:]
 
 
 @pytest.mark.parametrize("raw", [f" {WRONG_CHECK} ", WRONG_CHECK + "0", ID[:17]])
 def test_refused_national_id_is_masked_in_the_receipt_value(raw):
     problem = Problem("claim", "claims.csv", 2, "national_id", raw, "national_id", spec=SPEC["national_id"])
-    assert ID[6:14] not in shown_value(problem.value)
+    assert ID[6:14] not in shown_value(problem.value, problem.field)
+
+
+def test_padded_identifiers_leave_the_screen_trimmed_and_spaces_alone_are_empty():
+    """Identifiers pass their length check padded: the screen flags the padding itself, and
+    the second, trimmed look loads them as the trimmed code; a code of spaces is empty."""
+    rows = [claim(claim_id=" C1\u3000", institution_code="520121200001 ", total_amount=" 100.10"),
+            claim(claim_id="C2", member_no="\u3000 ")]
+    result = screen(ClaimRecord, frame(rows), today=TODAY, file="claims.csv")
+    assert result.good.select("claim_id", "institution_code", "total_amount", LINE).rows() == [
+        ("C1", "520121200001", "100.10", 2)]
+    assert [(p.line, p.field, p.code) for p in result.problems] == [(3, "member_no", "required")]

@@ -61,12 +61,12 @@ def test_valid_package_loads_every_record(load, loaded_engine, tmp_path, setting
 
 
 def test_loading_twice_leaves_one_copy(load, loaded_engine, tmp_path):
-    path = basic(tmp_path / "p1.zip")
-    load(path, sender=COUNTY)
+    """The same records in a second package (the same package twice: tests/test_receipts.py)."""
+    load(basic(tmp_path / "p1.zip"), sender=COUNTY)
     before = counts(loaded_engine)
     with loaded_engine.connect() as conn:
         stamp = conn.execute(sa.select(Claim.updated_at).where(Claim.source_id == "C1")).scalar_one()
-    second = load(path, sender=COUNTY)
+    second = load(basic(tmp_path / "p2.zip", seq=2), sender=COUNTY)
     assert second.status == BatchStatus.LOADED
     assert counts(loaded_engine) == before
     with loaded_engine.connect() as conn:  # an unchanged row is not rewritten

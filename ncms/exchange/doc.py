@@ -8,6 +8,7 @@ fails when the committed page differs from what this module renders.
 """
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 import zipfile
@@ -73,6 +74,8 @@ PACKAGE_REFUSALS = {
     "row_count": "a file holds a different number of records than the manifest's `rows`",
     "wrong_county": "the manifest's `county_code` is not the county whose account sent the package",
     "unknown_county": "the county is not configured in the province",
+    "already_loaded": "the very same package (the same SHA-256) was loaded in full before, as the batch the "
+                      "receipt names; it is not loaded again (see the receipt below)",
 }
 
 NOT_REJECTED = (
@@ -120,10 +123,23 @@ def _introduction() -> list[str]:
         "",
         "Values are written plainly: dates as `YYYY-MM-DD`; money in yuan with at most 2 decimals and "
         "no thousands separators (`1234.50`, not `1,234.50`); booleans as `0` or `1`; digits are ASCII "
-        "digits (full-width digits such as `１２` are refused). Numbers, dates and codes have no spaces "
-        "around them; a national ID may, and may end in a lowercase `x`.",
+        "digits (full-width digits such as `１２` are refused); a national ID may end in a lowercase `x`.",
+        "",
+        "Spaces around a value are handled one way: in every field but free text (names, places, item "
+        f"names: {_free_text()}) leading and trailing spaces, ASCII and full-width (U+3000, common in GBK "
+        "exports), are trimmed before the value is checked, and the value is loaded trimmed: ` J18.9 ` is "
+        "`J18.9`, a padded member number or item code is the same number or code as without the spaces, "
+        "and a value of spaces alone is empty. Other white space (tabs, line breaks, non-breaking "
+        "spaces) is not trimmed and makes a code or number invalid; around a national ID a tab is "
+        "trimmed too. Free text is loaded as sent.",
         "",
     ]
+
+
+def _free_text() -> str:
+    names = sorted({f"`{name}`" for schema in RECORD_SCHEMAS.values()
+                    for name, spec in schema.specs().items() if not spec.trimmed})
+    return ", ".join(names)
 
 
 def _manifest() -> list[str]:
@@ -236,15 +252,36 @@ def _receipt() -> list[str]:
     columns = ", ".join(f"`{c}`" for c in CSV_COLUMNS)
     return ["## The receipt", "",
             "For every package the province writes a receipt to the county's outbox in the spool "
-            "(`<county>/outbox`), where the county downloads it:", "",
-            "- a JSON summary: the batch, the package's sequence, period and SHA-256, its status "
-            "(`loaded`, `partial` when some rows were refused, `rejected` when the package was refused "
-            "as a whole, with the code above), and rows read, loaded and refused, per file;",
+            "(`<county>/outbox`), where the county downloads it, named "
+            "`receipt-<county>-<sequence>-batch<batch>.json` and `.csv`. `<sequence>` is the package's "
+            "`sequence` as its sender wrote it (four digits), also when the package was refused, as long "
+            "as its manifest could be read (`unnumbered` when it could not; `extract` for an extract "
+            "from a county database). Every text on it is in Chinese and in English:", "",
+            "- a JSON summary: `batch`, the package's `sequence`, `file`, `period` and `sha256`, its "
+            "`status` (`loaded`, `partial` when some rows were refused, `rejected` when the package was "
+            "refused as a whole, `failed` when the province could not load it, through no fault of the "
+            "county's: it is loaded again from the archive), `rows` read, loaded and refused, and per "
+            "`files`; for a package refused as a whole (or failed) `error_code` (the codes above), "
+            "`error_zh` and `error_en` (the same reason in Chinese and in English; `error` repeats the "
+            "English), and for `already_loaded` also `same_as_batch`, the batch that loaded it;",
             f"- a CSV of the refused rows (UTF-8 with a byte-order mark, so that spreadsheets open it), "
-            f"with the columns {columns}: one line per problem, so a row with two wrong fields has two.", "",
+            f"with the columns {columns}: one line per problem, so a row with two wrong fields has two. "
+            "An extract's receipt has one more column, `source_key`: the row's table in the county "
+            "database and the columns and values of its key there, as the county's mapping names them "
+            "(`XNH_JSXX.JSDH=2024000123`; a key of two columns `XNH_FYMX.JSDH=2024000123;MXXH=2`).", "",
             "`line` is the line of the record file where the record starts (the header is line 1) for CSV, "
-            "and the record's position (from 1) for XML. National IDs are masked in the receipt "
-            f"(`{mask_national_id(example_national_id())}`), and long values are cut.", ""]
+            "and the record's position (from 1) for XML. Values are shown as sent (trimmed, for codes "
+            "and numbers), so that claim, member and institution numbers can be looked up; only national "
+            f"IDs are masked (`{mask_national_id(example_national_id())}`): the value of a national-ID "
+            "field, and any value or text on the receipt that is a valid 18-character ID or a valid "
+            "15-digit first-generation one. Long values are cut.", "",
+            "**The same package twice.** A package whose bytes are those of a package of the same county "
+            "that loaded in full (status `loaded`) is not loaded again: its receipt is `rejected` with "
+            "code `already_loaded`, names the batch that loaded it, and nothing changes (loading it "
+            "again would change nothing, or undo corrections sent since). To send the same records "
+            "again, send them in a new package (its own `sequence`). A package that loaded only in part "
+            "(`partial`), was refused or failed is loaded again when sent again: rows refused for a "
+            "reference (an unknown member, say) may pass now, and the load is idempotent.", ""]
 
 
 def _example() -> list[str]:
@@ -313,10 +350,7 @@ def example_package() -> tuple[str, dict[str, str]]:
 
 
 def _template(code: str) -> str:
-    english = TEMPLATES[code][1]
-    for name in ("field", "value", "detail", "allowed"):
-        english = english.replace("{" + name + "}", f"*{name}*")
-    return _cell(english)
+    return _cell(re.sub(r"\{(\w+)\}", r"*\1*", TEMPLATES[code][1]))
 
 
 def _cell(text: str) -> str:

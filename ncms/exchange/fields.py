@@ -25,7 +25,8 @@ ICD10_PATTERN = r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 INTEGER_PATTERN = r"^-?[0-9]{1,9}$"
 BOOLEAN_VALUES = ("0", "1")
-ID_PADDING = " \t\u3000"  # spaces (also ideographic) around a national ID are forgiven, nothing else
+PADDING = " \u3000"  # spaces (ASCII and ideographic, common in GBK exports) trimmed from codes and numbers
+ID_PADDING = " \t\u3000"  # around a national ID a tab is forgiven too, nothing else
 _ICD10 = re.compile(ICD10_PATTERN)
 _DATE = re.compile(DATE_PATTERN)
 _INTEGER = re.compile(INTEGER_PATTERN)
@@ -42,11 +43,17 @@ class Spec:
     scale: int = 2  # decimals allowed, for DECIMAL
     digits: int = 12  # integer digits allowed, for DECIMAL
     exclusive_minimum: bool = False
+    identifier: bool = False  # TEXT that is a code or a number (member_no, item_code), not free text
     description: str = ""
 
+    @property
+    def trimmed(self) -> bool:
+        """Codes and numbers lose spaces around them (``PADDING``); free text is kept as sent."""
+        return self.kind != TEXT or self.identifier
+
     def decimal_pattern(self) -> str:
-        sign = "-?" if self.minimum is None or self.minimum < 0 else ""
-        return rf"^{sign}[0-9]{{1,{self.digits}}}(\.[0-9]{{1,{self.scale}}})?$"
+        # a sign is always read, so that a negative amount is out of range, not "not a number"
+        return rf"^-?[0-9]{{1,{self.digits}}}(\.[0-9]{{1,{self.scale}}})?$"
 
     @property
     def allowed(self) -> str:
@@ -84,6 +91,8 @@ class FieldError(ValidationError):
 
 def parse_value(spec: Spec, raw: str | None, today: date) -> Any:
     """Check and convert one raw (string) value; raise FieldError with the reason."""
+    if raw is not None and spec.trimmed:
+        raw = raw.strip(PADDING)
     if raw is None or raw == "":
         if spec.required:
             raise FieldError("required")
@@ -168,8 +177,24 @@ _PROVINCES = sorted(ids._PROVINCE_CODES)  # noqa: SLF001 - one list of province 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
+def normalised(spec: Spec, column: str) -> pl.Expr:
+    """The column as the checks see it and as it is loaded: codes and numbers trimmed of
+    ``PADDING``, as ``parse_value`` trims them, and a value that was only spaces empty."""
+    col = pl.col(column).cast(pl.String)
+    if not spec.trimmed:
+        return col
+    trimmed = col.str.strip_chars(PADDING)
+    return pl.when(trimmed == "").then(None).otherwise(trimmed).alias(column)
+
+
+def padded(column: str) -> pl.Expr:
+    """True where a value starts or ends with ``PADDING`` (byte comparisons: no copy)."""
+    col = pl.col(column)
+    return pl.any_horizontal([col.str.starts_with(p) | col.str.ends_with(p) for p in PADDING]).fill_null(False)
+
+
 def bad_value(spec: Spec, column: str, today: date) -> pl.Expr:
-    """True where the column's value breaks the spec (null means empty)."""
+    """True where the column's value (``normalised``) breaks the spec (null means empty)."""
     col = pl.col(column)
     empty = col.is_null() | (col == "")
     if spec.required:

@@ -35,10 +35,12 @@ from marshmallow import ValidationError
 
 from ncms.errors import NcmsError
 
+from .messages import PACKAGE_TEMPLATES, manifest_problems, package_messages
 from .schemas import FORMAT_NAME, FORMAT_VERSION, RECORD_SCHEMAS, Manifest
 from .screen import LINE
 
 MANIFEST = "manifest.json"
+FORMAT_DOC = "docs/exchange-format.md"
 CODECS = {"UTF-8": "utf-8-sig", "GB18030": "gb18030"}
 READ_BLOCK = 1 << 20
 
@@ -57,11 +59,21 @@ class Limits:
 
 
 class PackageError(NcmsError):
-    """The package as a whole is refused; ``code`` names the reason for the receipt."""
+    """The package as a whole is refused; ``code`` names the reason for the receipt, which
+    says it in both languages (``message_zh``, ``message_en``; ``str()`` is the English).
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+    ``template`` picks the words (``messages.PACKAGE_TEMPLATES``, default: the code) and
+    ``params`` fill them in. ``manifest`` is what was read of the manifest before the
+    refusal, so that the receipt still names the package by its sequence."""
+
+    def __init__(self, code: str, template: str | None = None, /, **params: Any) -> None:
+        key = template or code
+        if key not in PACKAGE_TEMPLATES:  # a caller's own English sentence: say at least the code
+            key, params = "unexplained", {"code": code, "message": key}
+        zh, en = package_messages(key, params)
+        super().__init__(en)
+        self.code, self.message_zh, self.message_en, self.params = code, zh, en, params
+        self.manifest: dict[str, Any] = {}
 
 
 @dataclass
@@ -97,12 +109,19 @@ class Package:
         self.files: list[RecordFile] = []
 
     def open(self) -> "Package":
+        try:
+            return self._open()
+        except PackageError as exc:  # the receipt is named by the sequence, if it was read
+            exc.manifest = exc.manifest or {k: v for k, v in self.manifest.items() if k in ("sequence", "period")}
+            raise
+
+    def _open(self) -> "Package":
         if self.path.stat().st_size > self.limits.max_package_bytes:
-            raise PackageError("too_large", f"package is larger than {self.limits.max_package_bytes} bytes")
+            raise PackageError("too_large", limit=self.limits.max_package_bytes)
         try:
             archive = zipfile.ZipFile(self.path)
         except (zipfile.BadZipFile, OSError) as exc:
-            raise PackageError("not_zip", f"not a readable ZIP file: {exc}") from exc
+            raise PackageError("not_zip", reason=exc) from exc
         with archive:
             members = {info.filename: info for info in archive.infolist()}
             for name in members:
@@ -111,29 +130,29 @@ class Package:
             listed = {f["name"] for f in self.manifest["files"]} | {MANIFEST}
             extra = sorted(set(members) - listed)
             if extra:
-                raise PackageError("unexpected_file", f"files not listed in the manifest: {', '.join(extra)}")
+                raise PackageError("unexpected_file", names=", ".join(extra))
             self.workdir.mkdir(parents=True, exist_ok=True)
             total = 0
             for index, entry in enumerate(self.manifest["files"]):
                 info = members.get(entry["name"])
                 if info is None:
-                    raise PackageError("missing_file", f"{entry['name']} is listed in the manifest but not in the package")
+                    raise PackageError("missing_file", name=entry["name"])
                 total += info.file_size
                 self._check_size(info, total)
                 target = self.workdir / f"{index:02d}-{entry['record_type']}.{entry['format']}"
                 digest, numbered = _extract(archive, info, target, self.manifest["encoding"], entry["format"],
                                             self.limits)
                 if digest != entry["sha256"]:
-                    raise PackageError("checksum", f"{entry['name']}: SHA-256 is {digest}, the manifest says {entry['sha256']}")
+                    raise PackageError("checksum", name=entry["name"], digest=digest, expected=entry["sha256"])
                 self.files.append(RecordFile(path=target, numbered=numbered, **entry))
         return self
 
     def _check_size(self, info: zipfile.ZipInfo, total: int) -> None:
         if info.file_size > self.limits.max_file_bytes or total > self.limits.max_total_bytes:
-            raise PackageError("too_large", f"{info.filename}: uncompressed size {info.file_size} is over the limit")
+            raise PackageError("too_large", "too_large.file", name=info.filename, size=info.file_size)
         if info.file_size > 1 << 20 and info.file_size > self.limits.max_ratio * max(info.compress_size, 1):
-            raise PackageError("zip_bomb", f"{info.filename}: compresses {info.file_size // max(info.compress_size, 1)}:1, "
-                                           f"more than the {self.limits.max_ratio}:1 allowed")
+            raise PackageError("zip_bomb", name=info.filename, ratio=info.file_size // max(info.compress_size, 1),
+                               limit=self.limits.max_ratio)
 
     @property
     def county_code(self) -> str:
@@ -152,24 +171,34 @@ def _check_member_name(name: str) -> None:
     path = PurePosixPath(name)
     if (name.startswith(("/", "\\")) or "\\" in name or ".." in path.parts or re.match(r"^[A-Za-z]:", name)
             or len(path.parts) != 1):
-        raise PackageError("unsafe_path", f"unsafe file name in the package: {name!r} (only plain file names are allowed)")
+        raise PackageError("unsafe_path", name=repr(name))
 
 
 def _read_manifest(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], limits: Limits) -> dict[str, Any]:
     info = members.get(MANIFEST)
     if info is None:
-        raise PackageError("no_manifest", f"the package has no {MANIFEST}")
+        raise PackageError("no_manifest")
     if info.file_size > limits.max_manifest_bytes:
-        raise PackageError("too_large", f"{MANIFEST} is larger than {limits.max_manifest_bytes} bytes")
+        raise PackageError("too_large", "too_large.manifest", limit=limits.max_manifest_bytes)
     try:
         with archive.open(info) as fh:
             raw = json.loads(fh.read(limits.max_manifest_bytes + 1).decode("utf-8-sig"))
         manifest = Manifest().load(raw)
-    except (ValueError, UnicodeDecodeError, ValidationError) as exc:
-        detail = exc.messages if isinstance(exc, ValidationError) else str(exc)
-        raise PackageError("bad_manifest", f"{MANIFEST} is not valid: {detail} "
-                                           f"(format {FORMAT_NAME} {FORMAT_VERSION}, see docs/exchange-format.md)") from exc
+    except ValidationError as exc:
+        error = PackageError("bad_manifest", format=FORMAT_NAME, version=FORMAT_VERSION, doc=FORMAT_DOC,
+                             problems=manifest_problems(exc.messages))
+        error.manifest = _sequence_only(raw)
+        raise error from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PackageError("bad_manifest", "bad_manifest.json", reason=exc) from exc
     return manifest
+
+
+def _sequence_only(raw: Any) -> dict[str, Any]:
+    """The sequence of a manifest refused for something else, if it has a usable one: the
+    receipt is named by it."""
+    seq = raw.get("sequence") if isinstance(raw, dict) else None
+    return {"sequence": seq} if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**31 else {}
 
 
 def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, encoding: str,
@@ -190,7 +219,7 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, enco
                 out.write(copier.feed(decoder.decode(block)))
             out.write(copier.feed(decoder.decode(b"", final=True), final=True))
     except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
-        raise PackageError("corrupt_zip", f"{info.filename} cannot be decompressed: {exc}") from exc
+        raise PackageError("corrupt_zip", name=info.filename, reason=exc) from exc
     if fmt != "csv":
         return digest.hexdigest(), True
     if not copier.plain:
@@ -339,8 +368,7 @@ def _csv_chunks(record_file: RecordFile, limits: Limits) -> Iterator[pl.DataFram
     specs = RECORD_SCHEMAS[record_file.record_type].specs()
     missing = [name for name, spec in specs.items() if spec.required and name not in columns]
     if missing:
-        raise PackageError("bad_header", f"{record_file.name}: the header lacks the required column(s) "
-                                         f"{', '.join(missing)} (see docs/exchange-format.md)")
+        raise PackageError("bad_header", name=record_file.name, columns=", ".join(missing), doc=FORMAT_DOC)
 
     numbered = record_file.numbered
 
@@ -369,7 +397,7 @@ def _csv_chunks(record_file: RecordFile, limits: Limits) -> Iterator[pl.DataFram
                 first_line += frame.height
             yield frame
     except pa.ArrowInvalid as exc:
-        raise PackageError("unreadable_csv", f"{record_file.name}: cannot be read as CSV: {exc}") from exc
+        raise PackageError("unreadable_csv", name=record_file.name, reason=exc) from exc
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -377,7 +405,7 @@ def _csv_header(path: Path) -> list[str]:
         first = fh.readline(64 * 1024)
     columns = [c.strip() for c in next(csv.reader([first]), [])]
     if len(columns) < 2:
-        raise PackageError("unreadable_csv", f"{path.name}: no header line")
+        raise PackageError("unreadable_csv", "unreadable_csv.no_header", name=path.name)
     return columns
 
 
@@ -419,7 +447,7 @@ def _xml_chunks(record_file: RecordFile, limits: Limits) -> Iterator[pl.DataFram
                     yield _frame(rows, names)
                     rows = []
     except (DefusedXmlException, SyntaxError) as exc:
-        raise PackageError("unreadable_xml", f"{record_file.name}: refused XML: {exc}") from exc
+        raise PackageError("unreadable_xml", name=record_file.name, reason=exc) from exc
     if rows:
         yield _frame(rows, names)
 

@@ -30,6 +30,12 @@ def text(max_length: int, description: str, required: bool = True) -> SpecField:
     return SpecField(Spec(TEXT, required, max_length=max_length, description=description))
 
 
+def ident(max_length: int, description: str) -> SpecField:
+    """A code or number written as text (member number, claim id, item code): trimmed like
+    every code, so that a space-padded export matches what was loaded before."""
+    return SpecField(Spec(TEXT, True, max_length=max_length, identifier=True, description=description))
+
+
 def code(choices: tuple[str, ...], description: str, required: bool = True) -> SpecField:
     return SpecField(Spec(CODE, required, choices=choices, description=description))
 
@@ -105,8 +111,8 @@ class MemberRecord(Record):
     """A person on the county's register, with the household they enrol with."""
 
     record_type, file_stem, key = "member", "members", ("member_no",)
-    member_no = text(32, "the county's member number (参合证号 + 个人编号), unique in the county")
-    household_no = text(32, "household number (户编号)")
+    member_no = ident(32, "the county's member number (参合证号 + 个人编号), unique in the county")
+    household_no = ident(32, "household number (户编号)")
     national_id = SpecField(Spec(NATIONAL_ID, description="national ID (居民身份证号); sex and birth date are derived from it"))
     name = text(64, "name (姓名)")
     relation = code(("head", "spouse", "child", "parent", "other"), "relation to the household head", required=False)
@@ -119,7 +125,7 @@ class EnrolmentRecord(Record):
     """A member's enrolment (参合) for one year, with the contribution paid."""
 
     record_type, file_stem, key = "enrolment", "enrolments", ("member_no", "year")
-    member_no = text(32, "member number, as in members")
+    member_no = ident(32, "member number, as in members")
     year = integer(2003, 2100, "enrolment year (参合年度)")
     contribution = money("individual contribution paid, yuan (个人缴费)")
     enrolled_on = day("date of enrolment", required=False)
@@ -148,11 +154,11 @@ class ClaimRecord(Record):
     """One outpatient visit or inpatient stay, as the county settled it."""
 
     record_type, file_stem, key = "claim", "claims", ("claim_id",)
-    claim_id = text(64, "the county system's claim id (结算单号), unique in the county; a later package with the same id corrects it")
+    claim_id = ident(64, "the county system's claim id (结算单号), unique in the county; a later package with the same id corrects it")
     kind = code(tuple(k.value for k in ClaimKind), "outpatient (门诊) or inpatient (住院)")
-    member_no = text(32, "member number, as in members")
+    member_no = ident(32, "member number, as in members")
     national_id = SpecField(Spec(NATIONAL_ID, description="the patient's national ID"))
-    institution_code = text(32, "code of the institution, as registered in the province (定点医疗机构编码)")
+    institution_code = ident(32, "code of the institution, as registered in the province (定点医疗机构编码)")
     admission_date = day("admission date, or visit date for outpatient care (入院/就诊日期)")
     discharge_date = day("discharge date; inpatient only (出院日期)", required=False)
     settlement_date = day("settlement date (结算日期)")
@@ -191,9 +197,9 @@ class ClaimItemRecord(Record):
     """A line of a claim's cost detail (费用明细)."""
 
     record_type, file_stem, key = "claim_item", "claim_items", ("claim_id", "line_no")
-    claim_id = text(64, "the claim this line belongs to")
+    claim_id = ident(64, "the claim this line belongs to")
     line_no = integer(1, 99999, "line number within the claim, from 1")
-    item_code = text(32, "item code; codes the provincial catalogue does not know are loaded and marked unmapped")
+    item_code = ident(32, "item code; codes the provincial catalogue does not know are loaded and marked unmapped")
     item_name = text(128, "item name as billed", required=False)
     category = code(tuple(c.value for c in ItemCategory), "drug, exam, lab, treatment, material, bed or other")
     quantity = SpecField(Spec(DECIMAL, minimum=Decimal(0), exclusive_minimum=True, maximum=Decimal(999999),

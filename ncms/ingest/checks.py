@@ -53,9 +53,9 @@ def mark_duplicates(conn: Connection, table: sa.Table, key: tuple[str, ...]) -> 
         .group_by(*cols).having(sa.func.count() > 1).subquery()
     )
     match = sa.and_(*(dupes.c[k] == table.c[k] for k in key))
-    detail = sa.select(
-        sa.literal("×") + sa.cast(dupes.c.n, sa.String) + sa.literal(", lines ")
-        + sa.cast(dupes.c.first, sa.String) + sa.literal("…") + sa.cast(dupes.c.last, sa.String)
+    detail = sa.select(  # "copies,first line,last line": said in words by the receipt (messages.DETAILS)
+        sa.cast(dupes.c.n, sa.String) + sa.literal(",")
+        + sa.cast(dupes.c.first, sa.String) + sa.literal(",") + sa.cast(dupes.c.last, sa.String)
     ).where(match).scalar_subquery()
     conn.execute(
         table.update().where(table.c[ERROR].is_(None), sa.exists().where(match))

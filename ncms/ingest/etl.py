@@ -364,11 +364,11 @@ def _extract_and_load(engine: Engine, settings: Settings, source: Engine, querie
             for record_type in queries.record_types:
                 record = queries.records[record_type]
                 statement = queries.select(record_type, window.lo, window.lo_inclusive, window.hi, window.edge)
-                writer.add(record_type, record.translate(pl.DataFrame(
+                writer.add(record_type, record.extract(pl.DataFrame(
                     schema={c: pl.String for c in record.source_columns})))  # the file exists even if empty
                 with _source_errors(source, county):
                     for chunk in stream_frames(source, statement):
-                        frame = record.translate(chunk)
+                        frame = record.extract(chunk)  # with each row's source key, for the receipt
                         if sieve is not None:
                             frame = sieve.main(chunk, frame) if record is queries.main else sieve.items(frame)
                         writer.add(record_type, frame)

@@ -12,7 +12,7 @@ PostgreSQL, 300,000 claims (1,445,537 rows), one loader, two runs each: database
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -69,25 +69,32 @@ def duplicate_lines(spool: ItemSpool, may_repeat: bool = True) -> pl.DataFrame:
     dupes = (rows.group_by(KEY).agg(pl.len().alias("n"), pl.col(LINE).min().alias("first"),
                                     pl.col(LINE).max().alias("last"))
              .filter(pl.col("n") > 1))
-    detail = pl.format("×{}, lines {}…{}", "n", "first", "last").alias(DETAIL)
+    detail = pl.format("{},{},{}", "n", "first", "last").alias(DETAIL)  # as messages.DETAILS reads it
     return rows.join(dupes, on=KEY).select(FILE, LINE, detail).collect()
 
 
-def claim_totals(spool: ItemSpool, duplicates: pl.DataFrame, claims: pl.DataFrame) -> pl.DataFrame:
+def claim_totals(spool: ItemSpool, duplicates: pl.DataFrame, claims: pl.DataFrame,
+                 screened_out: Iterable[str] = ()) -> pl.DataFrame:
     """One row per claim with items: the sum of its lines that passed (exact decimals), their
     count, whether the claim is in the package (``claims``: its ``claim_id`` and
     ``total_amount``), and why its lines do not add up to its total within one fen
-    (``mismatch``, null when they do): a claim with a refused line cannot be loaded without it."""
+    (``mismatch``, null when they do): a claim with a refused line cannot be loaded without it.
+    A claim the screen refused (``screened_out``, and not staged from another row) marks its
+    lines ``claim_rejected`` (``_error``): it was in the package, it is not unknown."""
     lines = spool.scan("claim_id", "amount", LINE).join(duplicates.lazy().select(FILE, LINE), on=[FILE, LINE],
                                                         how="anti")
     sums = (lines.group_by("claim_id")
             .agg(pl.col("amount").cast(MONEY).sum().cast(pl.String), pl.len().alias("lines"))
             .collect(engine="streaming"))
     off = (pl.col("amount").cast(MONEY) - pl.col("total_amount").cast(MONEY)).abs() > ONE_FEN
+    refused = pl.Series("claim_id", sorted(set(screened_out)), dtype=pl.String)
+    in_package = pl.col("total_amount").is_not_null()
     return (sums.join(claims.unique("claim_id"), on="claim_id", how="left")
-            .with_columns(pl.col("total_amount").is_not_null().alias("in_package"),
-                          pl.when(off).then(pl.format("items {}, total_amount {}", "amount", "total_amount"))
-                          .alias("mismatch"))
+            .with_columns(in_package.alias("in_package"),
+                          pl.when(off).then(pl.format("{},{}", "amount", "total_amount"))
+                          .alias("mismatch"),
+                          pl.when(~in_package & pl.col("claim_id").is_in(refused.implode()))
+                          .then(pl.lit("claim_rejected")).alias(ERROR))
             .drop("total_amount"))
 
 

@@ -39,6 +39,7 @@ import yaml
 from ncms.config import ConfigError
 from ncms.exchange.fields import DATE
 from ncms.exchange.schemas import LOAD_ORDER, RECORD_SCHEMAS
+from ncms.exchange.screen import SOURCE_KEY
 
 MAPPINGS = "mappings"
 STREAMS = ("member", "enrolment", "claim", "financing")  # claim items ride with their claims
@@ -97,6 +98,19 @@ class RecordMapping:
             else:
                 exprs.append(_translate(frame.schema[mapped.column], mapped, spec.kind == DATE).alias(name))
         return frame.select(exprs)
+
+    def extract(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``translate``, plus each row's key in the source (``_source_key``, e.g.
+        ``XNH_JSXX.JSDH=2024000123``): the county finds a refused row by it, not by a line of
+        an extract it never saw. The key is the columns the record's exchange key is mapped
+        to, with their values as the source holds them (before codes are translated)."""
+        columns = [self.fields[k].column for k in RECORD_SCHEMAS[self.record_type].key
+                   if k in self.fields and self.fields[k].column]
+        parts = [pl.concat_str(pl.lit(f"{name}="), pl.col(name).cast(pl.String).fill_null(""))
+                 for name in dict.fromkeys(columns)]
+        key = (pl.concat_str(pl.lit(f"{self.table or 'query'}."), pl.concat_str(parts, separator=";"))
+               if parts else pl.lit(None, pl.String))
+        return self.translate(frame).with_columns(frame.select(key.alias(SOURCE_KEY)).to_series())
 
 
 @dataclass(frozen=True)

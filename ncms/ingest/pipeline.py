@@ -79,9 +79,10 @@ def ingest_package(engine: Engine, settings: Settings, path: Path, *, sender: st
         county = sender or package.county_code
         if package.county_code != county:
             return _refuse(engine, settings, county, path, sha, source, PackageError(
-                "wrong_county", f"the manifest's county {package.county_code} is not the sender's county {county}"),
-                started, package)
+                "wrong_county", manifest_county=package.county_code, sender=county), started, package)
         _require_county(engine, county)
+        if (loaded := _loaded_before(engine, county, sha, source)) is not None:
+            return _refuse(engine, settings, county, path, sha, source, loaded, started, package)
         with BatchGuard(engine, settings) as guard:  # tells recovery this batch's loader lives
             batch_id = _open_batch(engine, county, path, sha, source, package, guard)
             try:
@@ -109,6 +110,7 @@ class _Loader:
         self.files: dict[str, dict[str, Any]] = {}
         self.key_hashes: dict[str, list[pl.Series]] = {}
         self.claim_totals: list[pl.DataFrame] = []  # what the item totals are checked against
+        self.screened_out_claims: set[str] = set()  # claims the screen refused: their items go too
         self.file_names: list[str] = []  # the package's files, by the index staged rows carry
         (workdir / "items").mkdir()
         self.items = items.ItemSpool(workdir / "items")
@@ -123,7 +125,8 @@ class _Loader:
         may_repeat = self.keys_that_may_repeat()
         duplicate_items = items.duplicate_lines(self.items, "claim_item" in may_repeat)
         items.stage_claims(self.conn, tables[ITEM_CLAIMS],
-                           items.claim_totals(self.items, duplicate_items, self.staged_claims()))
+                           items.claim_totals(self.items, duplicate_items, self.staged_claims(),
+                                              self.screened_out_claims))
         index_staging(self.conn, tables)
         run_checks(self.conn, tables, self.county, may_repeat=may_repeat)
         for record_type in STAGED:
@@ -151,17 +154,18 @@ class _Loader:
                 append(self.conn, table, result.good.with_columns(pl.lit(file_no, pl.Int16).alias(FILE_NO)))
             if record_file.record_type == "claim":
                 self.claim_totals.append(result.good.select("claim_id", "total_amount"))
+                self.screened_out_claims.update(p.record["claim_id"] for p in result.problems
+                                                if p.record and p.record.get("claim_id"))
             self.key_hashes.setdefault(record_file.record_type, []).append(
                 result.good.select(pl.struct(key).hash()).to_series())
             self.save(result.problems)
             if self.progress:
                 self.progress(result.good.height + len({p.line for p in result.problems}))
         self.save(Problem(record_file.record_type, record_file.name, r.line, None, r.text, "ragged_row",
-                          detail=f"expected {r.expected}, got {r.actual}") for r in record_file.ragged)
+                          detail=f"{r.expected},{r.actual}") for r in record_file.ragged)
         found = record_file.rows_read + len(record_file.ragged)
         if found != record_file.rows:
-            raise PackageError("row_count", f"{record_file.name}: the manifest says {record_file.rows} rows, "
-                                            f"the file has {found}")
+            raise PackageError("row_count", name=record_file.name, expected=record_file.rows, found=found)
         self.files[record_file.name] = {"record_type": record_file.record_type, "rows": found}
 
     def staged_claims(self) -> pl.DataFrame:
@@ -240,8 +244,8 @@ def work_root(settings: Settings) -> Path:
 def _require_county(engine: Engine, county: str) -> None:
     with engine.connect() as conn:
         if conn.scalar(sa.select(County.code).where(County.code == county)) is None:
-            raise PackageError("unknown_county", f"county {county} is not configured in this province "
-                                                 "(config/province.yaml, then `ncms db load-config`)")
+            raise PackageError("unknown_county", county=county, config="config/province.yaml",
+                               command="ncms db load-config")
 
 
 def _open_batch(engine: Engine, county: str, path: Path, sha: str, source: BatchSource,
@@ -265,15 +269,46 @@ def _open_batch(engine: Engine, county: str, path: Path, sha: str, source: Batch
 def _refuse(engine: Engine, settings: Settings, county: str, path: Path, sha: str, source: BatchSource,
             exc: PackageError, started: float, package: Package | None = None,
             batch_id: int | None = None) -> IngestResult:
+    """Record the package refused as a whole, with the reason in both languages (``counts``
+    keeps the Chinese: ``error`` is one column), and write its receipt. A package refused
+    before it was opened is still named by its sequence, if its manifest could be read."""
     _require_county(engine, county)
     if batch_id is None:
-        batch_id = _open_batch(engine, county, path, sha, source, package)
+        batch_id = _open_batch(engine, county, path, sha, source, package or _Read(exc.manifest))
     with session_scope(engine) as session:
         batch = session.get(Batch, batch_id)
         batch.status, batch.error, batch.error_code, batch.finished_at = (
-            BatchStatus.REJECTED, str(exc), exc.code, utcnow())
+            BatchStatus.REJECTED, exc.message_en, exc.code, utcnow())
         batch.rows_read = batch.rows_loaded = batch.rows_rejected = 0
+        batch.counts = {**(batch.counts or {}), "error": {"zh": exc.message_zh, "en": exc.message_en},
+                        **({"same_as_batch": exc.params["batch"]} if exc.code == "already_loaded" else {})}
     return _finish(engine, settings, batch_id, started)
+
+
+@dataclass
+class _Read:
+    """What was read of the manifest of a package refused before it was opened."""
+
+    manifest: dict[str, Any]
+
+
+def _loaded_before(engine: Engine, county: str, sha: str, source: BatchSource) -> PackageError | None:
+    """The refusal of a package the county sent before, byte for byte, and that loaded in full.
+
+    Loading it again would change nothing, or undo a later package's corrections. One that
+    loaded only in part is loaded again (what was refused for a reference may pass now); one
+    refused or failed too. An extract is never refused so: its watermark must move."""
+    if source is BatchSource.ETL:
+        return None
+    with engine.connect() as conn:
+        earlier = conn.execute(
+            sa.select(Batch.id, Batch.finished_at)
+            .where(Batch.county_code == county, Batch.sha256 == sha, Batch.status == BatchStatus.LOADED)
+            .order_by(Batch.id.desc()).limit(1)).first()
+    if earlier is None:
+        return None
+    received = f"{earlier.finished_at:%Y-%m-%d %H:%M} UTC" if earlier.finished_at else "?"
+    return PackageError("already_loaded", batch=earlier.id, received=received)
 
 
 def _fail(engine: Engine, batch_id: int, exc: BaseException, settings: Settings | None = None) -> None:

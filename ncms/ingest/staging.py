@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ncms.exchange.schemas import RECORD_SCHEMAS
-from ncms.exchange.screen import LINE
+from ncms.exchange.screen import LINE, SOURCE_KEY
 
 ERROR, DETAIL = "_error", "_detail"
 FILE_NO = "_file_no"  # which of the package's files a staged row came from (its index)
@@ -35,6 +35,7 @@ def staging_table(record_type: str, metadata: sa.MetaData) -> sa.Table:
         sa.Column(FILE_NO, sa.SmallInteger),
         sa.Column(LINE, sa.Integer),
         *(sa.Column(name, sa.Text) for name in fields),
+        sa.Column(SOURCE_KEY, sa.Text),  # an extract's: the row's key in the county database
         sa.Column(ERROR, sa.String(32)),
         sa.Column(DETAIL, sa.Text),
         prefixes=["TEMPORARY"],

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -308,6 +309,20 @@ def test_a_wrong_overlap_or_change_is_refused() -> None:
                             ({"change": "compare", "overlap": 5}, "only with a watermark")]:
         with pytest.raises(ConfigError, match=message):
             parse_mapping(_mapping(financing={"table": "T", "columns": columns, **record}), Path("x.yaml"), COUNTY)
+
+
+def test_the_overlap_steps_back_in_the_watermark_s_own_form() -> None:
+    from ncms.ingest.etl import step_back
+
+    mapping = load_mapping(CONFIG_DIR, COUNTY)
+    claim, member = mapping.records["claim"], mapping.records["member"]
+    assert step_back(mapping, claim, "2011-03-09 12:00:30") == "2011-03-09 11:59:30"
+    assert step_back(mapping, claim, "2011-03-09T00:00:30") == "2011-03-08T23:59:30"  # SQLite text compares
+    assert step_back(mapping, member, "7") == "7"  # a sequence: no overlap unless asked
+    assert step_back(mapping, replace(member, overlap=5), "7") == "2"
+    assert step_back(mapping, claim, "20110309") == "20110308"  # YYYYMMDD text: a day
+    with pytest.raises(ConfigError, match="records.claim: the watermark value '20110309120000' .* set overlap: 0"):
+        step_back(mapping, claim, "20110309120000")
 
 
 @pytest.fixture

@@ -343,11 +343,14 @@ def step_back(mapping: CountyMapping, record: RecordMapping, value: str) -> str:
     try:
         if record.sequence:
             return str(int(value) - record.overlap)
-        return (datetime.fromisoformat(value) - timedelta(seconds=record.overlap)).isoformat(sep=" ")
+        back = datetime.fromisoformat(value) - timedelta(seconds=record.overlap)
     except ValueError:
         raise ConfigError(f"{mapping.path}: records.{record.record_type}: the watermark value {value!r} is not "
                           f"{'a whole number' if record.sequence else 'a date-time'}, so overlap cannot step back "
                           "from it: correct watermark_kind, or set overlap: 0") from None
+    if value.isdigit():  # YYYYMMDD text: a day
+        return back.strftime("%Y%m%d")
+    return back.isoformat(sep="T" if "T" in value else " ")  # in the source's own form: text compares so
 
 
 def _extract_and_load(engine: Engine, settings: Settings, source: Engine, queries: SourceQueries,

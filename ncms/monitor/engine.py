@@ -9,9 +9,12 @@ run is recorded (rows scanned, hits, seconds).
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import multiprocessing
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -38,6 +41,7 @@ from .features import compute_features, store_features, store_member_years
 from .findings import file_findings
 from .settings import read_rule_settings
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
 logger = logging.getLogger("ncms.monitor")
 
 
@@ -205,7 +209,8 @@ def _workers(engine: Engine, jobs: int) -> Iterator[tuple[Callable[..., "Future[
     threads wait for it."""
     url = engine.url.render_as_string(hide_password=False)
     if jobs > 1 and sqlite_path(url) is not None:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
             def submit(*args: Any, **kwargs: Any) -> "Future[list[RuleOutcome]]":
                 engine.dispose()  # the workers fork at the first submit: no open connection goes with them
                 return pool.submit(_run_apart, url, *args, **kwargs)
@@ -214,6 +219,20 @@ def _workers(engine: Engine, jobs: int) -> Iterator[tuple[Callable[..., "Future[
         return
     with ThreadPoolExecutor(jobs, thread_name_prefix="rule") as threads:
         yield (lambda *args, **kwargs: threads.submit(_run_steps, engine, *args, **kwargs)), jobs > 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """A forked worker holds both ends of its task pipe, so when its run is killed (kill -9,
+    the OOM killer, an Airflow timeout) it never reads an end of file and waits forever, holding
+    the SQLite file open. The kernel kills it with its parent instead (Linux); elsewhere, or if
+    the parent is already gone, it ends at once."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _run_apart(url: str, *args: Any, **kwargs: Any) -> list[RuleOutcome]:

@@ -3,7 +3,8 @@
 A fault scenario measures how long its command normally takes, then for each seed draws a
 kill time in [0, that duration] from ``random.Random(seed)``, so that the kills fall over the
 whole run (start-up, reading, loading, bookkeeping, the end) and a failure names a seed that
-reproduces it: ``NCMS_FAULT_SEED=7 make faults``. Every seed is checked; the scenario fails
+reproduces it: ``NCMS_FAULT_SEED=7 NCMS_FAULT_DURATION=4.1 make faults`` (the duration the
+message quotes). Every seed is checked; the scenario fails
 once at the end with the list of seeds that failed and the first assertion each one broke.
 """
 from __future__ import annotations
@@ -70,8 +71,9 @@ def run_to_end(args: Sequence[str], what: str, env: dict[str, str] | None = None
                codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
     """Run ``args`` to completion; another exit code than ``codes`` is a failed recovery."""
     done = subprocess.run(list(args), capture_output=True, text=True, env=env, timeout=timeout)
+    said = [line for line in (done.stderr or done.stdout).splitlines() if line.strip() and not line.startswith("{")]
     assert done.returncode in codes, (f"{what}: `{' '.join(Path(a).name if a.startswith('/') else a for a in args[-4:])}`"
-                                  f" exited {done.returncode}: {(done.stderr or done.stdout)[-1500:]}")
+                                  f" exited {done.returncode}: " + " | ".join(said[-3:]))
     return done
 
 
@@ -83,7 +85,9 @@ def timed(args: Sequence[str], what: str, env: dict[str, str] | None = None) -> 
 
 
 def kill_time(seed: int, duration: float) -> float:
-    return random.Random(seed).uniform(0, duration)
+    """The seed's moment in [0, duration]. Another machine measures another duration: to hit the
+    same moment, give the one the failure message quotes as ``NCMS_FAULT_DURATION``."""
+    return random.Random(seed).uniform(0, float(os.environ.get("NCMS_FAULT_DURATION") or duration))
 
 
 @dataclass

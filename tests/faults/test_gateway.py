@@ -98,7 +98,8 @@ def _killed_upload(gateway, watcher: InboxWatcher, tmp_path: Path, seed: int, du
         if client.poll() is None:
             client.kill()
             client.wait()
-    assert client.returncode == 0, f"{where}: the client did not finish after the restart: {err[-800:]}"
+    assert client.returncode == 0, (f"{where}: the client did not finish after the restart (exit {client.returncode}): "
+                                    + " | ".join(err.strip().splitlines()[-3:]))
     delivered = gateway.spool / COUNTY / "inbox" / package.name
     assert delivered.is_file(), f"{where}: {package.name} never reached the inbox ({out.strip()})"
     assert sha256_of(delivered) == sha, f"{where}: the delivered {package.name} differs from the county's"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
 
 from . import migrate
 from .config import ConfigError, Settings
@@ -132,8 +132,14 @@ def check_county_source(mapping: "CountyMapping", url: str, engine: Engine | Non
     from .ingest.etl import source_engine, sqlalchemy_url
 
     name = f"county {mapping.county_code} database"
-    where = make_url(sqlalchemy_url(url)).render_as_string(hide_password=True)
-    source = source_engine(url, timeout=timeout)
+    try:
+        where = make_url(sqlalchemy_url(url)).render_as_string(hide_password=True)
+        source = source_engine(url, timeout=timeout)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:  # the message may hold the URL: not shown
+        kind = "no driver installed for it" if isinstance(exc, (ImportError, NoSuchModuleError)) else "not a URL"
+        return [Check(name, FAIL, f"{mapping.source_env}: {kind}",
+                      f"set {mapping.source_env} to a SQLAlchemy URL such as mysql://reader@host/ncms "
+                      "(docs/operations.md)")]
     try:
         with source.connect() as conn:
             checks = []

@@ -47,6 +47,14 @@ def test_an_unreachable_county_database_is_a_failure_naming_county_and_url(docto
     assert f"NCMS_SOURCE_{COUNTY}" in check.fix and "reachable" in check.fix
 
 
+@pytest.mark.parametrize("url, kind", [("reader:SECRET@db/ncms", "not a URL"),
+                                       ("oracle2://reader:SECRET@db/ncms", "no driver installed for it")])
+def test_a_county_database_url_that_is_no_url_is_a_failure_that_keeps_its_secret(url, kind) -> None:  # type: ignore[no-untyped-def]
+    [check] = check_county_source(load_mapping(CONFIG_DIR, COUNTY), url, None)
+    assert (check.status, check.detail) == (FAIL, f"NCMS_SOURCE_{COUNTY}: {kind}")
+    assert "SECRET" not in check.detail + check.fix
+
+
 def test_a_county_database_that_never_answers_fails_within_the_timeout(doctor_settings, silent_port) -> None:  # type: ignore[no-untyped-def]
     mapping = load_mapping(CONFIG_DIR, COUNTY)
     started = time.monotonic()

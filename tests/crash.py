@@ -1,7 +1,7 @@
 """A real ``ncms`` process to kill: it stops at a chosen point of ingestion and says so on
 its standard output, then waits there (``load``: its batch recorded ``loading``, nothing of
 it loaded) or kills itself (``finish!``: an inbox package's batch recorded, its claim not
-yet removed)."""
+yet removed; ``receipt!``: a batch recorded, its receipt not yet written)."""
 from __future__ import annotations
 
 import signal
@@ -32,6 +32,8 @@ if point == "load":
     pipeline._Loader.run = stop
 elif point == "finish!":
     inbox.Claim.finish = stop
+elif point == "receipt!":
+    pipeline.write_receipt = stop
 from ncms.cli import main
 main(sys.argv[1:], prog_name="ncms")
 """

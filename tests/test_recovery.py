@@ -112,3 +112,16 @@ def test_a_batch_that_fails_on_an_error_of_ours_gets_a_receipt(settings, loaded_
     receipt = _receipt(settings, batch.id)
     assert receipt and receipt["status"] == "failed" and "power cut" in receipt["error"]
     assert stuck_batches(loaded_engine, settings) == []
+
+
+def test_the_receipt_a_killed_loader_owed_is_written_by_the_next_run(cli, settings, province, tmp_path):
+    # type: ignore[no-untyped-def]
+    with stopped_ncms(settings, "receipt!", "ingest", str(basic(tmp_path / "p1.zip")), "--county", COUNTY) as child:
+        pass
+    with session_scope(province) as s:
+        batch_id, status = s.execute(sa.select(Batch.id, Batch.status)).one()
+    assert status == BatchStatus.LOADED and _receipt(settings, batch_id) is None  # loaded, the county not told
+    run = cli("ingest", str(basic(tmp_path / "p2.zip", seq=2)), "--county", COUNTY)
+    assert run.exit_code == 0 and f"batch {batch_id}: wrote the receipt" in run.output
+    assert _receipt(settings, batch_id)["status"] == "loaded"
+    assert _work_of(settings, child.pid) == []

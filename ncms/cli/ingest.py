@@ -99,6 +99,8 @@ def recover_and_report(obj: Context) -> None:
     for b in recovery.failed:
         click.echo(f"batch {b.batch_id} ({b.county_code} {b.filename}) was left loading by {b.owner_text}, "
                    "which died: marked failed", err=True)
+    for batch_id in recovery.receipts:
+        click.echo(f"batch {batch_id}: wrote the receipt its loader died before writing", err=True)
     if recovery.folders:
         click.echo(f"removed {len(recovery.folders)} work folder(s) of runs that died", err=True)
 

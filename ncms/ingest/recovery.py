@@ -30,12 +30,13 @@ from ncms.db import session_scope
 from ncms.models import Batch, BatchSource, BatchStatus
 from ncms.models.base import utcnow
 
-from .liveness import FileLock, Owner, process_folder, remove_dead_folders
+from .liveness import FileLock, Owner, dead_folders, process_folder, remove_dead_folders
 from .receipt import write_receipt
 
 logger = logging.getLogger("ncms.ingest.recovery")
 BATCH_LOCK_SPACE = 0x4E434D42  # "NCMB": the advisory-lock namespace of batches being loaded
 LOADER_DIED = "loader_died"
+BATCH_MARK = "batch-"  # <process folder>/batch-<id>.lock: the batch is being loaded, or its receipt written
 
 
 def work_dir(settings: Settings) -> Path:
@@ -55,6 +56,7 @@ class BatchGuard:
         self.engine, self.settings = engine, settings
         self.conn: Connection | None = None
         self.file: FileLock | None = None
+        self.marker: Path | None = None
         self.batch_id: int | None = None
 
     def __enter__(self) -> BatchGuard:
@@ -76,12 +78,14 @@ class BatchGuard:
         """Lock ``batch`` (flushed, not committed) and record who loads it."""
         folder = process_folder(work_dir(self.settings))
         owner: dict[str, Any] = {**Owner.me().record(), "work": folder.name}
+        self.marker = folder / f"{BATCH_MARK}{batch.id}.lock"  # until its receipt is written: see recover
         if self.conn is not None:
             session.execute(sa.text("SELECT pg_advisory_lock(:space, :id)"),
                             {"space": BATCH_LOCK_SPACE, "id": batch.id})
+            self.marker.touch()
             owner["lock"] = "advisory"
         else:
-            self.file = FileLock.take(folder / f"batch-{batch.id}.lock", create=True)
+            self.file = FileLock.take(self.marker, create=True)
             owner["lock"] = "file"
         self.batch_id = batch.id
         batch.counts = {"owner": owner}
@@ -90,6 +94,8 @@ class BatchGuard:
                  tb: TracebackType | None) -> None:
         if self.file is not None:
             self.file.release(unlink=True)
+        if self.marker is not None:
+            self.marker.unlink(missing_ok=True)
         if self.conn is None:
             return
         try:
@@ -124,6 +130,7 @@ class StuckBatch:
 @dataclass
 class Recovery:
     failed: list[StuckBatch] = field(default_factory=list)
+    receipts: list[int] = field(default_factory=list)  # batches whose receipt a dead loader never wrote
     folders: list[Path] = field(default_factory=list)
 
 
@@ -141,8 +148,9 @@ def stuck_batches(engine: Engine, settings: Settings) -> list[StuckBatch]:
 
 def recover(engine: Engine, settings: Settings) -> Recovery:
     """Mark every ``loading`` batch whose loader died ``failed`` (with a receipt, see
-    ``owed_receipt``), and remove the work folders of dead processes. Safe to run at any
-    time, by any number of processes at once: a batch being loaded is never touched."""
+    ``owed_receipt``), write the receipts dead loaders owed for batches they had recorded,
+    and remove the work folders of dead processes. Safe to run at any time, by any number
+    of processes at once: a batch being loaded is never touched."""
     recovery = Recovery()
     with engine.connect() as conn:
         for row in _loading(conn):
@@ -154,11 +162,30 @@ def recover(engine: Engine, settings: Settings) -> Recovery:
                     recovery.failed.append(_stuck(row, alive=False))
             finally:
                 release()
+    recovery.receipts = _owed_receipts(engine, settings, dead_folders(work_dir(settings)),
+                                       done={b.batch_id for b in recovery.failed})
     recovery.folders = remove_dead_folders(work_dir(settings))
-    if recovery.failed or recovery.folders:
+    if recovery.failed or recovery.receipts or recovery.folders:
         log.event(logger, "ingest.recovered", failed=[b.batch_id for b in recovery.failed],
-                  folders=[f.name for f in recovery.folders])
+                  receipts=recovery.receipts, folders=[f.name for f in recovery.folders])
     return recovery
+
+
+def _owed_receipts(engine: Engine, settings: Settings, folders: list[Path], done: set[int]) -> list[int]:
+    """Write the receipt of every batch a dead process recorded but died before telling the
+    county of (its data and status commit first, the receipt follows): the batches whose
+    mark is still in a dead process's folder and that are no longer ``loading``."""
+    ids = {int(n) for folder in folders for mark in folder.glob(f"{BATCH_MARK}*.lock")
+           if (n := mark.name[len(BATCH_MARK):-len(".lock")]).isdigit()} - done
+    if not ids:
+        return []
+    written = []
+    with session_scope(engine) as session:
+        for batch in session.scalars(sa.select(Batch).where(Batch.id.in_(ids), Batch.status != BatchStatus.LOADING)):
+            if batch.status is not BatchStatus.FAILED or owed_receipt(batch):
+                write_receipt(session, batch, settings.spool_dir)
+                written.append(batch.id)
+    return sorted(written)
 
 
 def _loading(conn: Connection) -> list[Any]:
@@ -190,7 +217,7 @@ def _take_if_dead(conn: Connection, settings: Settings, row: Any) -> Callable[[]
     owner = (row.counts or {}).get("owner") or {}
     if not owner.get("work"):
         return lambda: None
-    path = work_dir(settings) / owner["work"] / f"batch-{row.id}.lock"
+    path = work_dir(settings) / owner["work"] / f"{BATCH_MARK}{row.id}.lock"
     lock = FileLock.take(path)
     if lock is None:
         return None if path.exists() else (lambda: None)

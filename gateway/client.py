@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 WINDOW_SIZE = 2**27
 BLOCK_SIZE = 4 * 2**20
 MAX_BACKOFF = 60.0
+BUSY = "is busy"  # the gateway's refusal of a name another session is writing (gateway.sftp.busy)
 
 Progress = Callable[[int, int], None]
 
@@ -50,7 +51,9 @@ def _is_network_error(exc: BaseException, transport: paramiko.Transport | None) 
     if isinstance(exc, (EOFError, socket.timeout, paramiko.SSHException, ConnectionError)):
         return True
     if isinstance(exc, OSError):  # an SFTP status error is an OSError on a live transport
-        return transport is None or not transport.is_active()
+        # "busy": another session still holds the name, usually this county's own connection
+        # that dropped without the gateway noticing yet; it lets go at its idle timeout
+        return transport is None or not transport.is_active() or BUSY in str(exc)
     return False
 
 
@@ -76,7 +79,13 @@ def open_sftp(host: str, port: int, user: str, key: paramiko.PKey, *,
         transport.banner_timeout = transport.auth_timeout = timeout
         transport.start_client(timeout=timeout)
         _check_host_key(transport.get_remote_server_key(), host, port, known_hosts)
-        transport.auth_publickey(user, key)
+        try:
+            transport.auth_publickey(user, key)
+        except paramiko.AuthenticationException as exc:
+            if transport.is_active():
+                raise  # the gateway said no to this key
+            # the connection ended during the login (a restarting gateway): a broken link
+            raise ConnectionResetError(f"the connection closed during login: {exc}") from exc
         sftp = paramiko.SFTPClient.from_transport(transport, window_size=WINDOW_SIZE)
         sftp.get_channel().settimeout(timeout)
         return sftp

@@ -8,11 +8,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import paramiko
 import pytest
 from click.testing import CliRunner
 
 from gateway.cli import main
-from gateway.client import TransferError, fetch, push
+from gateway.client import TransferError, fetch, open_sftp, push
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -218,3 +219,83 @@ def test_rehearsed_cut_leaves_a_partial_and_the_push_resumes_it(gateway, tmp_pat
     assert (result.attempts, result.resumed_from, result.last_offset) == (2, 0, cut)
     assert result.bytes_sent == package.stat().st_size
     assert (gateway.county("520122") / "inbox" / package.name).read_bytes() == package.read_bytes()
+
+
+def test_push_waits_for_a_name_another_session_still_holds(gateway, connect, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """After a dropped line the gateway may still hold the county's old session on the name
+    ("busy"); the push retries until it lets go instead of failing at once."""
+    import threading
+
+    from tests.gateway.conftest import big_package
+
+    package = tmp_path / "520122-2027-02.zip"
+    package.write_bytes(big_package(2 * 2**20))
+    n = 500_001
+    held = connect("520122").open(f"inbox/{package.name}", "w")
+    held.write(package.read_bytes()[:n])
+    held.flush()
+    release = threading.Timer(3.0, held.close)  # the old session ends (its idle timeout, say)
+    release.start()
+    try:
+        result = push(package, "127.0.0.1", gateway.port, "520122", gateway.keys["520122"][0].path,
+                      backoff=0.5, retries=6)
+    finally:
+        release.join()
+    assert result.attempts >= 2 and result.resumed_from == n
+    assert (gateway.county("520122") / "inbox" / package.name).read_bytes() == package.read_bytes()
+
+
+class _ClosesDuringLogin(paramiko.ServerInterface):
+    """A server that dies while the client logs in, as a restarting gateway does."""
+
+    def __init__(self, transport: paramiko.Transport) -> None:
+        self.transport = transport
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey"
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        self.transport.close()
+        return paramiko.AUTH_FAILED
+
+
+@pytest.fixture
+def dying_server(tmp_path: Path) -> Iterator[int]:
+    import socket
+    import threading
+
+    from tests.gateway.conftest import make_key
+
+    host_key = make_key(tmp_path, "host").pkey
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                sock, _ = listener.accept()
+            except socket.timeout:
+                continue
+            transport = paramiko.Transport(sock)
+            transport.add_server_key(host_key)
+            transport.start_server(server=_ClosesDuringLogin(transport))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_a_connection_closed_during_login_is_a_broken_link_not_a_refusal(dying_server: int, tmp_path: Path) -> None:
+    from tests.gateway.conftest import make_key
+
+    key = make_key(tmp_path, "county")
+    package = tmp_path / "520122-2027-03.zip"
+    package.write_bytes(b"x" * 1000)
+    with pytest.raises(ConnectionResetError):
+        open_sftp("127.0.0.1", dying_server, "520122", key.pkey, timeout=5)
+    with pytest.raises(TransferError, match="gave up after 2 attempt"):  # retried, then one clear line
+        push(package, "127.0.0.1", dying_server, "520122", key.path, retries=2, backoff=0.01, timeout=5)

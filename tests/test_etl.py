@@ -608,3 +608,23 @@ def test_doctor_checks_every_etl_county_mapping_and_its_database_variable(tmp_pa
     from dataclasses import replace
     missing = check_etl_mappings(replace(settings, config_dir=config), every)
     assert missing.status == FAIL and "520123 has no mapping" in missing.detail
+
+
+def test_a_boundary_row_hashes_as_it_loads_whatever_its_window_types() -> None:
+    """A source column of amounts holding both 10587.5 and 9548 reads as floats in a window of
+    many rows ("9548.0") and as integers in a window of that row alone ("9548"): the same row
+    must hash the same, or the boundary re-read sends it again every run (the demo's 520323)."""
+    from ncms.ingest.changes import row_hashes
+
+    names = list(RECORD_SCHEMAS["financing"].specs())
+    row = {n: None for n in names} | {"year": "2011", "month": "9", "source": "central"}
+
+    def hashes(*amounts: str, source: str = "central") -> list[str]:
+        frame = pl.DataFrame([row | {"amount": a, "source": source} for a in amounts],
+                             schema={n: pl.String for n in names})
+        return row_hashes(frame, "financing").to_list()
+
+    assert len(set(hashes("9548.0", "9548", "9548.00"))) == 1
+    assert len(set(hashes("10587.50", "10587.5"))) == 1
+    assert hashes("9548")[0] == hashes("9548", source=" central ")[0]  # a code loads trimmed
+    assert len(set(hashes("9548", "9548.5", "954.8", "95480"))) == 4  # a changed amount is a change

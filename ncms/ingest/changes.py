@@ -20,6 +20,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ncms.exchange.fields import DECIMAL, INTEGER, Spec, normalised
 from ncms.exchange.schemas import RECORD_SCHEMAS
 from ncms.models import ExtractedRow
 
@@ -34,11 +35,22 @@ def empty() -> pl.DataFrame:
 
 
 def row_hashes(frame: pl.DataFrame, record_type: str) -> pl.Series:
-    """The hash of each exchange record of ``frame``."""
-    names = list(RECORD_SCHEMAS[record_type].specs())
-    text = frame.select(pl.concat_str([pl.col(n).fill_null(NULL) for n in names], separator=SEPARATOR))
+    """The hash of each exchange record of ``frame``, over its values as they would be loaded."""
+    specs = RECORD_SCHEMAS[record_type].specs()
+    text = frame.select(pl.concat_str([_canonical(spec, n).fill_null(NULL) for n, spec in specs.items()],
+                                      separator=SEPARATOR))
     return pl.Series(HASH, [blake2b(v.encode(), digest_size=8).hexdigest() for v in text.to_series()],
                      dtype=pl.String)
+
+
+def _canonical(spec: Spec, column: str) -> pl.Expr:
+    """One text per value: a number read from a column of floats in one window ("9548.0") and
+    of integers in the next ("9548") is one amount, and a padded code is the code it loads as;
+    else an unchanged row at the boundary would be sent again whenever its window's types differ."""
+    col = normalised(spec, column)
+    if spec.kind in (DECIMAL, INTEGER):
+        col = col.str.replace(r"(\.[0-9]*?)0+$", "${1}").str.replace(r"\.$", "")
+    return col
 
 
 def key_expr(record_type: str) -> pl.Expr:

@@ -44,8 +44,10 @@ def etl_county(county: str, *, interval_start: datetime | None = None, interval_
     or, for a backfill, re-read the interval itself (update-time streams only; watermarks stay)."""
     from .ingest.etl import run_etl
     from .ingest.mapping import load_mapping
+    from .ingest.recovery import recover
 
     with _platform() as (settings, engine):
+        recover(engine, settings)  # batches and work folders of a task that was killed, as `ncms etl` does
         options: dict[str, Any] = {"url": url}
         if backfill:
             if interval_start is None or interval_end is None:

@@ -125,3 +125,20 @@ def test_the_receipt_a_killed_loader_owed_is_written_by_the_next_run(cli, settin
     assert run.exit_code == 0 and f"batch {batch_id}: wrote the receipt" in run.output
     assert _receipt(settings, batch_id)["status"] == "loaded"
     assert _work_of(settings, child.pid) == []
+
+
+def test_the_airflow_etl_task_fails_the_batches_of_killed_loaders_first(cli, settings, province, tmp_path,
+                                                                        monkeypatch):  # type: ignore[no-untyped-def]
+    from ncms import jobs
+
+    with stopped_ncms(settings, "load", "ingest", str(basic(tmp_path / "p1.zip")), "--county", COUNTY):
+        pass
+    wait_until_dead(province, settings)
+    for name, value in (("NCMS_DATA_DIR", settings.data_dir), ("NCMS_DATABASE_URL", settings.database_url),
+                        ("NCMS_CONFIG_DIR", settings.config_dir)):
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.delenv("NCMS_SOURCE_520121", raising=False)
+    with pytest.raises(Exception, match="520121"):  # no county database configured: recovery still comes first
+        jobs.etl_county("520121")
+    with province.connect() as conn:
+        assert conn.scalar(sa.select(Batch.status)) == BatchStatus.FAILED

@@ -71,7 +71,7 @@ def ingest_inbox() -> dict[str, Any]:
         results = take(engine, settings)
     return {"batches": [r.batch_id for r in results], "rows_loaded": sum(r.rows_loaded for r in results),
             "rows_rejected": sum(r.rows_rejected for r in results),
-            "refused": sum(r.status.value in ("rejected", "failed") for r in results)}
+            "refused": sum(r.refused for r in results)}
 
 
 def ingestion_status(as_of: datetime, late_days: int = LATE_DAYS) -> dict[str, Any]:

@@ -248,6 +248,19 @@ def test_the_same_package_twice_is_named_as_already_loaded(load, loaded_engine, 
         assert conn.scalar(sa.select(sa.func.count()).select_from(Batch)) == 2
 
 
+def test_sending_a_loaded_package_again_is_no_failure_of_the_command(cli, settings, loaded_engine, tmp_path):
+    # type: ignore[no-untyped-def]
+    """An operator's or a scheduler's rerun of `ncms ingest FILE` exits 0 (the receipt names
+    the batch that loaded it); a package really refused still makes it exit 1."""
+    path = basic(tmp_path / "p1.zip")
+    assert cli("ingest", str(path), "--county", COUNTY).exit_code == 0
+    again = cli("ingest", str(path), "--county", COUNTY)
+    assert again.exit_code == 0, again.output
+    assert "loaded in full" in again.output
+    wrong = cli("ingest", str(package(tmp_path / "p2.zip", seq=2, county="520422")), "--county", COUNTY)
+    assert wrong.exit_code == 1 and "1 of 1 package(s) refused" in wrong.output
+
+
 def test_the_same_package_loads_again_when_it_loaded_only_in_part(load, loaded_engine, tmp_path):  # type: ignore[no-untyped-def]
     """Nothing is lost: an enrolment refused for a member not yet sent passes once the member
     has come, when the very same package is sent again."""

@@ -14,7 +14,6 @@ import click
 from ncms.db import session_scope
 from ncms.ingest.parallel import by_county
 from ncms.ingest.status import timeliness
-from ncms.models import BatchStatus
 
 from . import Context, pass_context
 from .db import require_migrated
@@ -86,7 +85,7 @@ def packages_command(obj: Context, packages: tuple[Path, ...], county: str | Non
         keyed = [(county or manifests[p].get("county_code") or p, p) for p in packages]
         results = by_county(keyed, load, jobs=jobs, on_done=done,
                             size=lambda p: _declared_rows(manifests[p]) or p.stat().st_size)
-    failed = sum(r.status in (BatchStatus.REJECTED, BatchStatus.FAILED) for r in results)
+    failed = sum(r.refused for r in results)
     if failed:
         raise click.ClickException(f"{failed} of {len(packages)} package(s) refused; see the receipts")
 

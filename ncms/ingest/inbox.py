@@ -198,7 +198,7 @@ def _recorded(engine: Engine, settings: Settings, claim: Claim) -> IngestResult 
         receipt, _ = write_receipt(session, batch, settings.spool_dir)
         log.event(logger, "ingest.inbox.already_recorded", county=claim.county, file=claim.path.name, batch=batch.id)
         return IngestResult(batch.id, batch.county_code, batch.status, batch.rows_read, batch.rows_loaded,
-                            batch.rows_rejected, 0.0, receipt, batch.error)
+                            batch.rows_rejected, 0.0, receipt, batch.error, batch.error_code)
 
 
 def _report(waiting: Claim | tuple[str, Path], result: IngestResult | None,

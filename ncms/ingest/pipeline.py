@@ -45,6 +45,7 @@ from .upsert import load_staged
 logger = logging.getLogger("ncms.ingest")
 Progress = Callable[[int], None]
 MAX_KEPT = 1000  # characters of a refused value kept in rejected_row
+ALREADY_LOADED = "already_loaded"  # the refusal of a package sent again after it loaded in full
 COUNTY_LOCK_SPACE = 0x4E434D53  # "NCMS": the advisory-lock namespace of per-county loading
 
 
@@ -59,6 +60,13 @@ class IngestResult:
     seconds: float
     receipt: Path | None = None
     error: str | None = None
+    error_code: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        """Refused or failed; a package sent again after it loaded in full is neither (its
+        receipt names the batch that loaded it: nothing was lost, nothing is to be done)."""
+        return self.status in (BatchStatus.REJECTED, BatchStatus.FAILED) and self.error_code != ALREADY_LOADED
 
 
 def ingest_package(engine: Engine, settings: Settings, path: Path, *, sender: str | None = None,
@@ -281,7 +289,7 @@ def _refuse(engine: Engine, settings: Settings, county: str, path: Path, sha: st
             BatchStatus.REJECTED, exc.message_en, exc.code, utcnow())
         batch.rows_read = batch.rows_loaded = batch.rows_rejected = 0
         batch.counts = {**(batch.counts or {}), "error": {"zh": exc.message_zh, "en": exc.message_en},
-                        **({"same_as_batch": exc.params["batch"]} if exc.code == "already_loaded" else {})}
+                        **({"same_as_batch": exc.params["batch"]} if exc.code == ALREADY_LOADED else {})}
     return _finish(engine, settings, batch_id, started)
 
 
@@ -308,7 +316,7 @@ def _loaded_before(engine: Engine, county: str, sha: str, source: BatchSource) -
     if earlier is None:
         return None
     received = f"{earlier.finished_at:%Y-%m-%d %H:%M} UTC" if earlier.finished_at else "?"
-    return PackageError("already_loaded", batch=earlier.id, received=received)
+    return PackageError(ALREADY_LOADED, batch=earlier.id, received=received)
 
 
 def _fail(engine: Engine, batch_id: int, exc: BaseException, settings: Settings | None = None) -> None:
@@ -327,7 +335,8 @@ def _finish(engine: Engine, settings: Settings, batch_id: int, started: float) -
         batch = session.get(Batch, batch_id)
         receipt, _ = write_receipt(session, batch, settings.spool_dir)
         result = IngestResult(batch.id, batch.county_code, batch.status, batch.rows_read, batch.rows_loaded,
-                              batch.rows_rejected, time.perf_counter() - started, receipt, batch.error)
+                              batch.rows_rejected, time.perf_counter() - started, receipt, batch.error,
+                              batch.error_code)
     log.event(logger, "ingest.batch", batch=result.batch_id, county=result.county_code, status=result.status.value,
               rows_read=result.rows_read, rows_loaded=result.rows_loaded, rows_rejected=result.rows_rejected,
               seconds=round(result.seconds, 3), error=result.error)

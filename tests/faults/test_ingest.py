@@ -53,9 +53,7 @@ def test_a_killed_ingest_rerun_loads_every_package_once(province: Province, tmp_
             kill = run_and_kill(args, kill_time(seed, duration), data_dir / "killed.log")
             hit = _what_it_hit(province, kill)
             where = f"seed {seed} ({'ingest FILE…' if seed % 2 else 'ingest --inbox'}), {kill} ({hit})"
-            rerun = run_to_end(args, f"{where}: the rerun", codes=(0, 1))
-            if rerun.returncode:  # `ingest FILE…` exits 1 when it refused a package: only as loaded already
-                assert "refused" in rerun.stdout + rerun.stderr, f"{where}: the rerun failed: {rerun.stderr[-800:]}"
+            run_to_end(args, f"{where}: the rerun")  # a package loaded already is no failure: exit 0
             refused = {(b.filename, b.error_code) for b in batches(province.engine)
                        if b.status is BatchStatus.REJECTED and b.error_code != "already_loaded"}
             assert not refused, f"{where}: valid packages refused: {sorted(refused)[:4]}"

@@ -174,10 +174,14 @@ def test_every_package_refusal_in_the_code_has_words_in_both_languages():
     """Each ``PackageError(...)`` raised in ncms names a template (or its code is one)."""
     unnamed = []
     for path in (ROOT / "ncms").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                     and isinstance(node.value, ast.Constant) for target in node.targets if isinstance(target, ast.Name)}
+        for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "PackageError":
                 key = node.args[1] if len(node.args) > 1 else node.args[0]
-                if not (isinstance(key, ast.Constant) and key.value in PACKAGE_TEMPLATES):
+                code = key.value if isinstance(key, ast.Constant) else constants.get(getattr(key, "id", None))
+                if code not in PACKAGE_TEMPLATES:
                     unnamed.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not unnamed
 

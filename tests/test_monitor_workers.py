@@ -6,6 +6,7 @@ too), each holding the database file open: the fault suite's killed runs left do
 """
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from ncms.db import create_engine
 from ncms.monitor import engine as monitor
 
 def sleeper(url, *args, **kwargs):
-    print(os.getpid(), flush=True)
+    os.write(1, f"worker {os.getpid()}\n".encode())  # one write: the two workers' lines never interleave
     time.sleep(120)
 sleeper.__qualname__ = sleeper.__name__ = "_run_apart"
 sleeper.__module__ = monitor.__name__
@@ -53,7 +54,10 @@ def test_killed_monitor_leaves_no_worker(tmp_path: Path) -> None:
     run = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "ncms.db")],
                            stdout=subprocess.PIPE, text=True)
     try:
-        workers = [int(run.stdout.readline()) for _ in range(2)]
+        said = (line.split() for line in run.stdout)  # the worker's lines, among anything else printed
+        workers = [int(words[1]) for words in itertools.islice(
+            (w for w in said if len(w) == 2 and w[0] == "worker"), 2)]
+        assert len(workers) == 2, "the workers never started"
         assert all(_state(w) not in (None, "Z") for w in workers), "the workers should be running"
     finally:
         run.send_signal(signal.SIGKILL)

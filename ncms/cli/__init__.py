@@ -44,6 +44,12 @@ class Context:
                 pass  # connecting will fail and say so, `ncms doctor` too
         return create_engine(self.settings.database_url)
 
+    def close(self) -> None:
+        """Close the engine's pooled connections, if a command opened any: a command run in
+        a longer-lived process (a test, a scheduler's worker) must not keep them open."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
 
 class UsageError(click.ClickException):
     """A failure the operator can fix; shown as one line, exit code 1."""
@@ -106,6 +112,7 @@ pass_context = click.make_pass_decorator(Context)
 def main(ctx: click.Context, data_dir: str | None, database_url: str | None, config_dir: str | None) -> None:
     """Provincial supervision of the New Rural Cooperative Medical Scheme fund."""
     ctx.obj = Context(data_dir=data_dir, database_url=database_url, config_dir=config_dir)
+    ctx.call_on_close(ctx.obj.close)
     try:
         level = ctx.obj.settings.log_level
     except ConfigError as exc:

@@ -142,3 +142,29 @@ def test_the_airflow_etl_task_fails_the_batches_of_killed_loaders_first(cli, set
         jobs.etl_county("520121")
     with province.connect() as conn:
         assert conn.scalar(sa.select(Batch.status)) == BatchStatus.FAILED
+
+
+def test_an_archive_copy_left_half_written_by_a_killed_run_is_removed_and_a_live_one_kept(
+        settings, loaded_engine, tmp_path):  # type: ignore[no-untyped-def]
+    import signal
+    import subprocess
+    import sys
+
+    from ncms.ingest.archive import archive_file
+
+    sha, archived = archive_file(basic(tmp_path / "p.zip"), settings.archive_dir)
+    assert archived.is_file() and not list(settings.archive_dir.glob("*/.*.part"))
+    partial = archived.with_name(f".{archived.name}.abc.part")  # a copy being written by another run
+    partial.write_bytes(b"half")
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from ncms.ingest.liveness import FileLock; "
+        "lock = FileLock.take(Path(sys.argv[1])); print('held', flush=True); time.sleep(60)"), str(partial)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "held"
+        assert recover(loaded_engine, settings).copies == [] and partial.exists()
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(10)
+    assert recover(loaded_engine, settings).copies == [partial] and not partial.exists()
+    assert archived.is_file()

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
+import uuid
 from pathlib import Path
+
+from .liveness import FileLock
 
 BLOCK = 1 << 20
 
@@ -23,7 +25,40 @@ def archive_file(path: Path, archive_dir: Path) -> tuple[str, Path]:
     target = archive_dir / sha[:2] / f"{sha}{''.join(path.suffixes[-1:])}"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{os.getpid()}.part")
-        shutil.copyfile(path, partial)
-        os.replace(partial, target)
+        _copy_in(path, target)
     return sha, target
+
+
+def _copy_in(path: Path, target: Path) -> None:
+    """Copy under a locked temporary name, then rename: the archive never holds a part of a
+    file under its name, and a copy whose writer was killed is known by its free lock
+    (``remove_dead_copies``)."""
+    while True:
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
+        lock = FileLock.take(partial, create=True)
+        if lock is None:
+            continue
+        try:
+            if os.fstat(lock.fd).st_ino != os.stat(partial).st_ino:
+                continue  # removed as dead between its creation and its lock: start again
+            with path.open("rb") as src:
+                while block := src.read(BLOCK):
+                    os.write(lock.fd, block)
+            os.fsync(lock.fd)
+            os.replace(partial, target)
+            return
+        except FileNotFoundError:
+            continue
+        finally:
+            lock.release()
+
+
+def remove_dead_copies(archive_dir: Path) -> list[Path]:
+    """Remove the temporary copies of runs killed while copying into the archive."""
+    removed = []
+    for partial in archive_dir.glob("*/.*.part"):
+        lock = FileLock.take(partial)
+        if lock is not None:
+            lock.release(unlink=True)
+            removed.append(partial)
+    return removed

@@ -30,6 +30,7 @@ from ncms.db import session_scope
 from ncms.models import Batch, BatchSource, BatchStatus
 from ncms.models.base import utcnow
 
+from .archive import remove_dead_copies
 from .liveness import FileLock, Owner, dead_folders, process_folder, remove_dead_folders
 from .receipt import write_receipt
 
@@ -132,6 +133,7 @@ class Recovery:
     failed: list[StuckBatch] = field(default_factory=list)
     receipts: list[int] = field(default_factory=list)  # batches whose receipt a dead loader never wrote
     folders: list[Path] = field(default_factory=list)
+    copies: list[Path] = field(default_factory=list)  # archive copies a killed run left half-written
 
 
 def stuck_batches(engine: Engine, settings: Settings) -> list[StuckBatch]:
@@ -165,9 +167,11 @@ def recover(engine: Engine, settings: Settings) -> Recovery:
     recovery.receipts = _owed_receipts(engine, settings, dead_folders(work_dir(settings)),
                                        done={b.batch_id for b in recovery.failed})
     recovery.folders = remove_dead_folders(work_dir(settings))
-    if recovery.failed or recovery.receipts or recovery.folders:
+    recovery.copies = remove_dead_copies(settings.archive_dir)
+    if recovery.failed or recovery.receipts or recovery.folders or recovery.copies:
         log.event(logger, "ingest.recovered", failed=[b.batch_id for b in recovery.failed],
-                  receipts=recovery.receipts, folders=[f.name for f in recovery.folders])
+                  receipts=recovery.receipts, folders=[f.name for f in recovery.folders],
+                  copies=[c.name for c in recovery.copies])
     return recovery
 
 

@@ -132,12 +132,13 @@ def gateway(gateway_factory) -> Gateway:
 
 
 @pytest.fixture
-def connect(gateway):
-    """``connect(county, key=None)`` → a logged-in paramiko SFTPClient (closed after the test)."""
+def connect(request):
+    """``connect(county, key=None, gw=None)`` → a logged-in paramiko SFTPClient (closed after
+    the test), to ``gw`` or else to the default ``gateway`` (started only when used)."""
     opened: list[paramiko.Transport] = []
 
     def open_client(county: str = "520122", key: paramiko.PKey | None = None, gw: Gateway | None = None):
-        gw = gw or gateway
+        gw = gw or request.getfixturevalue("gateway")
         transport = paramiko.Transport(("127.0.0.1", gw.port))
         opened.append(transport)
         transport.connect(username=county, pkey=key or gw.keys[county][0].pkey)

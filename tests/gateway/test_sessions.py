@@ -217,43 +217,32 @@ def test_rsa_key_shorter_than_2048_bits_is_refused(gateway_factory, tmp_path):
 
 # -- 8: quota and file size say which limit --------------------------------------------
 
-def test_max_file_bytes_refusal_names_the_limit(gateway_factory, caplog):
+def test_max_file_bytes_refusal_names_the_limit(gateway_factory, connect, caplog):
     caplog.set_level("INFO", logger="gateway")
-    gw = gateway_factory(max_file_bytes=100_000)
-    t = paramiko.Transport(("127.0.0.1", gw.port))
-    try:
-        t.connect(username="520122", pkey=gw.keys["520122"][0].pkey)
-        sftp = paramiko.SFTPClient.from_transport(t)
-        with pytest.raises(IOError) as info:
-            with sftp.open("inbox/big.zip", "wb") as f:
-                f.write(big_package(200_000))
-        assert "max_file_bytes = 100,000" in str(info.value)
-        refused = [l for l in gateway_lines(caplog) if l["event"] == "gateway.refused"]
-        assert len(refused) == 1  # once per file, not once per pipelined write
-        assert refused[0]["limit"] == "max_file_bytes" and refused[0]["account"] == "520122"
-        assert refused[0]["file"] == "big.zip"
-    finally:
-        t.close()
+    sftp = connect(gw=gateway_factory(max_file_bytes=100_000))
+    with pytest.raises(IOError) as info:
+        with sftp.open("inbox/big.zip", "wb") as f:
+            f.write(big_package(200_000))
+    assert "max_file_bytes = 100,000" in str(info.value)
+    refused = [l for l in gateway_lines(caplog) if l["event"] == "gateway.refused"]
+    assert len(refused) == 1  # once per file, not once per pipelined write
+    assert refused[0]["limit"] == "max_file_bytes" and refused[0]["account"] == "520122"
+    assert refused[0]["file"] == "big.zip"
 
 
-def test_quota_refusal_names_the_limit_and_the_figures(gateway_factory):
+def test_quota_refusal_names_the_limit_and_the_figures(gateway_factory, connect):
     gw = gateway_factory()
     gw.accounts["520122"]["quota_bytes"] = 1_000_000
     gw.rewrite()
     (gw.county("520122") / "inbox" / "held.zip").write_bytes(b"x" * 600_000)  # delivered, not yet taken
-    t = paramiko.Transport(("127.0.0.1", gw.port))
-    try:
-        t.connect(username="520122", pkey=gw.keys["520122"][0].pkey)
-        sftp = paramiko.SFTPClient.from_transport(t)
-        with pytest.raises(IOError) as info:
-            with sftp.open("inbox/q.zip", "wb") as f:
-                f.write(big_package(500_000))
-        message = str(info.value)
-        assert "quota_bytes = 1,000,000" in message and "county 520122 holds" in message
-        held = int(re.search(r"holds ([\d,]+) bytes", message).group(1).replace(",", ""))
-        assert 600_000 <= held <= 1_000_000
-    finally:
-        t.close()
+    sftp = connect(gw=gw)
+    with pytest.raises(IOError) as info:
+        with sftp.open("inbox/q.zip", "wb") as f:
+            f.write(big_package(500_000))
+    message = str(info.value)
+    assert "quota_bytes = 1,000,000" in message and "county 520122 holds" in message
+    held = int(re.search(r"holds ([\d,]+) bytes", message).group(1).replace(",", ""))
+    assert 600_000 <= held <= 1_000_000
 
 
 @needs_openssh

@@ -46,12 +46,12 @@ $(VENV)/bin/pip:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: setup.cfg pyproject.toml | $(VENV)/bin/pip
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml | $(VENV)/bin/pip
 	$(BIN)/pip install -q -e '.[postgres]'
 	touch $@
 
 # Airflow is in the test environment: the DAG tests load the real DagBag and run a DAG.
-$(VENV)/.installed-test: setup.cfg pyproject.toml | $(VENV)/bin/pip
+$(VENV)/.installed-test: setup.cfg setup.py pyproject.toml | $(VENV)/bin/pip
 	$(BIN)/pip install -q -e '.[postgres,mysql,test,airflow]'
 	touch $@ $(VENV)/.installed
 

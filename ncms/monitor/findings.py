@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +18,12 @@ from ncms.models.base import utcnow
 from .catalogue import Scope
 
 UNDECIDED = (FindingStatus.OPEN, FindingStatus.SENT_TO_COUNTY, FindingStatus.COUNTY_RESPONDED)
+FEN = Decimal("0.01")
+# the evidence that is an amount of money, in yuan (a rule's ``ev_`` column, or a key of the
+# anomaly model's claims): written as a fen-exact string ("123.40") on every database
+MONEY_EVIDENCE = frozenset({"annual_cap", "balance_carried", "ceiling", "cost_per_day", "deductible",
+                            "first_total", "income", "paid", "paid_in_year", "price", "projected", "scheme_pays",
+                            "spent", "total"})
 
 
 def file_findings(session: Session, rule: Any, params: dict[str, Any], severity: Any, scope: Scope,
@@ -104,7 +110,10 @@ def _why(rule: Any, params: dict[str, Any]) -> str:
 
 
 def _evidence(hit: Any) -> dict[str, Any]:
-    return {key[3:]: _plain(value) for key, value in hit.items() if key.startswith("ev_")}
+    """A hit's ``ev_`` columns as JSON, typed alike on both databases: SQLite gives a sum or a
+    rounding as a float and a whole amount as an integer where PostgreSQL gives a Decimal, so
+    an amount (by its name, ``MONEY_EVIDENCE``) is always written as a fen-exact string."""
+    return {key[3:]: _plain(value, key[3:]) for key, value in hit.items() if key.startswith("ev_")}
 
 
 def _day(value: Any) -> date | None:
@@ -112,9 +121,15 @@ def _day(value: Any) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, name: str = "") -> Any:
+    if name in MONEY_EVIDENCE and isinstance(value, (Decimal, int, float, str)) and not isinstance(value, bool):
+        return str(Decimal(str(value)).quantize(FEN, rounding=ROUND_HALF_UP))
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, dict):  # the anomaly model's claims and features
+        return {key: _plain(item, key) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
     return value

@@ -1,6 +1,8 @@
 """The ``ncms`` command as an operator uses it: clear output, one-line errors, safe to repeat."""
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from ncms.cli import main
@@ -37,6 +39,10 @@ def test_demo_twice_in_a_row(cli, settings):
     assert "520122 push 520122-0001.zip" in first.output and "2 attempt(s)" in first.output  # cut and resumed
     assert "took 11 packages from the gateway's spool inboxes" in first.output  # 3 counties × 4, one late
     assert "findings hold" in first.output and "care_after_death" in first.output  # the rules ran
+    # money at stake and the funds' projections apart (docs/rules.md "Money at stake, counted once")
+    assert re.search(r"^money at stake: [\d,]+\.\d\d yuan", first.output, re.M)
+    assert re.search(r"^fund: \d+ count(y|ies) projected short by [\d,]+\.\d\d yuan", first.output, re.M)
+    assert re.search(r"^  520122: [\d,]+\.\d\d yuan at stake", first.output, re.M)
     claims = count(settings.database_url, Claim)
     assert 2500 < claims <= 3000  # a few malformed claims are refused, the late package is held back
     second = cli("demo", "--claims", "3000")

@@ -19,6 +19,7 @@ from .db import load_configuration
 from .monitor import echo_outcomes
 
 if TYPE_CHECKING:
+    from ncms.monitor.stake import Stake
     from ncms.synth import SyntheticProvince
 
 DEMO_SEED = 2011
@@ -75,8 +76,21 @@ def demo_command(obj: Context, claims: int) -> None:
                    f"then load it with `ncms ingest {path}`")
     click.echo("monitoring: the supervision rules over every county's claims (docs/rules.md), then the "
                "anomaly model, each institution's months against its peers' (docs/anomaly.md)")
-    echo_outcomes(run_monitor(obj.engine, settings, model=True))
+    result = run_monitor(obj.engine, settings, model=True)
+    echo_outcomes(result)
+    echo_counties(result.stake)
     click.echo("next: `ncms serve`, then open http://127.0.0.1:5000/")
+
+
+def echo_counties(stake: "Stake") -> None:
+    """The money at stake county by county (each claim's once), and the funds warned about apart."""
+    warned: dict[str, list[str]] = {}
+    for rule, counties in stake.fund_counties.items():
+        for county in counties:
+            warned.setdefault(county, []).append(rule)
+    for county in sorted(set(stake.per_county) | set(warned)):
+        funds = f"; fund warnings: {', '.join(warned[county])}" if county in warned else ""
+        click.echo(f"  {county}: {stake.per_county.get(county, 0):,.2f} yuan at stake{funds}")
 
 
 def _county_modes(obj: Context) -> dict[str, DeploymentMode]:

@@ -73,18 +73,26 @@ def evaluate_command(obj: Context, seeds: tuple[int, ...], claims: int, anomalou
 
 
 def echo_outcomes(result: MonitorResult) -> None:
-    """Per rule (all counties together): hits, new findings, closed ones, money at stake, time."""
+    """Per rule (all counties together): hits, new findings, closed ones, the money at stake the
+    rule explains (a claim's money under one rule only), time; then the money at stake, each
+    yuan once, and the fund warnings apart from it: a fund's projection is not money misused."""
+    from ncms.monitor.stake import APART, FUND_RULES, fund_lines
+
     hits, raised, closed, amount, seconds = (result.per_rule(figure)
                                              for figure in ("hits", "raised", "closed", "amount", "seconds"))
     click.echo(f"{'rule':<26} {'hits':>7} {'new':>6} {'closed':>6} {'at stake (yuan)':>16} {'seconds':>8}")
     for code in hits:
-        click.echo(f"{code:<26} {hits[code]:>7,} {raised[code]:>6,} {closed[code]:>6,} {amount[code]:>16,.2f} "
-                   f"{seconds[code]:>8.2f}")
+        money = f"{'fund' if code in FUND_RULES else 'apart':>16}" if code in APART else f"{amount[code]:>16,.2f}"
+        click.echo(f"{code:<26} {hits[code]:>7,} {raised[code]:>6,} {closed[code]:>6,} {money} {seconds[code]:>8.2f}")
     if result.people is not None:
         click.echo(f"incremental: {result.people:,} people with rows loaded since the last run re-examined")
     held = "findings hold" if result.people is None else "findings hold among them"
-    click.echo(f"run {result.run_id}: {result.hits:,} {held}, {result.amount:,.2f} yuan at stake, "
-               f"{result.seconds:.1f} s")
+    stake = result.stake
+    explained = f" ({stake.explained:,} findings explained by another, not counted again)" if stake.explained else ""
+    click.echo(f"money at stake: {stake.total:,.2f} yuan, each claim's once{explained}")
+    for line in fund_lines(stake.fund):
+        click.echo(line)
+    click.echo(f"run {result.run_id}: {result.hits:,} {held}, {result.seconds:.1f} s")
 
 
 def _period(text: str | None) -> tuple[date, date] | None:

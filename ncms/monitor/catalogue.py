@@ -324,11 +324,22 @@ def _inpatient(scope: Scope) -> tuple[Any, sa.ColumnElement[int], list[sa.Column
 
 def overlapping_stays(params: dict[str, Any], scope: Scope) -> sa.Select:
     h = _stays(scope).c
+    # the other stay looked up by its claim id, for the few stays that overlap one
+    other = sa.orm.aliased(Claim, name="other_stay")
+    later = sa.or_(h.settlement_date > other.settlement_date,
+                   sa.and_(h.settlement_date == other.settlement_date, h.source_id > other.source_id))
+    # a copy of the stay (the same institution and dates, a total as duplicate_claim allows, of
+    # the claim settled second) is a duplicate claim, not a second stay: that rule's to report
+    copy = sa.and_(other.institution_id == h.institution_id, other.admission_date == h.admission_date,
+                   other.discharge_date == h.discharge_date,
+                   sa.func.abs(h.total_amount - other.total_amount)
+                   <= _amount(params["amount_tolerance"]) * sa.case((later, h.total_amount), else_=other.total_amount))
     return (sa.select(*_claim_columns(h), sa.func.substr(h.stay, 12).label("ev_other_claim"),
                       sa.func.substr(h.stay, 1, 10).label("ev_other_discharge"))
+            .join(other, sa.and_(other.county_code == h.county_code, other.source_id == sa.func.substr(h.stay, 12)))
             # a day of transfer (discharge = next admission) is no overlap
             .where(*scope.claims(h), h.kind == ClaimKind.INPATIENT,
-                   _day(h.admission_date) < sa.func.substr(h.stay, 1, 10)))
+                   _day(h.admission_date) < sa.func.substr(h.stay, 1, 10), ~copy))
 
 
 def split_admission(params: dict[str, Any], scope: Scope) -> sa.Select:
@@ -793,13 +804,19 @@ CATALOGUE: tuple[Rule, ...] = (
          "the compensation paid on the claim", Severity.VIOLATION, care_after_death,
          example="A member died on 10 March 2011: an outpatient visit on 15 March is a hit; a visit on "
                  "10 March, or a stay from 8 to 10 March, is not."),
-    Rule("overlapping_stays", "1", "overlapping stays", "重叠住院", "Overlapping inpatient stays",
+    Rule("overlapping_stays", "2", "overlapping stays", "重叠住院", "Overlapping inpatient stays",
          "An inpatient claim that begins before another inpatient stay of the same member has ended "
-         "(a discharge and an admission on the same day, a transfer, is not an overlap).",
-         "同一参合人员两次住院时间重叠（出院当日再入院、即转院，不计）。",
-         "the compensation paid on the later stay", Severity.VIOLATION, overlapping_stays, basis=STAYS,
+         "(a discharge and an admission on the same day, a transfer, is not an overlap). A copy of the "
+         "other stay (the same institution and dates, totals within {amount_tolerance} of the one settled "
+         "second) is not a second stay: it is a duplicate claim, and that rule reports it (keep the two "
+         "rules' amount_tolerance alike).",
+         "同一参合人员两次住院时间重叠（出院当日再入院、即转院，不计）。同一医疗机构、同一住院日期、总费用相差不超过 "
+         "{amount_tolerance}（以后结算者计）的，是同一次住院的重复报销，由重复报销规则认定，不计为重叠住院。",
+         "the compensation paid on the later stay", Severity.VIOLATION, overlapping_stays,
+         {"amount_tolerance": 0.1}, basis=STAYS,
          example="Stays from 1 to 10 April and from 5 to 12 April: the second is a hit. Stays from 1 to 5 May "
-                 "and from 5 to 8 May (a transfer) are not."),
+                 "and from 5 to 8 May (a transfer) are not, nor a second claim for the 1-10 April stay at the "
+                 "same hospital (a duplicate claim)."),
     Rule("split_admission", "1", "split admission", "分解住院", "Split admission",
          "An inpatient admission to the same institution within {readmission_days} days of the same "
          "member's discharge from it; planned cycles (diagnoses starting {excluded_diagnoses}, such "

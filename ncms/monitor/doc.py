@@ -39,13 +39,14 @@ def render() -> str:
         "| rule | 规则 | severity | money at stake |",
         "|---|---|---|---|",
     ]
-    out += [f"| [`{r.code}`](#{r.code}) {r.title_en} | {r.title_zh} | {r.severity.value} | {r.at_stake} |"
+    out += [f"| [`{r.code}`](#{r.code}) {r.title_en} | {r.title_zh} | {r.severity.value} | {_at_stake(r).removeprefix('money at stake: ')} |"
             for r in CATALOGUE]
+    out += ["", *_counted_once()]
     for rule in CATALOGUE:
         out += ["", f"## {rule.code}", "", f"**{rule.title_en}** — {rule.title_zh} (family: {rule.family}; "
                 f"version {rule.version}; default severity: {rule.severity.value})", "",
                 _fill(rule.logic_en, rule.params), "", _fill(rule.logic_zh, rule.params), "",
-                f"Money at stake: {rule.at_stake}.", "", f"Example: {rule.example}", ""]
+                f"{_at_stake(rule)[0].upper()}{_at_stake(rule)[1:]}.", "", f"Example: {rule.example}", ""]
         if rule.basis:
             others = ", ".join(f"`{r.code}`" for r in CATALOGUE if r.basis == rule.basis and r is not rule)
             out += [f"Basis: {rule.basis}, shared with {others}.", ""]
@@ -56,6 +57,54 @@ def render() -> str:
         out += ["<details><summary>SQL (SQLite, default parameters)</summary>", "", "```sql", _sql(rule), "```",
                 "", "</details>"]
     return "\n".join(out) + "\n"
+
+
+def _at_stake(rule: Rule) -> str:
+    from .stake import APART, FUND_RULES
+
+    # reported apart: docs "Money at stake, counted once"
+    if rule.code in FUND_RULES:
+        return f"fund figure (not money at stake): {rule.at_stake}"
+    return f"not money at stake: {rule.at_stake}" if rule.code in APART else f"money at stake: {rule.at_stake}"
+
+
+def _counted_once() -> list[str]:
+    """How the totals of money at stake count each yuan once (``ncms.monitor.stake``)."""
+    from .stake import PRECEDENCE
+
+    order = ", ".join(f"`{code}`" for code in PRECEDENCE)
+    return [
+        "## Money at stake, counted once",
+        "",
+        "Several findings may hold for the same money: a stay billed twice is a duplicate claim, and",
+        "the copy may also bill an item above its price, push its member over the annual cap and weigh",
+        "in its institution's anomalous month. Every total of money at stake — a run's (`ncms monitor",
+        "run`, the demo), per rule, per county, per institution, the province's — counts each yuan once:",
+        "",
+        "- **A claim's money is that of the one finding that explains it**: of the rules that hold for it,",
+        f"  the first in this order: {order}; a claim rule not listed comes after them, by its code.",
+        "  Whole claims that should never have been paid come before parts of a claim paid or billed too",
+        "  much, and a copy before any other story of it. The claim's other findings stay, for the",
+        "  auditor, but add nothing; per rule, the claim counts under the rule that explains it.",
+        "- **A copy of a stay is a duplicate, not an overlap**: `overlapping_stays` does not report a stay",
+        "  whose overlapping stay is the same one billed again (same institution and dates, totals within",
+        "  its `amount_tolerance`, as `duplicate_claim`'s); `duplicate_claim` reports the copy.",
+        "- **A member's finding** (`cap_breach`) adds only what it finds beyond the money already counted",
+        "  on that member's claims of the year (without the copy the member may be under the cap), and",
+        "  **an institution's** (the anomaly model, docs/anomaly.md) only what it finds beyond the money",
+        "  counted on the institution's claims admitted within the finding's period. An enrolment's",
+        "  (`duplicate_enrolment`, the government subsidy) adds all of it: no claim pays it.",
+        "- **A fund warning is not money at stake**: a projected deficit or surplus is a figure of the",
+        "  county's fund, not money misused. Fund findings are filed and reviewed like any other, but their",
+        "  amounts are reported apart (`fund: 1 county projected short by 65,500.00 yuan (fund_overspend)`).",
+        "  Nor does any other rule that judges a county whole add to it (a gap in the scheme's terms: its",
+        "  amount is the compensation no rule could judge).",
+        "- A finding an auditor dismissed, or closed because it no longer holds, is no money at stake (its",
+        "  claim falls to the next rule that holds); a run's own totals are those of what it found.",
+        "",
+        "The findings keep their own `amount_at_stake` (what the rule's text says); only the totals count",
+        "once. Evidence amounts are written as fen-exact strings (`\"123.40\"`) on every database.",
+    ]
 
 
 def _fill(text: str, params: dict[str, Any]) -> str:

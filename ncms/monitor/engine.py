@@ -32,7 +32,9 @@ from sqlalchemy.engine import Engine
 from ncms import log
 from ncms.config import Settings
 from ncms.db import create_engine, session_scope, sqlite_path
-from ncms.models import Batch, Claim, County, Enrolment, Member, MonitorScope, MonitorScopeClaim, RuleRun, Severity
+from ncms.models import (Batch, Claim, County, Enrolment, Finding, Member, MonitorScope, MonitorScopeClaim, RuleRun,
+                         Severity)
+from ncms.models.base import utcnow
 
 from . import anomaly
 from .anomaly import MODEL
@@ -40,6 +42,7 @@ from .catalogue import CATALOGUE, RULES, Rule, Scope, together
 from .features import compute_features, store_features, store_member_years
 from .findings import file_findings
 from .settings import read_rule_settings
+from .stake import Stake, money_at_stake
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 logger = logging.getLogger("ncms.monitor")
@@ -63,6 +66,8 @@ class MonitorResult:
     people: int | None = None  # the people re-examined, when some rule ran incrementally
     seconds: float = 0.0  # the whole run
     outcomes: list[RuleOutcome] = field(default_factory=list)
+    # the money at stake of what the run found, each yuan once, and its fund warnings apart
+    stake: Stake = field(default_factory=Stake)
 
     @property
     def hits(self) -> int:
@@ -70,14 +75,18 @@ class MonitorResult:
 
     @property
     def amount(self) -> Decimal:
-        return sum((o.amount for o in self.outcomes), Decimal("0"))
+        """Money at stake: a claim's money once, however many findings hold for it; no fund warning."""
+        return self.stake.total
 
     def per_rule(self, figure: str) -> dict[str, Any]:
-        """One figure of the outcomes (``hits``, ``raised``, ``amount``…) summed over the
-        counties, per rule in catalogue order."""
+        """One figure of the outcomes (``hits``, ``raised``, ``seconds``…) summed over the
+        counties, per rule in catalogue order; ``amount`` is the money at stake each rule explains
+        (``stake``: a claim under the one rule that explains it; a fund warning's is none)."""
         totals: dict[str, Any] = {}
         for outcome in self.outcomes:
             totals[outcome.rule_code] = totals.get(outcome.rule_code, 0) + getattr(outcome, figure)
+        if figure == "amount":
+            return {code: self.stake.per_rule.get(code, Decimal("0.00")) for code in totals}
         return totals
 
 
@@ -150,7 +159,7 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
         raise ValueError("an incremental run reads what arrived since the last run, not a period")
     started = time.perf_counter()
     rule_settings = read_rule_settings(settings.config_dir)
-    result = MonitorResult(uuid.uuid4().hex[:12])
+    result, began = MonitorResult(uuid.uuid4().hex[:12]), utcnow()
     with engine.connect() as conn:
         every = list(conn.scalars(sa.select(County.code).order_by(County.code)))
         through = conn.scalar(sa.select(sa.func.max(Batch.id))) or 0
@@ -195,6 +204,8 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
             with engine.begin() as conn:
                 conn.execute(sa.delete(MonitorScope).where(MonitorScope.run_id == result.run_id))
                 conn.execute(sa.delete(MonitorScopeClaim).where(MonitorScopeClaim.run_id == result.run_id))
+    with engine.connect() as conn:  # what the run found: each finding it filed or saw again
+        result.stake = money_at_stake(conn, Finding.last_seen_at >= began)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -282,7 +282,8 @@ def test_a_rerun_updates_instead_of_duplicating_and_keeps_reviews(province, sett
     with session_scope(province) as s:  # each finding raised once, saying by which rule
         for finding in s.scalars(sa.select(Finding)):
             assert [(e.kind, e.to_status) for e in finding.events] == [(FindingEventKind.RAISED, FindingStatus.OPEN)]
-            assert finding.events[0].text.startswith(f"rule {finding.rule_code} version 1 (")
+            version = next(rule.version for rule in CATALOGUE if rule.code == finding.rule_code)
+            assert finding.events[0].text.startswith(f"rule {finding.rule_code} version {version} (")
         reviewed = s.scalar(sa.select(Finding).where(Finding.rule_code == "not_enrolled"))
         reviewed.status = FindingStatus.CONFIRMED
         count = s.scalar(sa.select(sa.func.count()).select_from(Finding))

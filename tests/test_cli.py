@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from ncms.cli import main
@@ -119,3 +120,63 @@ def test_doctor_reports_an_unwritable_folder(cli, settings, tmp_path):
     result = cli("--data-dir", str(blocker / "var"), "doctor")
     assert result.exit_code == 1
     assert "writable" in result.output and "fix:" in result.output
+
+
+def one_line_refusal(result, exit_code: int = 2) -> str:  # type: ignore[no-untyped-def]
+    """The refusal's text, once it is known to be one line and the exit code a refusal's."""
+    assert result.exit_code == exit_code, result.output
+    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("Error: "), result.output
+    return result.output.strip()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--period", "2011-12-31:2011-01-01"], "--period '2011-12-31:2011-01-01': it starts after it ends"),
+    (["--period", "2011-13-01:2011-12-31"], "--period '2011-13-01:2011-12-31': give FROM:TO as dates"),
+    (["--period", "March"], "--period 'March': give FROM:TO as dates (2011-01-01:2011-06-30) or a year (2011)"),
+    (["--rule", "cap_breach", "--rule", "capbreach"], "--rule capbreach: no such rule; the rules are"),
+    (["--county", "999999"], "--county 999999: not a county of this province; its counties are 520121, 520122,"),
+    (["--incremental", "--period", "2011"], "--incremental reads what arrived since the last run: give no --period"),
+], ids=["reversed", "malformed", "not-a-period", "rule", "county", "incremental-period"])
+def test_monitor_run_refuses_a_wrong_choice_in_one_line(loaded_engine, cli, args, message):
+    refusal = one_line_refusal(cli("monitor", "run", *args))
+    assert refusal.startswith(f"Error: {message}")
+    if "--rule" in args:  # every rule it knows, the model's too
+        assert "cap_breach" in refusal and "care_after_death" in refusal and "institution_anomaly" in refusal
+
+
+def test_monitor_run_of_no_county_loaded_says_to_load_the_configuration(engine, cli):
+    refusal = one_line_refusal(cli("monitor", "run", "--county", "520122"))
+    assert "no county is loaded yet; `ncms db load-config`" in refusal
+
+
+@pytest.mark.parametrize("args", [["upgrade", "nosuch"], ["upgrade", "9999"], ["downgrade", "nosuch"]])
+def test_db_migration_to_an_unknown_revision_is_one_line_naming_the_revisions(cli, args):
+    assert cli("db", "upgrade").exit_code == 0
+    refusal = one_line_refusal(cli("db", *args))
+    assert f"revision '{args[1]}': no such revision; the revisions run from 0001 to {head_revision()}" in refusal
+    assert "up to date" in cli("db", "current").output  # nothing moved
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--since", "garbage"], "--since 'garbage': give an update time"),
+    (["--since", "2011-02-30"], "--since '2011-02-30': give an update time"),
+    (["--until", "March"], "--until 'March': give an update time"),
+    (["--since", "2011-03-01", "--until", "2011-02-28 23:59:59"], "--since 2011-03-01 is after --until"),
+])
+def test_etl_refuses_a_range_that_is_no_update_time_in_one_line(loaded_engine, cli, args, message):
+    refusal = one_line_refusal(cli("etl", "520121", *args, env={"NCMS_SOURCE_520121": "sqlite:///nowhere.db"}))
+    assert refusal.startswith(f"Error: {message}")
+
+
+@pytest.mark.parametrize("args, env", [(["--port", "99999"], {}), ([], {"NCMS_PORT": "70000"})], ids=["option", "env"])
+def test_serve_refuses_a_port_that_is_none(settings, engine, args, env):
+    """It used to start and print a port it did not listen on (waitress wraps one above 65535)."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ncms.cli", "--data-dir", str(settings.data_dir),
+                           "--database-url", settings.database_url, "serve", *args],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "serving on" not in done.stdout
+    assert "65535" in done.stdout + done.stderr and "Traceback" not in done.stderr

@@ -28,7 +28,7 @@ finally:
 NEVER = ("sklearn", "scipy", "flask", "weasyprint")  # not for any command that does not use them
 NOT_FOR_HELP = (*NEVER, "polars", "pyarrow", "numpy", "paramiko")
 
-COMMANDS = ["db", "users", "ingest", "etl", "monitor", "synth", "demo", "serve", "doctor"]
+COMMANDS = ["db", "users", "ingest", "etl", "monitor", "findings", "synth", "demo", "serve", "doctor"]
 
 
 def ncms(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], set[str]]:
@@ -48,7 +48,8 @@ def test_every_command_is_listed_by_the_help() -> None:
 
 
 @pytest.mark.parametrize("args", [["--help"], *[[command, "--help"] for command in COMMANDS],
-                                  ["ingest", "status", "--help"], ["monitor", "run", "--help"]],
+                                  ["ingest", "status", "--help"], ["monitor", "run", "--help"],
+                                  ["findings", "list", "--help"], ["findings", "export", "--help"]],
                          ids=lambda args: " ".join(args))
 def test_help_imports_no_heavy_library(args: list[str]) -> None:
     done, imported = ncms(*args)
@@ -72,3 +73,14 @@ def test_etl_of_a_county_imports_no_model_nor_web_library(settings, loaded_engin
         assert done.returncode == 0, done.stdout + done.stderr[-3000:]
         assert expected in done.stdout
         assert sorted(imported & set(NEVER)) == []
+
+
+def test_findings_are_taken_out_without_the_model_nor_polars(settings, loaded_engine) -> None:  # type: ignore[no-untyped-def]
+    """``ncms findings list|export`` read rows: no data-frame library, no scikit-learn, not even
+    to check a rule's code."""
+    base = ["--data-dir", str(settings.data_dir), "--database-url", settings.database_url,
+            "--config-dir", str(settings.config_dir)]
+    for args in (["list", "--rule", "care_after_death", "--county", "520122"], ["export", "--format", "json"]):
+        done, imported = ncms(*base, "findings", *args)
+        assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+        assert sorted(imported & {*NEVER, "polars", "pyarrow"}) == []

@@ -79,7 +79,8 @@ def get(url: str, deadline: float) -> tuple[int, str]:
             time.sleep(0.2)
 
 
-def test_the_installed_wheel_migrates_a_database_and_serves_the_chinese_page(installed, database_url, tmp_path):  # type: ignore[no-untyped-def]
+def test_the_installed_wheel_migrates_a_database_and_serves_the_chinese_page(  # type: ignore[no-untyped-def]
+        installed, database_url, tmp_path):
     base = [installed / "ncms", "--data-dir", tmp_path / "var", "--database-url", database_url,
             "--config-dir", CONFIG_DIR]
     upgraded = run(*base, "db", "upgrade", cwd=tmp_path)

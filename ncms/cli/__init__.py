@@ -62,6 +62,7 @@ COMMANDS = {
     "ingest": ("ingest", "ingest_group"),
     "etl": ("etl", "etl_command"),
     "monitor": ("monitor", "monitor_group"),
+    "findings": ("findings", "findings_group"),
     "synth": ("synth", "synth_command"),
     "demo": ("demo", "demo_command"),
     "serve": ("serve", "serve_command"),

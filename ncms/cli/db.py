@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import click
+from sqlalchemy.engine import Engine
 
 from ncms import log, migrate
 from ncms.db import session_scope
 from ncms.reference import load_reference, read_reference
 
 from . import Context, UsageError, pass_context
+from .options import OptionError
 
 logger = logging.getLogger("ncms.db")
 
@@ -26,7 +29,7 @@ def upgrade_command(obj: Context, revision: str) -> None:
     """Migrate the database to REVISION (default: the newest)."""
     obj.settings.ensure_dirs()
     before = migrate.current_revision(obj.engine)
-    migrate.upgrade(obj.engine, revision)
+    _migrate(migrate.upgrade, obj, revision)
     after = migrate.current_revision(obj.engine)
     log.event(logger, "db.upgrade", before=before, after=after)
     click.echo(f"database at revision {after} (was {before or 'empty'})")
@@ -37,8 +40,27 @@ def upgrade_command(obj: Context, revision: str) -> None:
 @pass_context
 def downgrade_command(obj: Context, revision: str) -> None:
     """Migrate the database back to REVISION ("base" empties it)."""
-    migrate.downgrade(obj.engine, revision)
+    _migrate(migrate.downgrade, obj, revision)
     click.echo(f"database at revision {migrate.current_revision(obj.engine) or 'base'}")
+
+
+def _migrate(step: Callable[[Engine, str], None], obj: Context, revision: str) -> None:
+    """Run a migration step; a revision Alembic cannot take is one line naming those it can."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        step(obj.engine, revision)
+    except CommandError as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else "not a revision to go to"
+        if why.startswith("Can't locate revision"):
+            why = "no such revision"
+        scripts = ScriptDirectory.from_config(migrate.alembic_config())
+        *_, oldest = (script.revision for script in scripts.walk_revisions())  # newest first
+        newest = migrate.head_revision()
+        raise OptionError(f"revision {revision!r}: {why}; the revisions run from {oldest} to {newest} ('head' is "
+                         "the newest, 'base' before the first, -1 one step back; `ncms db current` shows the "
+                         "database's)") from exc
 
 
 @db_group.command("current")

@@ -28,7 +28,8 @@ LATE_PACKAGE = "520422-0003.zip"  # one county's third quarter "still on the WAN
 
 
 @click.command("demo")
-@click.option("--claims", default=30_000, show_default=True, help="Size of the synthetic province.")
+@click.option("--claims", type=click.IntRange(min=1), default=30_000, show_default=True,
+              help="Size of the synthetic province.")
 @pass_context
 def demo_command(obj: Context, claims: int) -> None:
     """Migrate, load the demo province, generate its claim data and ingest it: centralised

@@ -11,6 +11,7 @@ from ncms.models import County, DeploymentMode
 
 from . import Context, pass_context
 from .db import require_migrated
+from .options import OptionError, parse_time
 
 if TYPE_CHECKING:
     from ncms.ingest.etl import EtlResult
@@ -33,12 +34,15 @@ def etl_command(obj: Context, counties: tuple[str, ...], all_counties: bool, sin
     (config/mappings/C.yaml, source.env). Every window becomes a batch with a receipt."""
     from ncms.ingest.etl import etl_counties  # polars and the pipeline: not for --help
 
+    if all_counties == bool(counties):
+        raise OptionError("give COUNTY codes or --all (not both)")
+    if full and since:
+        raise OptionError("--full re-reads everything: it takes no --since")
+    first, last = parse_time(since, "--since"), parse_time(until, "--until")
+    if first and last and first > last:
+        raise OptionError(f"--since {since} is after --until {until}: give the range's start first")
     require_migrated(obj)
     obj.settings.ensure_dirs()
-    if all_counties == bool(counties):
-        raise click.UsageError("give COUNTY codes or --all (not both)")
-    if full and since:
-        raise click.UsageError("--full re-reads everything: it takes no --since")
     from .ingest import recover_and_report  # batches and work folders of runs that died
     recover_and_report(obj)
     if all_counties:

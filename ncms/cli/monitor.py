@@ -1,7 +1,6 @@
 """``ncms monitor``: run the supervision rules over the loaded claims."""
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +8,7 @@ import click
 
 from . import Context, pass_context
 from .db import require_migrated
+from .options import PERIOD_HELP, OptionError, check_counties, check_rules, parse_period
 
 if TYPE_CHECKING:
     from ncms.monitor import MonitorResult
@@ -22,7 +22,7 @@ def monitor_group() -> None:
 
 @monitor_group.command("run")
 @click.option("--county", "counties", multiple=True, help="A county code (repeatable; default: every county).")
-@click.option("--period", help="Claims settled in FROM:TO (dates YYYY-MM-DD), or in a year: 2011 (default: all).")
+@click.option("--period", help=f"Claims settled in {PERIOD_HELP} (default: all).")
 @click.option("--rule", "rules", multiple=True, help="Only this rule (repeatable).")
 @click.option("--incremental", is_flag=True,
               help="Only what arrived since the last run: the people with new claims, members or enrolments.")
@@ -33,12 +33,18 @@ def run_command(obj: Context, counties: tuple[str, ...], period: str | None, rul
                 incremental: bool, model: bool) -> None:
     """Run the rule catalogue, then the anomaly model; findings are filed once per rule (or model)
     and subject, updated on a rerun. `--rule institution_anomaly` runs the model alone."""
-    from ncms.monitor import run_monitor  # polars and scikit-learn: not for --help
+    from ncms.monitor import RULES, run_monitor  # polars and scikit-learn: not for --help
+    from ncms.monitor.anomaly import MODEL
 
+    when = parse_period(period)
+    if incremental and when:
+        raise OptionError("--incremental reads what arrived since the last run: give no --period")
+    check_rules(rules, [*RULES, MODEL.code])
+    if rules and set(rules) == {MODEL.code} and not model:
+        raise OptionError(f"--rule {MODEL.code} is the anomaly model: leave out --no-anomaly")
     require_migrated(obj)
-    if incremental and period:
-        raise click.UsageError("--incremental reads what arrived since the last run: give no --period")
-    result = run_monitor(obj.engine, obj.settings, counties=list(counties) or None, period=_period(period),
+    check_counties(obj.engine, counties)
+    result = run_monitor(obj.engine, obj.settings, counties=list(counties) or None, period=when,
                          rules=list(rules) or None, incremental=incremental, model=model)
     echo_outcomes(result)
 
@@ -94,15 +100,3 @@ def echo_outcomes(result: MonitorResult) -> None:
         click.echo(line)
     click.echo(f"run {result.run_id}: {result.hits:,} {held}, {result.seconds:.1f} s")
 
-
-def _period(text: str | None) -> tuple[date, date] | None:
-    if not text:
-        return None
-    try:
-        if ":" in text:
-            start, end = text.split(":", 1)
-            return date.fromisoformat(start), date.fromisoformat(end)
-        year = int(text)
-        return date(year, 1, 1), date(year, 12, 31)
-    except ValueError as exc:
-        raise click.BadParameter(f"{text!r}: give FROM:TO as YYYY-MM-DD:YYYY-MM-DD, or a year") from exc

@@ -15,8 +15,8 @@ logger = logging.getLogger("ncms.web")
 
 @click.command("serve")
 @click.option("--host", help="Address to listen on (default 127.0.0.1, or NCMS_HOST).")
-@click.option("--port", type=int, help="Port (default 5000, or NCMS_PORT).")
-@click.option("--threads", type=int, default=8, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default 5000, or NCMS_PORT).")
+@click.option("--threads", type=click.IntRange(min=1), default=8, show_default=True)
 @pass_context
 def serve_command(obj: Context, host: str | None, port: int | None, threads: int) -> None:
     """Serve the web UI until interrupted."""
@@ -27,6 +27,8 @@ def serve_command(obj: Context, host: str | None, port: int | None, threads: int
     require_migrated(obj)
     settings = obj.settings.with_secret_key()
     host, port = host or settings.host, port or settings.port
+    if not 1 <= port <= 65535:
+        raise UsageError(f"port {port} (NCMS_PORT) is not a TCP port: give 1 to 65535")
     app = create_app(settings)
     try:
         server = waitress.create_server(app, host=host, port=port, threads=threads, ident="ncms")

@@ -96,16 +96,31 @@ def check_etl_mappings(settings: Settings, environ: Mapping[str, str] | None = N
     env = os.environ if environ is None else environ
     name = "county database mappings"
     try:
-        counties = [c["code"] for c in read_reference(settings.config_dir).counties if c["mode"] == DeploymentMode.ETL]
+        counties = extracted_counties(settings)
         mappings = [load_mapping(settings.config_dir, county) for county in counties]
     except ConfigError as exc:
         return Check(name, FAIL, str(exc), "write or correct the mapping named (docs/operations.md)")
     unset = [m.source_env for m in mappings if not (m.source_env and env.get(m.source_env))]
     detail = f"{len(mappings)} etl counties mapped in {settings.config_dir / 'mappings'}"
+    sending = packages_counties(settings)
+    if sending:
+        detail += f"; centralised, sending packages (delivery: packages): {', '.join(sending)}"
     if unset:
         return Check(name, WARN, f"{detail}; not set here: {', '.join(map(str, unset))}",
                      "set them to the counties' database URLs for `ncms etl` (Airflow uses its connections)")
     return Check(name, OK, detail)
+
+
+def extracted_counties(settings: Settings) -> list[str]:
+    """The centralised counties ``ncms etl`` extracts: mode etl, unless delivery: packages."""
+    ref = read_reference(settings.config_dir)
+    return [c["code"] for c in ref.counties if c["mode"] == DeploymentMode.ETL and ref.delivery[c["code"]] == "extract"]
+
+
+def packages_counties(settings: Settings) -> list[str]:
+    """Centralised counties that send packages instead of being extracted: they need no mapping."""
+    ref = read_reference(settings.config_dir)
+    return [c["code"] for c in ref.counties if c["mode"] == DeploymentMode.ETL and ref.delivery[c["code"]] == "packages"]
 
 
 def check_county_sources(settings: Settings, engine: Engine | None, environ: Mapping[str, str] | None = None,
@@ -117,7 +132,7 @@ def check_county_sources(settings: Settings, engine: Engine | None, environ: Map
 
     env = os.environ if environ is None else environ
     try:
-        counties = [c["code"] for c in read_reference(settings.config_dir).counties if c["mode"] == DeploymentMode.ETL]
+        counties = extracted_counties(settings)
         mappings = [load_mapping(settings.config_dir, county) for county in counties]
     except ConfigError:
         return []  # said by check_config or check_etl_mappings
@@ -208,9 +223,10 @@ def check_spool(settings: Settings) -> list[Check]:
     from .ingest.inbox import inbox_packages
 
     try:
-        modes = {c["code"]: c["mode"] for c in read_reference(settings.config_dir).counties}
+        ref = read_reference(settings.config_dir)
     except ConfigError:
         return []
+    modes = {c["code"]: c["mode"] for c in ref.counties}
     spool = settings.spool_dir
     folders = sorted(p.name for p in spool.iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if spool.is_dir() else []
@@ -221,13 +237,14 @@ def check_spool(settings: Settings) -> list[Check]:
                             "their uploads are never loaded",
                             "add the county to config/province.yaml and run `ncms db load-config`, "
                             "or close its gateway account"))
-    uploading = {f: len(inbox_packages(settings, [f])) for f in folders if modes.get(f) == DeploymentMode.ETL}
+    uploading = {f: len(inbox_packages(settings, [f])) for f in folders
+                 if modes.get(f) == DeploymentMode.ETL and ref.delivery[f] == "extract"}
     uploading = {f: n for f, n in uploading.items() if n}
     if uploading:
         checks.append(Check("centralised counties uploading", WARN, "; ".join(
             f"{f}: {n} package(s) in {spool / f / 'inbox'}" for f, n in uploading.items()) +
             " — mode etl: extracted from its database, and its uploads loaded too",
-            "close the gateway account of a centralised county, or set it to mode: gateway in province.yaml"))
+            "close the gateway account of a centralised county, or set its delivery: packages in province.yaml"))
     return checks or [Check("spool folders", OK, f"{spool}: {len(folders)} county folder(s)")]
 
 

@@ -19,7 +19,6 @@ from .config import Settings, load_settings
 from .db import create_engine, session_scope
 
 SOURCE_TIMEZONE = ZoneInfo("Asia/Shanghai")  # county systems keep Beijing time
-LATE_DAYS = 100  # a quarterly package is due some weeks after its quarter ends
 
 
 @contextmanager
@@ -74,18 +73,21 @@ def ingest_inbox() -> dict[str, Any]:
             "refused": sum(r.refused for r in results)}
 
 
-def ingestion_status(as_of: datetime, late_days: int = LATE_DAYS) -> dict[str, Any]:
-    """Which counties are late on ``as_of``: no claims loaded, the newest period over
-    ``late_days`` old, or a package missing; and each county's figures."""
-    from .ingest.status import timeliness
+def ingestion_status(as_of: datetime) -> dict[str, Any]:
+    """Which counties are late on ``as_of``: no claims loaded, a period due by their expected
+    cadence (province.yaml) not received, or a package missing; and each county's figures."""
+    from .ingest.status import judge_all, timeliness
+    from .reference import read_province
 
-    with _platform() as (_, engine), session_scope(engine) as session:
+    with _platform() as (settings, engine), session_scope(engine) as session:
         statuses = timeliness(session)
+        cadence = read_province(settings.config_dir).cadence
     day = as_of.astimezone(SOURCE_TIMEZONE).date()
-    counties = {s.county_code: {"days_behind": s.days_behind(day), "missing": s.missing_sequences,
-                                "refused": s.refused_sequences, "batches": s.batches} for s in statuses}
-    late = sorted(code for code, c in counties.items()
-                  if c["days_behind"] is None or c["days_behind"] > late_days or c["missing"])
+    judged = judge_all(statuses, cadence, day)
+    counties = {s.county_code: {"days_behind": s.days_behind(day), "behind": judged[s.county_code].describe(),
+                                "missing": s.missing_sequences, "refused": s.refused_sequences, "batches": s.batches}
+                for s in statuses}
+    late = sorted(code for code, c in counties.items() if judged[code].late or c["missing"])
     return {"late": late, "counties": counties}
 
 

@@ -6,6 +6,7 @@ them, so loading twice changes nothing and an edited value replaces the old one.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .config import ConfigError
+from .configfile import choice, line_of, place, read_yaml, whole_number
+from .ingest.status import Cadence, read_cadence
 from .ids import InvalidId, validate_county_code
 from .models import (
     CatalogueItem,
@@ -34,8 +37,14 @@ from .models import (
     to_money,
 )
 
+INSTITUTION_COLUMNS = ("code", "name", "level", "area_code")
+CATALOGUE_COLUMNS = ("code", "name", "category", "unit", "price", "covered")
+RESTRICTION_COLUMNS = ("kind", "code", "allowed_sex", "min_age", "max_age")
+DELIVERIES = ("extract", "packages")
 INPATIENT_LEVELS = {lv for lv in InstitutionLevel if lv != InstitutionLevel.VILLAGE}
-OUTPATIENT_LEVELS = {InstitutionLevel.VILLAGE, InstitutionLevel.TOWNSHIP}
+# outpatient pooling (门诊统筹) at whichever levels a county pays it, up to care out of the province
+OUTPATIENT_LEVELS = set(InstitutionLevel)
+OUT_OF_COUNTY_LEVELS = (InstitutionLevel.MUNICIPAL, InstitutionLevel.PROVINCIAL, InstitutionLevel.OUT_OF_PROVINCE)
 
 
 @dataclass
@@ -47,64 +56,55 @@ class Reference:
     schemes: list[dict[str, Any]] = field(default_factory=list)
     catalogue: list[dict[str, Any]] = field(default_factory=list)
     restrictions: list[dict[str, Any]] = field(default_factory=list)
+    delivery: dict[str, str] = field(default_factory=dict)  # county: extract | packages
+    cadence: dict[str, Cadence] = field(default_factory=dict)  # county: when its data is due
 
 
 def read_reference(config_dir: Path) -> Reference:
-    """Parse and check every reference file; the first problem raises ConfigError naming file and entry."""
-    province = _yaml(config_dir / "province.yaml")
-    code = str(province["province"]["code"])
-    ref = Reference(province_code=code, province_name=province["province"]["name"])
-    prefectures = {str(p["code"]): p["name"] for p in province.get("prefectures", [])}
-    for i, c in enumerate(province.get("counties", []), 1):
-        where = f"province.yaml: county #{i}"
-        county = _check(where, lambda: validate_county_code(str(c["code"]), province=code))
-        prefecture = str(c["prefecture"])
-        if not county.startswith(prefecture) or prefecture not in prefectures:
-            raise ConfigError(f"{where} ({county}): prefecture {prefecture} is not listed or not its own")
-        ref.counties.append(dict(
-            code=county, name=c["name"], name_en=c.get("name_en"), prefecture_code=prefecture,
-            prefecture_name=prefectures[prefecture],
-            mode=_check(where, lambda: DeploymentMode(c["mode"])),
-            agricultural_population=c.get("agricultural_population"),
-        ))
+    """Parse and check every reference file; the first problem raises ConfigError naming file, line and key."""
+    ref = read_province(config_dir)
     county_codes = {c["code"] for c in ref.counties}
-    if len(county_codes) != len(ref.counties):
-        raise ConfigError("province.yaml: a county code is listed twice")
 
-    for line, row in _csv(config_dir / "institutions.csv"):
+    for line, row in _csv(config_dir / "institutions.csv", INSTITUTION_COLUMNS):
         where = f"institutions.csv:{line}"
-        if not (row["area_code"].isdigit() and len(row["area_code"]) == 6):
-            raise ConfigError(f"{where}: area_code must be 6 digits, got {row['area_code']!r}")
         ref.institutions.append(dict(
-            code=row["code"], name=row["name"], area_code=row["area_code"],
-            level=_check(where, lambda: InstitutionLevel(row["level"])),
+            code=_text(f"{where}: code", row["code"]), name=_text(f"{where}: name", row["name"]),
+            area_code=_area_code(f"{where}: area_code", row["area_code"]),
+            level=InstitutionLevel(choice(f"{where}: level", row["level"], InstitutionLevel)),
         ))
 
     for i, s in enumerate(_yaml(config_dir / "schemes.yaml").get("schemes", []), 1):
         ref.schemes.append(_scheme(f"schemes.yaml: scheme #{i}", s, county_codes))
 
-    for line, row in _csv(config_dir / "catalogue.csv"):
+    for line, row in _csv(config_dir / "catalogue.csv", CATALOGUE_COLUMNS):
         where = f"catalogue.csv:{line}"
         ref.catalogue.append(dict(
-            code=row["code"], name=row["name"], unit=row["unit"] or None,
-            category=_check(where, lambda: ItemCategory(row["category"])),
-            price=_check(where, lambda: to_money(row["price"])),
-            covered=_check(where, lambda: _bool(row["covered"])),
+            code=_text(f"{where}: code", row["code"]), name=_text(f"{where}: name", row["name"]),
+            unit=row["unit"] or None,
+            category=ItemCategory(choice(f"{where}: category", row["category"], ItemCategory)),
+            price=_money(f"{where}: price", row["price"]),
+            covered=_bool(f"{where}: covered", row["covered"]),
         ))
 
     item_codes = {item["code"] for item in ref.catalogue}
-    for line, row in _csv(config_dir / "restrictions.csv"):
+    for line, row in _csv(config_dir / "restrictions.csv", RESTRICTION_COLUMNS):
         where = f"restrictions.csv:{line}"
-        kind = _check(where, lambda: RestrictionKind(row["kind"]))
+        kind = RestrictionKind(choice(f"{where}: kind", row["kind"], RestrictionKind))
         if kind == RestrictionKind.ITEM and row["code"] not in item_codes:
-            raise ConfigError(f"{where}: item {row['code']} is not in catalogue.csv")
+            raise ConfigError(f"{where}: code: item {row['code']!r} is not in catalogue.csv; "
+                              "allowed: a code of catalogue.csv")
         ref.restrictions.append(dict(
-            kind=kind, code=row["code"], note=row.get("note") or None,
-            allowed_sex=_check(where, lambda: Sex(row["allowed_sex"])) if row["allowed_sex"] else None,
-            min_age=int(row["min_age"]) if row["min_age"] else None,
-            max_age=int(row["max_age"]) if row["max_age"] else None,
+            kind=kind, code=_text(f"{where}: code", row["code"]), note=row.get("note") or None,
+            allowed_sex=Sex(choice(f"{where}: allowed_sex", row["allowed_sex"], Sex)) if row["allowed_sex"] else None,
+            min_age=whole_number(f"{where}: min_age", row["min_age"]) if row["min_age"] else None,
+            max_age=whole_number(f"{where}: max_age", row["max_age"]) if row["max_age"] else None,
         ))
     return ref
+
+
+def read_province(config_dir: Path) -> Reference:
+    """province.yaml alone: the counties, how each delivers and when its data is due."""
+    return _province(_yaml(Path(config_dir) / "province.yaml"))
 
 
 def _scheme(where: str, s: dict[str, Any], county_codes: set[str]) -> dict[str, Any]:
@@ -182,36 +182,165 @@ def _upsert(session: Session, model: type, key: dict[str, Any], values: dict[str
 
 
 def _check(where: str, fn: Any) -> Any:
+    """``fn()``, its refusal said at ``where`` in words: a missing key, or a value not allowed
+    with the values that are (never the name of the class that refused it)."""
     try:
         return fn()
-    except (InvalidId, ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+    except KeyError as exc:
+        raise ConfigError(f"{where}: {exc.args[0]} is missing") from exc
+    except (InvalidId, ValueError, TypeError) as exc:
+        message = str(exc)
+        refused = _ENUM_REFUSAL.fullmatch(message)
+        enum = _ENUMS.get(refused.group(2)) if refused else None
+        amount = _MONEY_REFUSAL.search(message)
+        if enum is not None:
+            message = f"{refused.group(1)} is not allowed; allowed: {', '.join(m.value for m in enum)}"
+        elif amount is not None:
+            message = f"{amount.group(1)} is not allowed; allowed: an amount in yuan, at most 2 decimals, e.g. \"100.00\""
+        raise ConfigError(f"{where}: {message}") from exc
 
 
-def _bool(value: str) -> bool:
+_ENUM_REFUSAL = re.compile(r"('.*'|\S+) is not a valid (\w+)")
+_MONEY_REFUSAL = re.compile(r"(?:not a decimal number|not float): (.*)$")
+_ENUMS = {e.__name__: e for e in (ClaimKind, DeploymentMode, InstitutionLevel, ItemCategory, RestrictionKind, Sex)}
+
+
+def _province(raw: Any) -> Reference:
+    """province.yaml: the province, its prefectures and counties, each checked where it stands."""
+    file = "province.yaml"
+    head = raw.get("province") if isinstance(raw, dict) else None
+    if not isinstance(head, dict):
+        raise ConfigError(f"{place(file, line_of(raw, 'province'), 'province')}: is missing; "
+                          'allowed: {code: "62", name: 甘肃省}')
+    code = _province_code(place(file, line_of(head, "code"), "province.code"), _need(file, head, "code", "province"))
+    ref = Reference(province_code=code, province_name=str(_need(file, head, "name", "province")))
+    province_cadence = read_cadence(file, raw, "", default=None)
+    prefectures = {}
+    for i, p in enumerate(_entries(raw, "prefectures", file)):
+        key = f"prefectures[{i}]"
+        prefectures[_division(place(file, line_of(p, "code"), f"{key}.code"), _need(file, p, "code", key), 4)] = \
+            str(_need(file, p, "name", key))
+    for i, c in enumerate(_entries(raw, "counties", file)):
+        key = f"counties[{i}]"
+        at = place(file, line_of(c, "code"), f"{key}.code")
+        county = _check(at, lambda: validate_county_code(str(_need(file, c, "code", key)), province=code))
+        prefecture = _division(place(file, line_of(c, "prefecture"), f"{key}.prefecture"),
+                               _need(file, c, "prefecture", key), 4)
+        if not county.startswith(prefecture) or prefecture not in prefectures:
+            raise ConfigError(f"{place(file, line_of(c, 'prefecture'), key + '.prefecture')}: {prefecture!r} "
+                              f"is not allowed for county {county}; allowed: the first 4 digits of its code "
+                              f"({county[:4]}), listed under prefectures")
+        mode = DeploymentMode(choice(place(file, line_of(c, "mode"), f"{key}.mode"), _need(file, c, "mode", key),
+                                     DeploymentMode))
+        population = c.get("agricultural_population")
+        ref.counties.append(dict(
+            code=county, name=str(_need(file, c, "name", key)), name_en=c.get("name_en"),
+            prefecture_code=prefecture, prefecture_name=prefectures[prefecture], mode=mode,
+            agricultural_population=None if population is None else whole_number(
+                place(file, line_of(c, "agricultural_population"), f"{key}.agricultural_population"), population),
+        ))
+        ref.delivery[county] = _delivery(file, c, key, mode)
+        if county in ref.cadence:
+            raise ConfigError(f"{at}: {county} is listed twice; allowed: each county once")
+        ref.cadence[county] = read_cadence(file, c, key, default=province_cadence)
+    return ref
+
+
+def _delivery(file: str, c: Any, key: str, mode: DeploymentMode) -> str:
+    """How a county's claims arrive: ``extract`` (``ncms etl`` through its mapping) or
+    ``packages``. A centralised county may still send packages; a distributed one cannot be extracted."""
+    default = "extract" if mode == DeploymentMode.ETL else "packages"
+    if "delivery" not in c:
+        return default
+    where = place(file, line_of(c, "delivery"), f"{key}.delivery")
+    allowed = DELIVERIES if mode == DeploymentMode.ETL else ("packages",)
+    return choice(where + f" (mode {mode.value})", c["delivery"], allowed)
+
+
+def _province_code(where: str, value: Any) -> str:
+    """The province's 2-digit GB/T 2260 prefix, given as itself ("62") or as the 6-digit code ("620000")."""
+    text = str(value).strip()
+    if re.fullmatch(r"[0-9]{2}", text):
+        return text
+    if re.fullmatch(r"[0-9]{2}0000", text):
+        return text[:2]
+    raise ConfigError(f"{where}: {value!r} is not allowed; allowed: the province's 2-digit GB/T 2260 prefix "
+                      'such as "62", or its 6-digit code such as "620000"')
+
+
+def _division(where: str, value: Any, digits: int) -> str:
+    """A prefecture's 4-digit code, also accepted as its 6-digit form ("620100")."""
+    text = str(value).strip()
+    if re.fullmatch(rf"[0-9]{{{digits}}}", text):
+        return text
+    if re.fullmatch(rf"[0-9]{{{digits}}}" + "0" * (6 - digits), text):
+        return text[:digits]
+    raise ConfigError(f"{where}: {value!r} is not allowed; allowed: {digits} digits such as \"6204\", "
+                      'or the 6-digit form "620400"')
+
+
+_REQUIRED = {"province": "code, name", "prefectures": "code, name", "counties": "code, name, prefecture, mode"}
+
+
+def _need(file: str, entry: Any, key: str, parent: str) -> Any:
+    required = _REQUIRED[parent.split("[")[0]]
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{place(file, getattr(entry, 'line', None), parent)}: {entry!r} is not allowed; "
+                          f"allowed: an entry with {required}")
+    if entry.get(key) in (None, ""):
+        raise ConfigError(f"{place(file, getattr(entry, 'line', None), f'{parent}.{key}')}: is missing; "
+                          f"an entry of {parent.split('[')[0]} needs {required}")
+    return entry[key]
+
+
+def _entries(raw: Any, key: str, file: str) -> list[Any]:
+    entries = raw.get(key) or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"{place(file, line_of(raw, key), key)}: expected a list of entries (- code: ...)")
+    return entries
+
+
+def _text(where: str, value: str) -> str:
+    if not value:
+        raise ConfigError(f"{where}: is missing")
+    return value
+
+
+def _area_code(where: str, value: str) -> str:
+    if not (re.fullmatch(r"[0-9]{6}", value)):
+        raise ConfigError(f"{where}: {value!r} is not allowed; allowed: the 6-digit code of the county "
+                          "the institution serves, e.g. 620421")
+    return value
+
+
+def _money(where: str, value: str) -> Decimal:
+    return _check(where, lambda: to_money(value))
+
+
+def _bool(where: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered not in ("true", "false"):
-        raise ValueError(f"expected true or false, got {value!r}")
+        raise ConfigError(f"{where}: {value!r} is not allowed; allowed: true, false")
     return lowered == "true"
 
 
-def _yaml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path} is missing: set NCMS_CONFIG_DIR to the folder with the config files") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+def _yaml(path: Path) -> Any:
+    return read_yaml(path)
 
 
-def _csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def _csv(path: Path, columns: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows with their line numbers; a missing column or an extra field names the line."""
     try:
         with path.open(encoding="utf-8", newline="") as fh:
             reader = csv.DictReader(fh)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ConfigError(f"{path.name}:1: header: column {', '.join(missing)} is missing; "
+                                  f"allowed: the header {','.join(columns)}")
             for row in reader:
                 if None in row:
-                    raise ConfigError(f"{path.name}:{reader.line_num}: more fields than the header has")
+                    raise ConfigError(f"{path.name}:{reader.line_num}: more fields than the header has; "
+                                      f"allowed: {len(reader.fieldnames or [])} fields ({','.join(reader.fieldnames or [])})")
                 yield reader.line_num, {k: (v or "").strip() for k, v in row.items()}
     except FileNotFoundError as exc:
         raise ConfigError(f"{path} is missing: set NCMS_CONFIG_DIR to the folder with the config files") from exc

@@ -165,9 +165,9 @@ def test_the_model_settings_are_checked(tmp_path) -> None:  # type: ignore[no-un
     assert read_anomaly_settings(CONFIG_DIR) == AnomalySettings()  # config/anomaly.yaml: the defaults
     (tmp_path / "anomaly.yaml").write_text(yaml.safe_dump({"anomaly": {"z_threshold": 4, "trees": 50}}), encoding="utf-8")
     assert read_anomaly_settings(tmp_path) == AnomalySettings(z_threshold=4.0, trees=50)  # 4 will do for 4.0
-    for wrong, message in (({"trees": 10, "depth": 3}, "unknown settings"), ({"method": "magic"}, "anomaly.method"),
+    for wrong, message in (({"trees": 10, "depth": 3}, "depth: no such setting"), ({"method": "magic"}, "anomaly.method"),
                            ({"model": "svm"}, "anomaly.model"), ({"min_peers": 1}, "min_peers"),
-                           ({"trees": "many"}, "anomaly.trees: expected int"), ({"trees": 2.5}, "anomaly.trees"), ({"by_prefecture": 1}, "by_prefecture")):
+                           ({"trees": "many"}, "anomaly.trees: 'many' is not allowed; allowed: a whole number"), ({"trees": 2.5}, "anomaly.trees"), ({"by_prefecture": 1}, "by_prefecture")):
         (tmp_path / "anomaly.yaml").write_text(yaml.safe_dump({"anomaly": wrong}), encoding="utf-8")
         with pytest.raises(ConfigError, match=message):
             read_anomaly_settings(tmp_path)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from ncms.config import load_settings
-from ncms.doctor import FAIL, OK, WARN, check_county_source, check_county_sources, check_spool
+from ncms.doctor import FAIL, OK, WARN, check_county_source, check_county_sources, check_etl_mappings, check_spool
 from ncms.ingest.mapping import load_mapping
 
 from .conftest import CONFIG_DIR
@@ -113,3 +113,49 @@ def test_a_sequence_watermark_check_is_skipped_until_an_extract(doctor_settings,
     checks = check_county_source(load_mapping(CONFIG_DIR, COUNTY), url, engine)
     assert [c.name for c in checks] == [f"county {COUNTY} database"]
     assert checks[0].status == OK
+
+
+def _centralised_county_sending_packages(tmp_path, delivery: str | None):  # type: ignore[no-untyped-def]
+    """A copy of config/ where centralised 520323 has no mapping, with ``delivery`` if given."""
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    (config / "mappings" / "520323.yaml").unlink()
+    if delivery:
+        text = (config / "province.yaml").read_text(encoding="utf-8")
+        start = text.index('code: "520323"')
+        end = text.index("    mode: etl\n", start) + len("    mode: etl\n")
+        (config / "province.yaml").write_text(text[:end] + f"    delivery: {delivery}\n" + text[end:], encoding="utf-8")
+    return load_settings({}, data_dir=str(tmp_path / "var"), config_dir=str(config))
+
+
+def test_a_centralised_county_without_a_mapping_fails_saying_how_to_declare_it_sends_packages(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    check = check_etl_mappings(_centralised_county_sending_packages(tmp_path, None), {})
+    assert check.status == FAIL
+    assert "county 520323 has no mapping" in check.detail and "delivery: packages" in check.detail
+
+
+def test_a_centralised_county_that_sends_packages_needs_no_mapping_and_may_upload(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = _centralised_county_sending_packages(tmp_path, "packages")
+    check = check_etl_mappings(settings, {})
+    assert check.status in (OK, WARN), check.detail
+    assert "sending packages (delivery: packages): 520323" in check.detail
+    inbox = settings.spool_dir / "520323" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "p.zip").write_bytes(b"x")
+    assert [c.status for c in check_spool(settings)] == [OK]
+    assert check_county_sources(settings, None, {"NCMS_SOURCE_520323": "mysql://reader@127.0.0.1:1/x"}) == []
+
+
+def test_ncms_doctor_passes_the_mappings_of_a_province_whose_centralised_county_sends_packages(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from ncms.cli import main
+
+    settings = _centralised_county_sending_packages(tmp_path, "packages")
+    base = ["--data-dir", str(settings.data_dir), "--config-dir", str(settings.config_dir)]
+    assert CliRunner().invoke(main, [*base, "db", "upgrade"]).exit_code == 0
+    done = CliRunner().invoke(main, [*base, "doctor"])
+    lines = [line for line in done.output.splitlines() if "mappings" in line or "configuration files" in line]
+    assert lines and not any("FAIL" in line for line in lines), done.output

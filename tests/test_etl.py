@@ -54,16 +54,16 @@ def test_every_shipped_mapping_reads_and_names_its_etl_county() -> None:
 
 
 @pytest.mark.parametrize("raw, message", [
-    ({"county": COUNTY, "records": {"financing": {}}}, "source needs env"),
+    ({"county": COUNTY, "records": {"financing": {}}}, "source: needs env"),
     ({"county": COUNTY, "source": {"env": "X", "password": "secret"}, "records": {}}, "never the connection"),
-    (_mapping(claims={"table": "T"}), "unknown record types"),
+    (_mapping(claims={"table": "T"}), "records.claims: no such record type"),
     (_mapping(financing={"table": "T", "query": "SELECT 1", "watermark": "W"}), "either table or query"),
     (_mapping(financing={"table": "T", "columns": {}}), "watermark names the column"),
     (_mapping(financing={"table": "T", "watermark": "W", "columns": {"year": "ND", "month": "YF", "amount": "JE"}}),
      "required fields not mapped: source"),
     (_mapping(financing={"table": "T", "watermark": "W", "columns": {"year": "ND", "month": "YF", "source": "L",
                                                                       "amount": "JE", "colour": "C"}}),
-     "['colour'] are not fields"),
+     "columns.colour: no such field of financing"),
     (_mapping(financing={"table": "T", "watermark": "W", "columns": {"year": "ND", "month": "YF", "amount": "JE",
                                                                       "source": {"column": "L", "lookup": "x"}}}),
      "columns.source"),
@@ -303,9 +303,9 @@ def test_a_change_committed_at_the_watermark_is_extracted_once(province, setting
 
 def test_a_wrong_overlap_or_change_is_refused() -> None:
     columns = {"year": "ND", "month": "YF", "source": "L", "amount": "JE"}
-    for record, message in [({"overlap": -1, "watermark": "W"}, "overlap: a whole number"),
+    for record, message in [({"overlap": -1, "watermark": "W"}, "overlap: -1 is not allowed; allowed: a whole number"),
                             ({"change": "compare", "watermark": "W"}, "remove watermark"),
-                            ({"change": "diff"}, "change: watermark"),
+                            ({"change": "diff"}, "change: 'diff' is not allowed; allowed: watermark"),
                             ({"change": "compare", "overlap": 5}, "only with a watermark")]:
         with pytest.raises(ConfigError, match=message):
             parse_mapping(_mapping(financing={"table": "T", "columns": columns, **record}), Path("x.yaml"), COUNTY)

@@ -448,10 +448,10 @@ def test_over_standard_price_reads_its_tolerance_from_the_items_of_note(province
 
 @pytest.mark.parametrize("rules, message", [
     ({"no_such_rule": {}}, "no such rule"),
-    ({"split_admission": {"params": {"days": 3}}}, "unknown parameters ['days']"),
-    ({"split_admission": {"severity": "grave"}}, "violation or suspicious"),
+    ({"split_admission": {"params": {"days": 3}}}, "params.days: no such parameter"),
+    ({"split_admission": {"severity": "grave"}}, "allowed: violation, suspicious"),
     ({"split_admission": {"counties": {"520122": {"params": {"days": 3}}}}}, "counties.520122.params"),
-    ({"overpayment": {"counties": {"520122": {"params": {"tolerance": -1}}}}}, "params.tolerance: zero or more"),
+    ({"overpayment": {"counties": {"520122": {"params": {"tolerance": -1}}}}}, "params.tolerance: -1 is not allowed; allowed: zero or more"),
 ])
 def test_a_wrong_rules_file_is_refused_with_the_place(tmp_path, rules, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="rules.yaml") as caught:

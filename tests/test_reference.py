@@ -63,7 +63,7 @@ def test_load_is_idempotent_and_applies_edits(engine):
 
 
 @pytest.mark.parametrize("file, old, new, message", [
-    ("province.yaml", 'code: "520121"', 'code: "520100"', "county #1"),
+    ("province.yaml", 'code: "520121"', 'code: "520100"', "counties[0].code: county code '520100'"),
     ("province.yaml", 'code: "520121"', 'code: "530121"', "province 52"),
     ("institutions.csv", ",county,520121", ",hospital,520121", "institutions.csv:2"),
     ("schemes.yaml", 'ratio: "0.80"', 'ratio: "1.80"', "ratio must be in (0, 1]"),

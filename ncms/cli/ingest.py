@@ -13,7 +13,7 @@ import click
 
 from ncms.db import session_scope
 from ncms.ingest.parallel import by_county
-from ncms.ingest.status import timeliness
+from ncms.ingest.status import judge_all, timeliness
 
 from . import Context, pass_context
 from .db import require_migrated
@@ -135,27 +135,34 @@ def _declared_rows(manifest: dict[str, Any]) -> int:
 
 
 @ingest_group.command("status")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Judge lateness on this day instead of today, e.g. 2012-02-01.")
 @pass_context
-def status_command(obj: Context) -> None:
-    """Each county's newest package and period, any package that never arrived, and the
-    batches still loading (alive, or left by a run that died)."""
+def status_command(obj: Context, as_of: Any) -> None:
+    """Each county's newest package and period, how many periods it is behind its expected
+    cadence (province.yaml), any package that never arrived, and the batches still loading
+    (alive, or left by a run that died)."""
+    from ncms.reference import read_province
+
     require_migrated(obj)
-    today = date.today()
+    today = as_of.date() if as_of else date.today()
+    cadence = read_province(obj.settings.config_dir).cadence
     with session_scope(obj.engine) as session:
         statuses = timeliness(session)
-    click.echo(f"{'county':<16} {'mode':<8} {'batches':>7} {'last seq':>8} {'period end':<11} {'days':>5}  problems")
+    judged = judge_all(statuses, cadence, today)
+    click.echo(f"{'county':<16} {'mode':<8} {'batches':>7} {'last seq':>8} {'period end':<11} {'due':<8} "
+               f"{'behind':<38} problems")
     for s in statuses:
-        problems = []
+        problems, lateness = [], judged[s.county_code]
+        if lateness.late:
+            problems.append("late")
         if s.missing_sequences:
             problems.append("missing " + _ranges(s.missing_sequences))
         if s.refused_sequences:
             problems.append("refused " + _ranges(s.refused_sequences))
-        if not s.batches:
-            problems.append("nothing received")
-        behind = s.days_behind(today)
         click.echo(f"{_pad(s.county_code + ' ' + s.name, 16)} {s.mode.value:<8} {s.batches:>7} {s.last_sequence or '-':>8} "
                    f"{(s.last_period_end.isoformat() if s.last_period_end else '-'):<11} "
-                   f"{behind if behind is not None else '-':>5}  {'; '.join(problems)}")
+                   f"{lateness.cadence.label(lateness.due):<8} {lateness.describe():<38} {'; '.join(problems)}")
     _show_stuck(obj)
 
 

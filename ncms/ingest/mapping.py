@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 
 from ncms.config import ConfigError
+from ncms.configfile import line_of, read_yaml
 from ncms.exchange.fields import DATE
 from ncms.exchange.schemas import LOAD_ORDER, RECORD_SCHEMAS
 from ncms.exchange.screen import SOURCE_KEY
@@ -136,34 +136,37 @@ def load_mapping(config_dir: Path, county: str) -> CountyMapping:
     """Read and check one county's mapping; a mistake is a ConfigError naming the file and the place."""
     path = mapping_path(config_dir, county)
     if not path.exists():
-        raise ConfigError(f"county {county} has no mapping: write {path} (see docs/operations.md)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_mapping(raw, path, county)
+        raise ConfigError(f"county {county} has no mapping: write {path} (see docs/operations.md), "
+                          "or set its delivery: packages in province.yaml if it sends packages")
+    return parse_mapping(read_yaml(path), path, county)
 
 
 def parse_mapping(raw: Any, path: Path, county: str) -> CountyMapping:
-    def fail(message: str) -> ConfigError:
-        return ConfigError(f"{path}: {message}")
+    def fail(message: str, at: Any = None, key: Any = None) -> ConfigError:
+        """``file:line: message``, the line of ``key`` in ``at`` (or of the file's top)."""
+        line = line_of(at if at is not None else raw, key)
+        return ConfigError(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
     if not isinstance(raw, dict):
         raise fail("expected a mapping with county, source and records")
     if str(raw.get("county", "")) != county:
-        raise fail(f"county is {raw.get('county')!r}, the file name says {county}")
+        raise fail(f"county: {raw.get('county')!r} is not allowed; allowed: {county!r}, the file's name", raw, "county")
     source = raw.get("source") or {}
     if not isinstance(source, dict) or not (source.get("env") or source.get("conn_id")):
-        raise fail("source needs env (a variable holding the database URL) or conn_id (an Airflow connection)")
+        raise fail("source: needs env (a variable holding the database URL) or conn_id (an Airflow connection)",
+                   raw, "source")
     if set(source) - {"env", "conn_id"}:
-        raise fail(f"source may only name env and conn_id, never the connection itself: {sorted(set(source))}")
+        raise fail(f"source: {', '.join(sorted(set(source) - {'env', 'conn_id'}))} is not allowed; allowed: env, "
+                   "conn_id (never the connection itself)", raw, "source")
     records_raw = raw.get("records")
     if not isinstance(records_raw, dict) or not records_raw:
-        raise fail("records is empty: map at least one record type")
+        raise fail(f"records: is empty; allowed: one or more of {', '.join(LOAD_ORDER)}", raw, "records")
     unknown = set(records_raw) - set(LOAD_ORDER)
     if unknown:
-        raise fail(f"unknown record types {sorted(unknown)}; the exchange format has {', '.join(LOAD_ORDER)}")
-    records = {rt: _record(rt, records_raw[rt], fail) for rt in LOAD_ORDER if rt in records_raw}
+        raise fail(f"records.{sorted(unknown)[0]}: no such record type; allowed: {', '.join(LOAD_ORDER)}",
+                   records_raw, sorted(unknown)[0])
+    records = {rt: _record(rt, records_raw[rt], lambda m, at=None, key=None, rt=rt: fail(
+        m, records_raw if at is None else at, rt if at is None else key)) for rt in LOAD_ORDER if rt in records_raw}
     if "claim_item" in records:
         items, claims = records["claim_item"], records.get("claim")
         if claims is None:
@@ -172,7 +175,7 @@ def parse_mapping(raw: Any, path: Path, county: str) -> CountyMapping:
             raise fail("a claim_item table needs a claim table, and claim_id mapped to a plain column in both")
     chunk_rows = raw.get("chunk_rows", DEFAULT_CHUNK_ROWS)
     if not isinstance(chunk_rows, int) or chunk_rows < 1:
-        raise fail("chunk_rows must be a positive whole number")
+        raise fail(f"chunk_rows: {chunk_rows!r} is not allowed; allowed: a whole number, 1 or more", raw, "chunk_rows")
     return CountyMapping(county_code=county, path=path, source_env=source.get("env"), conn_id=source.get("conn_id"),
                          records=records, chunk_rows=chunk_rows, description=str(raw.get("description", "")))
 
@@ -199,21 +202,25 @@ def _record(record_type: str, raw: Any, fail: Any) -> RecordMapping:
     if by_name:
         columns = {name: name for name in specs}  # narrowed to what the query returns when it runs
     if not isinstance(columns, dict):
-        raise fail(f"{where}.columns: expected field: column pairs")
+        raise fail(f"{where}.columns: expected field: column pairs", raw, "columns")
     unknown = set(columns) - set(specs)
     if unknown:
-        raise fail(f"{where}.columns: {sorted(unknown)} are not fields of {record_type} ({', '.join(specs)})")
+        raise fail(f"{where}.columns.{sorted(unknown)[0]}: no such field of {record_type}; allowed: "
+                   f"{', '.join(specs)}", columns, sorted(unknown)[0])
     missing = [name for name, spec in specs.items() if spec.required and name not in columns]
     if missing:
-        raise fail(f"{where}.columns: required fields not mapped: {', '.join(missing)}")
-    fields = {name: _field(name, value, f"{where}.columns.{name}", fail) for name, value in columns.items()}
+        raise fail(f"{where}.columns: required fields not mapped: {', '.join(missing)}", raw, "columns")
+    fields = {name: _field(name, value, f"{where}.columns.{name}",
+                           lambda m, at=None, key=None, name=name: fail(m, columns, name))
+              for name, value in columns.items()}
     kind = raw.get("watermark_kind", "time")
     if kind not in ("time", "sequence"):
-        raise fail(f"{where}.watermark_kind: time (an update time, the default) or sequence (a growing number)")
+        raise fail(f"{where}.watermark_kind: {kind!r} is not allowed; allowed: time (an update time, the default), "
+                   "sequence (a growing number)", raw, "watermark_kind")
     overlap = raw.get("overlap", DEFAULT_OVERLAP[kind] if watermark else 0)
     if not isinstance(overlap, int) or isinstance(overlap, bool) or overlap < 0 or (overlap and not watermark):
-        raise fail(f"{where}.overlap: a whole number, 0 or more, of seconds (time) or numbers (sequence) "
-                   "re-read below the watermark; only with a watermark")
+        raise fail(f"{where}.overlap: {overlap!r} is not allowed; allowed: a whole number, 0 or more, of seconds "
+                   "(time) or numbers (sequence) re-read below the watermark; only with a watermark", raw, "overlap")
     return RecordMapping(record_type, table, query, watermark, fields, by_name, sequence=kind == "sequence",
                          overlap=overlap, compare=compare)
 
@@ -222,8 +229,9 @@ def _change(raw: dict[str, Any], where: str, fail: Any) -> bool:
     """``change: watermark`` (the default) or ``compare``: True for compare."""
     change = raw.get("change", "watermark")
     if change not in ("watermark", "compare"):
-        raise fail(f"{where}.change: watermark (extract past a watermark column, the default) or compare "
-                   "(compare the whole table by key and row hash, for a table with no reliable change column)")
+        raise fail(f"{where}.change: {change!r} is not allowed; allowed: watermark (extract past a watermark "
+                   "column, the default), compare (the whole table by key and row hash, for a table with no "
+                   "reliable change column)", raw, "change")
     return change == "compare"
 
 
@@ -231,7 +239,8 @@ def _field(name: str, raw: Any, where: str, fail: Any) -> FieldMapping:
     if isinstance(raw, str):
         return FieldMapping(name, column=raw)
     if not isinstance(raw, dict) or set(raw) - _COLUMN_KEYS or not (raw.get("column") or "value" in raw):
-        raise fail(f"{where}: a column name, or a dictionary of column with codes, date or fen, or a value")
+        raise fail(f"{where}: {raw!r} is not allowed; allowed: a column name, or a dictionary of column with "
+                   "codes, date or fen, or of value")
     codes = raw.get("codes")
     if codes is not None and not isinstance(codes, dict):
         raise fail(f"{where}.codes: expected vendor code: exchange code pairs")

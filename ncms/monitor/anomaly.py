@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import sqlalchemy as sa
-import yaml
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 
@@ -79,28 +78,45 @@ MODELS = ("isolation_forest", "local_outlier_factor")
 
 
 def read_anomaly_settings(config_dir: Path) -> AnomalySettings:
+    """``anomaly.yaml``, every refusal naming its line and key and what is allowed."""
+    from ncms.configfile import line_of, place, read_yaml
+
     path = Path(config_dir) / SETTINGS_FILE
     if not path.exists():
         return AnomalySettings()
-    raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("anomaly") or {}
-    defaults = AnomalySettings()
-    unknown = set(raw) - {f.name for f in fields(AnomalySettings)}
-    if unknown:
-        raise ConfigError(f"{path}: anomaly: unknown settings {sorted(unknown)}; "
-                          f"it takes {sorted(f.name for f in fields(AnomalySettings))}")
+    top = read_yaml(path)
+    raw = (top.get("anomaly") if isinstance(top, dict) else None) or {}
+    defaults, known = AnomalySettings(), [f.name for f in fields(AnomalySettings)]
     for name, value in raw.items():
-        default = getattr(defaults, name)
-        if not _fits(value, default):
-            raise ConfigError(f"{path}: anomaly.{name}: expected {type(default).__name__} (like {default!r}), "
-                              f"got {value!r}")
+        where = place(path, line_of(raw, name), f"anomaly.{name}")
+        if name not in known:
+            raise ConfigError(f"{where}: no such setting; allowed: {', '.join(known)}")
+        allowed = _ALLOWED.get(name) or _kind(getattr(defaults, name))
+        if name in _ALLOWED and value not in _ALLOWED[name] or name not in _ALLOWED and not _fits(
+                value, getattr(defaults, name)):
+            shown = ", ".join(allowed) if isinstance(allowed, tuple) else allowed
+            raise ConfigError(f"{where}: {value!r} is not allowed; allowed: {shown}")
     settings = AnomalySettings(**raw)
-    if settings.method not in METHODS:
-        raise ConfigError(f"{path}: anomaly.method: one of {', '.join(METHODS)}, got {settings.method!r}")
-    if settings.model not in MODELS:
-        raise ConfigError(f"{path}: anomaly.model: one of {', '.join(MODELS)}, got {settings.model!r}")
-    if settings.min_peers < 3 or settings.min_cases < 1 or settings.z_threshold <= 0:
-        raise ConfigError(f"{path}: anomaly: min_peers at least 3, min_cases at least 1, z_threshold above 0")
+    for name, least in (("min_peers", 3), ("min_cases", 1), ("trees", 1), ("top_claims", 0)):
+        if getattr(settings, name) < least:
+            raise ConfigError(f"{place(path, line_of(raw, name), f'anomaly.{name}')}: {getattr(settings, name)!r} "
+                              f"is not allowed; allowed: a whole number, {least} or more")
+    if settings.z_threshold <= 0:
+        raise ConfigError(f"{place(path, line_of(raw, 'z_threshold'), 'anomaly.z_threshold')}: "
+                          f"{settings.z_threshold!r} is not allowed; allowed: a number above 0, e.g. 3.5")
     return settings
+
+
+_ALLOWED = {"method": METHODS, "model": MODELS}
+
+
+def _kind(default: Any) -> str:
+    """What a setting takes, in words, from its default."""
+    if isinstance(default, bool):
+        return "true, false"
+    if isinstance(default, int):
+        return f"a whole number, e.g. {default}"
+    return f"a number, e.g. {default}"
 
 
 def _fits(value: Any, default: Any) -> bool:

@@ -73,8 +73,9 @@ def read_reference(config_dir: Path) -> Reference:
             level=InstitutionLevel(choice(f"{where}: level", row["level"], InstitutionLevel)),
         ))
 
-    for i, s in enumerate(_yaml(config_dir / "schemes.yaml").get("schemes", []), 1):
-        ref.schemes.append(_scheme(f"schemes.yaml: scheme #{i}", s, county_codes))
+    schemes = _yaml(config_dir / "schemes.yaml").get("schemes") or []
+    for i, s in enumerate(schemes, 1):
+        ref.schemes.append(_scheme(place("schemes.yaml", line_of(schemes, i - 1), f"scheme #{i}"), s, county_codes))
 
     for line, row in _csv(config_dir / "catalogue.csv", CATALOGUE_COLUMNS):
         where = f"catalogue.csv:{line}"

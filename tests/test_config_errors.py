@@ -163,3 +163,13 @@ def test_a_province_is_given_as_its_two_digit_prefix_or_its_six_digit_code(tmp_p
 def test_a_distributed_county_cannot_be_extracted(tmp_path):
     message = refusal(tmp_path, "province.yaml", "    mode: gateway\n", "    mode: gateway\n    delivery: extract\n")
     assert "counties[1].delivery (mode gateway): 'extract' is not allowed; allowed: packages" in message
+
+
+def test_a_scheme_mistake_names_the_line_of_its_entry(tmp_path):
+    entry = line_of("schemes.yaml", '  - county: "520121"')
+    message = refusal(tmp_path, "schemes.yaml", 'township:        {deductible: "100.00"',
+                      'hospital:        {deductible: "100.00"')
+    assert message.startswith(f"schemes.yaml:{entry}: scheme #1 (520121 2010): 'hospital' is not allowed; "
+                              "allowed: village, township, county, municipal, provincial, out_of_province"), message
+    message = refusal(tmp_path / "ratio", "schemes.yaml", 'ratio: "0.80"', 'ratio: "1.80"')
+    assert message.startswith(f"schemes.yaml:{entry}: scheme #1 (520121 2010): inpatient.township.ratio"), message

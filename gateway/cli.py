@@ -89,7 +89,7 @@ def _connection_options(command):  # type: ignore[no-untyped-def]
     """--host/--port/--county/--key/--known-hosts/--retries, shared by push and fetch."""
     for option in reversed([
         click.option("--host", required=True, help="Gateway host name or address."),
-        click.option("--port", type=int, default=22, show_default=True),
+        click.option("--port", type=click.IntRange(1, 65535), default=22, show_default=True),
         click.option("--county", required=True, help="County code: the SSH user, e.g. 520122."),
         click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
                      help="The county's private key."),

@@ -180,3 +180,8 @@ def test_serve_refuses_a_port_that_is_none(settings, engine, args, env):
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "serving on" not in done.stdout
     assert "65535" in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+def test_ingest_from_the_inbox_of_an_unknown_county_is_refused_in_one_line(loaded_engine, cli):
+    refusal = one_line_refusal(cli("ingest", "--inbox", "--county", "52012"))  # a digit short
+    assert refusal.startswith("Error: --county 52012: not a county of this province; its counties are 520121,")

@@ -17,6 +17,7 @@ from ncms.ingest.status import judge_all, timeliness
 
 from . import Context, pass_context
 from .db import require_migrated
+from .options import check_counties
 
 if TYPE_CHECKING:
     from ncms.ingest import IngestResult
@@ -106,6 +107,9 @@ def recover_and_report(obj: Context) -> None:
 
 def _ingest_inbox(obj: Context, county: str | None, jobs: int) -> None:
     from ncms.ingest.inbox import ingest_inbox
+
+    if county:  # else an unknown county's inbox is only found empty
+        check_counties(obj.engine, [county])
 
     def report(path: Path, result) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"{result.county_code}/{path.name}: batch {result.batch_id} {result.status.value} — "

@@ -299,3 +299,13 @@ def test_a_connection_closed_during_login_is_a_broken_link_not_a_refusal(dying_s
         open_sftp("127.0.0.1", dying_server, "520122", key.pkey, timeout=5)
     with pytest.raises(TransferError, match="gave up after 2 attempt"):  # retried, then one clear line
         push(package, "127.0.0.1", dying_server, "520122", key.path, retries=2, backoff=0.01, timeout=5)
+
+
+def test_cli_refuses_a_port_that_is_none(package: Path, tmp_path: Path) -> None:
+    """Port 99999 used to be tried (and retried, minutes long) as if it could answer."""
+    key = tmp_path / "key"
+    key.write_text("unused")
+    for command in (["push", str(package)], ["fetch", "--dest", str(tmp_path / "in")]):
+        result = CliRunner().invoke(main, [*command, "--host", "127.0.0.1", "--port", "99999", "--county", "520122",
+                                           "--key", str(key), "--retries", "1"])
+        assert result.exit_code == 2 and "99999 is not in the range 1<=x<=65535" in result.output

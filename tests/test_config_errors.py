@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ncms.config import ConfigError
+from ncms.config import KEYS, ConfigError
 from ncms.ingest.mapping import load_mapping
 from ncms.monitor.anomaly import read_anomaly_settings
 from ncms.monitor.settings import read_rule_settings
@@ -173,3 +173,14 @@ def test_a_scheme_mistake_names_the_line_of_its_entry(tmp_path):
                               "allowed: village, township, county, municipal, provincial, out_of_province"), message
     message = refusal(tmp_path / "ratio", "schemes.yaml", 'ratio: "0.80"', 'ratio: "1.80"')
     assert message.startswith(f"schemes.yaml:{entry}: scheme #1 (520121 2010): inpatient.township.ratio"), message
+
+
+def test_every_environment_variable_the_code_reads_is_in_the_example_and_the_docs():
+    root = CONFIG_DIR.parent
+    code = "".join(p.read_text(encoding="utf-8") for folder in ("ncms", "gateway") for p in (root / folder).rglob("*.py"))
+    names = set(re.findall(r"NCMS_[A-Z_]*[A-Z]", code)) - {"NCMS_SETTINGS", "NCMS_SOURCE"}  # a Flask key; a prefix
+    names |= {f"NCMS_{key.upper()}" for key in KEYS} | {"NCMS_SECRET_KEY"}  # read as ENV_PREFIX + name
+    example = (CONFIG_DIR / "ncms.env.example").read_text(encoding="utf-8")
+    docs = (root / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert sorted(n for n in names if n not in example) == []
+    assert sorted(n for n in names if f"`{n}`" not in docs) == []

@@ -121,9 +121,8 @@ def test_a_missing_key_names_where_it_belongs(tmp_path, file, old, new, start):
     ("province.yaml", "agricultural_population: 350000", "agricultural_population: many", read_reference,
      f"province.yaml:{line_of('province.yaml', 'agricultural_population: 350000')}: "
      "counties[0].agricultural_population: 'many'", "allowed: a whole number, 0 or more"),
-    ("anomaly.yaml", "  min_cases: 20 ", "  min_cases: twenty ", read_anomaly_settings,
-     f"anomaly.yaml:{line_of('anomaly.yaml', 'min_cases')}: anomaly.min_cases: 'twenty'",
-     "allowed: a whole number, e.g. 20"),
+    ("anomaly.yaml", "  trees: 200 ", "  trees: many ", read_anomaly_settings,
+     f"anomaly.yaml:{line_of('anomaly.yaml', '  trees:')}: anomaly.trees: 'many'", "allowed: a whole number, e.g. "),
     ("anomaly.yaml", "  z_threshold: 3.5 ", "  z_threshold: high ", read_anomaly_settings,
      f"anomaly.yaml:{line_of('anomaly.yaml', 'z_threshold')}: anomaly.z_threshold: 'high'",
      "allowed: a number, e.g. 3.5"),

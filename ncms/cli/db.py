@@ -9,7 +9,6 @@ from sqlalchemy.engine import Engine
 
 from ncms import log, migrate
 from ncms.db import session_scope
-from ncms.reference import load_reference, read_reference
 
 from . import Context, UsageError, pass_context
 from .options import OptionError
@@ -80,6 +79,8 @@ def load_config_command(obj: Context) -> None:
 
 def load_configuration(obj: Context) -> dict[str, int]:
     require_migrated(obj)
+    from ncms.reference import load_reference, read_reference  # the models and the YAML reader: not for --help
+
     reference = read_reference(obj.settings.config_dir)
     with session_scope(obj.engine) as session:
         counts = load_reference(session, reference)

@@ -9,13 +9,16 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from . import Context, pass_context
 from .db import require_migrated
 from .options import PERIOD_HELP, OptionError, check_counties, check_rules, listed, parse_period
+
+if TYPE_CHECKING:
+    from ncms.monitor.listing import FindingFilter
 
 STATUSES = ("open", "sent_to_county", "county_responded", "confirmed", "dismissed", "closed")
 
@@ -106,7 +109,7 @@ def export_command(obj: Context, fmt: str | None, out: Path | None, **chosen: An
 
 
 def _filter(obj: Context, counties: tuple[str, ...], rules: tuple[str, ...], statuses: tuple[str, ...],
-            period: str | None, institutions: tuple[str, ...]):  # type: ignore[no-untyped-def]
+            period: str | None, institutions: tuple[str, ...]) -> FindingFilter:
     """The filter asked for, each value checked against what exists: a mistyped code is an
     error naming the codes there are, not an empty list."""
     from ncms.models import FindingStatus

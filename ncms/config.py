@@ -18,6 +18,8 @@ from .errors import NcmsError
 ENV_PREFIX = "NCMS_"
 KEYS = ("data_dir", "database_url", "config_dir", "log_level", "locale", "host", "port", "ingest_jobs", "monitor_jobs")
 SECRET_KEY_FILE = "secret_key"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOCALES = ("zh_Hans_CN", "en")
 MAX_AUTO_JOBS = 4  # the database, not this process, is what parallel loading saturates
 
 
@@ -99,24 +101,29 @@ def load_settings(
     base = Path.cwd() if cwd is None else cwd
     values: dict[str, Any] = {}
 
+    origin: dict[str, str] = {}  # where each value came from, for a refusal to name
     config_file = env.get(f"{ENV_PREFIX}CONFIG_FILE")
     if config_file:
-        values.update(_read_file(_resolve(base, config_file)))
+        path = _resolve(base, config_file)
+        values.update(_read_file(path))
+        origin.update({key: f"{path}:{_line_in(path, key)}: {key}" for key in values})
     for key in KEYS:
         if f"{ENV_PREFIX}{key.upper()}" in env:
             values[key] = env[f"{ENV_PREFIX}{key.upper()}"]
+            origin[key] = f"{ENV_PREFIX}{key.upper()}"
     values.update({k: v for k, v in overrides.items() if v is not None})
+    origin.update({k: f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None})
 
     data_dir = _resolve(base, values.get("data_dir", "var"))
     database_url = values.get("database_url") or f"sqlite:///{data_dir / 'ncms.db'}"
-    port, ingest_jobs = _number(values, "port", 5000), _number(values, "ingest_jobs", 0)
-    monitor_jobs = _number(values, "monitor_jobs", 0)
+    port, ingest_jobs = _number(values, origin, "port", 5000), _number(values, origin, "ingest_jobs", 0)
+    monitor_jobs = _number(values, origin, "monitor_jobs", 0)
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
         config_dir=_resolve(base, values.get("config_dir", "config")),
-        log_level=str(values.get("log_level", "INFO")).upper(),
-        locale=str(values.get("locale", "zh_Hans_CN")),
+        log_level=_one_of(values, origin, "log_level", "INFO", LOG_LEVELS, str.upper),
+        locale=_one_of(values, origin, "locale", "zh_Hans_CN", LOCALES),
         host=str(values.get("host", "127.0.0.1")),
         port=port,
         ingest_jobs=ingest_jobs,
@@ -126,14 +133,35 @@ def load_settings(
     )
 
 
-def _number(values: dict[str, Any], key: str, default: int) -> int:
+def _number(values: dict[str, Any], origin: dict[str, str], key: str, default: int) -> int:
+    value = values.get(key, default)
     try:
-        number = int(values.get(key, default))
-    except ValueError as exc:
-        raise ConfigError(f"NCMS_{key.upper()} must be a number, got {values[key]!r}") from exc
+        number = int(value) if not isinstance(value, (bool, float)) else -1
+    except ValueError:
+        number = -1
     if number < 0:
-        raise ConfigError(f"NCMS_{key.upper()} must not be negative, got {number}")
+        raise ConfigError(f"{origin.get(key, ENV_PREFIX + key.upper())}: {value!r} is not allowed; "
+                          "allowed: a whole number, 0 or more")
     return number
+
+
+def _one_of(values: dict[str, Any], origin: dict[str, str], key: str, default: str,
+            allowed: tuple[str, ...], normal: Any = str) -> str:
+    value = normal(str(values.get(key, default)))
+    if value not in allowed:
+        raise ConfigError(f"{origin.get(key, ENV_PREFIX + key.upper())}: {values[key]!r} is not allowed; "
+                          f"allowed: {', '.join(allowed)}")
+    return value
+
+
+def _line_in(path: Path, key: str) -> int | str:
+    """The line of ``key = ...`` in a TOML file (tomllib keeps no positions)."""
+    import re
+
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if re.match(rf"\s*{re.escape(key)}\s*=", line):
+            return n
+    return "?"
 
 
 def _resolve(base: Path, value: str | Path) -> Path:
@@ -150,9 +178,8 @@ def _read_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     section = data.get("ncms", data)
-    unknown = set(section) - set(KEYS)
+    unknown = sorted(set(section) - set(KEYS))
     if unknown:
-        raise ConfigError(
-            f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; allowed: {', '.join(KEYS)}"
-        )
+        raise ConfigError(f"{path}:{_line_in(path, unknown[0])}: {unknown[0]}: no such setting; "
+                          f"allowed: {', '.join(KEYS)}")
     return dict(section)

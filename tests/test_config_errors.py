@@ -183,3 +183,23 @@ def test_every_environment_variable_the_code_reads_is_in_the_example_and_the_doc
     docs = (root / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert sorted(n for n in names if n not in example) == []
     assert sorted(n for n in names if f"`{n}`" not in docs) == []
+
+
+@pytest.mark.parametrize("environ, file, start, allowed", [
+    ({"NCMS_LOCALE": "fr"}, None, "NCMS_LOCALE: 'fr'", "allowed: zh_Hans_CN, en"),
+    ({"NCMS_LOG_LEVEL": "loud"}, None, "NCMS_LOG_LEVEL: 'loud'", "allowed: DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ({}, "[ncms]\ndata_dir = 'var'\nmonitor_jobs = 'two'\n", "ncms.toml:3: monitor_jobs: 'two'",
+     "allowed: a whole number, 0 or more"),
+    ({"NCMS_INGEST_JOBS": "-1"}, None, "NCMS_INGEST_JOBS: '-1'", "allowed: a whole number, 0 or more"),
+])
+def test_a_bad_setting_names_its_variable_or_file_line_and_the_allowed_values(tmp_path, environ, file, start,
+                                                                              allowed):
+    from ncms.config import load_settings
+
+    if file is not None:
+        (tmp_path / "ncms.toml").write_text(file, encoding="utf-8")
+        environ = {**environ, "NCMS_CONFIG_FILE": str(tmp_path / "ncms.toml")}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ, cwd=tmp_path)
+    message = str(caught.value)
+    assert start in message and allowed in message and not CLASS_NAMES.search(message), message

@@ -428,17 +428,24 @@ def test_anomalous_institutions_stand_out(province, reference):
                                      lambda r: caps.get((r["county_code"], r["adm"], level[r["institution_code"]])),
                                      return_dtype=pl.Decimal(12, 2)).cast(pl.Float64) * 100)
     stays = claims.filter(pl.col("kind") == "inpatient").group_by("institution_code", "level").agg(
-        cost=pl.col("total").mean(), drugs=pl.col("drug").sum() / pl.col("total").sum(), los=pl.col("los").mean())
+        stay_cost=pl.col("total").mean(), los=pl.col("los").mean(), n=pl.len(),
+        bed_day=pl.col("total").sum() / pl.col("los").sum(),
+        short_cheap=((pl.col("los") <= 3) & (pl.col("total") <= 100_000)).mean())
     visits = claims.filter(pl.col("kind") == "outpatient").group_by("institution_code").agg(
+        visit_cost=pl.col("total").mean(), visits=pl.len(),
         under_cap=(fen("compensated_amount") >= pl.col("cap") * 0.95).mean())
     table = stays.join(visits, on="institution_code", how="left").with_columns(
-        [(pl.col(c) / pl.col(c).median().over("level")).alias(f"{c}_x") for c in ("cost", "los")]
-        + [(pl.col("drugs") - pl.col("drugs").median().over("level")).alias("drugs_plus")])
+        [(pl.col(c) / pl.col(c).median().over("level")).alias(f"{c}_x") for c in ("stay_cost", "visit_cost", "los",
+                                                                                    "bed_day")])
     odd = set(province.truth.filter(pl.col("family") == ANOMALOUS_INSTITUTION)["subject_key"])
     assert odd <= {c for c, lv in level.items() if lv in ("township", "county")}
-    stands_out = (pl.col("cost_x") > 1.6) | (pl.col("los_x") > 1.6) | (pl.col("drugs_plus") > 0.15) \
-        | (pl.col("under_cap").fill_null(0) > 0.3)
-    assert set(table.filter(stands_out)["institution_code"]) == odd
+    # one pattern each: dearer visits (or stays, where there are few visits), longer stays,
+    # cheap bed days, short cheap stays, visits just under the cap
+    dearer = pl.when(pl.col("visits").fill_null(0) >= 20).then(pl.col("visit_cost_x") > 1.4) \
+        .otherwise(pl.col("stay_cost_x") > 1.6)
+    stands_out = dearer | (pl.col("los_x") > 1.6) | ((pl.col("bed_day_x") < 0.6) & (pl.col("n") >= 5)) \
+        | ((pl.col("short_cheap") > 0.3) & (pl.col("n") >= 5)) | (pl.col("under_cap").fill_null(0) > 0.5)
+    assert set(table.filter(stands_out & pl.col("level").is_in(["township", "county"]))["institution_code"]) == odd
 
 
 def test_misuse_rate_zero_gives_a_clean_province(reference):

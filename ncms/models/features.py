@@ -27,12 +27,18 @@ class InstitutionMonth(Base):
     county_code: Mapped[str] = mapped_column(ForeignKey("county.code"))  # the institution's county
     level: Mapped[InstitutionLevel] = mapped_column(enum_column(InstitutionLevel, "institution_level"))
     year: Mapped[int]
-    month: Mapped[int]
+    month: Mapped[int]  # the window's first month
+    # a thin institution (a township centre's 10-40 stays a year) is judged over a longer window
+    time_window: Mapped[str] = mapped_column(String(8), default="month", server_default="month")  # or quarter, year
+    months: Mapped[int] = mapped_column(default=1, server_default="1")  # months the window spans
     cases: Mapped[int]
     stays: Mapped[int]
+    visits: Mapped[int] = mapped_column(default=0, server_default="0")  # outpatient
     total_amount: Mapped[Decimal] = mapped_column(Money())
     compensated_amount: Mapped[Decimal] = mapped_column(Money())
-    cost_per_case: Mapped[float | None]
+    cost_per_case: Mapped[float | None]  # (shown; the model scores the cost per visit and per stay)
+    cost_per_visit: Mapped[float | None]
+    cost_per_stay: Mapped[float | None]
     length_of_stay: Mapped[float | None]
     drug_share: Mapped[float | None]
     exam_share: Mapped[float | None]
@@ -42,6 +48,11 @@ class InstitutionMonth(Base):
     growth: Mapped[float | None]
     out_of_county_share: Mapped[float | None]
     diagnosis_concentration: Mapped[float | None]
+    short_cheap_share: Mapped[float | None]
+    long_cheap_share: Mapped[float | None]
+    cost_per_bed_day: Mapped[float | None]
+    admissions_per_member: Mapped[float | None]
+    admissions_per_visit: Mapped[float | None]
     robust_score: Mapped[float | None]  # the mean of its three largest robust z-scores
     model_score: Mapped[float | None]  # the multivariate model's score, 1 at its own boundary of unusual
     score: Mapped[float | None]  # the two combined: 1 and above is flagged

@@ -1,7 +1,9 @@
 """The anomaly model: each institution's month against its peers', explained feature by feature.
 
-Peers are the institutions of the same level in the same month (and, if configured, the same
-prefecture). Two views of how unusual a month is, combined into one score:
+Each institution is judged over the shortest window of care that says something about it: a
+month, else a quarter, else the year to date (a township centre's 10-40 stays a year; see
+``windows``). Peers are the institutions of the same level judged over the same window (and,
+if configured, of the same prefecture). Two views of how unusual a month is, combined into one score:
 
 - robust z-scores per feature within the peers: ``0.6745 (x - median) / MAD``, the modified
   z-score DHIS2 moved to for skewed data (where the MAD is zero, the mean absolute deviation
@@ -35,7 +37,7 @@ from ncms.config import ConfigError
 from ncms.models import Claim, ClaimKind, County, Institution
 
 from .catalogue import days_between, month_of, year_of
-from .features import FEATURES
+from .features import COUNTED, FEATURES, LOW_IS_UNUSUAL, WINDOWS
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,12 @@ class Model:
     version: str
 
 
-MODEL = Model("institution_anomaly", "1")
+MODEL = Model("institution_anomaly", "2")
 SETTINGS_FILE = "anomaly.yaml"
 MAD_TO_SIGMA = 0.6745  # the MAD of a normal distribution is 0.6745 of its standard deviation
 MEAN_AD_TO_SIGMA = 1.253314  # and its mean absolute deviation 0.7979 (1 / 1.2533)
 Z_CLIP = 10.0  # one wild feature does not swamp the rest
+TOP_FEATURES = 3  # the robust score: the mean of the largest z-scores, this many
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class AnomalySettings:
     """``config/anomaly.yaml``: the model's parameters, recorded with each finding."""
 
     enabled: bool = True
-    min_cases: int = 20  # a month with fewer claims is too small to judge
+    min_cases: int = 40  # a window with fewer claims is too small to judge: a longer one is
+    min_stays: int = 30  # and, for an institution that admits, one with fewer stays
     min_peers: int = 5  # a peer group with fewer scored months gives no baseline
     z_threshold: float = 3.5
     by_prefecture: bool = False  # peers of the same prefecture only
@@ -97,7 +101,7 @@ def read_anomaly_settings(config_dir: Path) -> AnomalySettings:
             shown = ", ".join(allowed) if isinstance(allowed, tuple) else allowed
             raise ConfigError(f"{where}: {value!r} is not allowed; allowed: {shown}")
     settings = AnomalySettings(**raw)
-    for name, least in (("min_peers", 3), ("min_cases", 1), ("trees", 1), ("top_claims", 0)):
+    for name, least in (("min_peers", 3), ("min_cases", 1), ("min_stays", 1), ("trees", 1), ("top_claims", 0)):
         if getattr(settings, name) < least:
             raise ConfigError(f"{place(path, line_of(raw, name), f'anomaly.{name}')}: {getattr(settings, name)!r} "
                               f"is not allowed; allowed: a whole number, {least} or more")
@@ -137,32 +141,56 @@ def names(engine: sa.Engine) -> tuple[dict[int, str], dict[str, str]]:
 
 
 def whole_months(period: tuple[date, date] | None) -> tuple[date, date] | None:
-    """The period widened to whole months: a month is compared whole, never half of it."""
+    """The period widened to whole months from the start of its first year: a month is compared
+    whole, never half of it, and a thin institution over its year to date."""
     if period is None:
         return None
-    return _month_days(period[0].year, period[0].month)[0], _month_days(period[1].year, period[1].month)[1]
+    return date(period[0].year, 1, 1), _month_days(period[1].year, period[1].month)[1]
+
+
+def windows(frame: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
+    """The rows of ``frame`` (every window of ``features.windows``, with ``peers``) each
+    institution is judged on, one window a year: the shortest whose median period has
+    ``min_cases`` claims, ``min_peers`` peers and, if it admits at all that year, ``min_stays``
+    stays; else the longest (the year to date)."""
+    per = (frame.group_by("institution_id", "year", "time_window")
+           .agg(pl.col("cases", "stays", "peers").fill_null(0).median(), pl.col("stays").sum().alias("admitted"))
+           .with_columns(thick=(pl.col("cases") >= settings.min_cases) & (pl.col("peers") >= settings.min_peers)
+                         & ((pl.col("stays") >= settings.min_stays) | (pl.col("admitted") == 0))))
+    order = {name: i for i, name in enumerate(WINDOWS)}
+    per = per.with_columns(rank=pl.col("time_window").replace_strict(order, return_dtype=pl.Int64))
+    chosen = per.group_by("institution_id", "year").agg(  # none thick enough: the longest
+        pl.col("rank").filter(pl.col("thick")).min().fill_null(pl.col("rank").max()))
+    chosen = chosen.select("institution_id", "year", pl.col("rank").replace_strict(
+        {i: name for name, i in order.items()}, return_dtype=pl.String).alias("time_window"))
+    return frame.join(chosen, on=["institution_id", "year", "time_window"], how="semi")
 
 
 def score(frame: pl.DataFrame, settings: AnomalySettings, prefectures: dict[str, str] | None = None) -> pl.DataFrame:
-    """The institution months of ``frame`` (features.compute_features) with their scores: per
-    feature ``z_<feature>`` and ``median_<feature>`` (the peers'), ``peers``, ``robust_score``,
-    ``model_score``, ``score`` and ``flagged``. Months not scored (too few claims or peers) keep
-    NULL scores. The same rows give the same scores."""
-    frame = frame.sort("institution_id", "year", "month")
-    group = ["level", "year", "month"]
+    """The institution windows of ``frame`` (features.compute_features) each institution is
+    judged on (``windows``), with their scores: per feature ``z_<feature>`` and
+    ``median_<feature>`` (the peers': every institution of the level over the same window),
+    ``peers``, ``robust_score``, ``model_score``, ``score`` and ``flagged``. Windows not scored
+    (too few claims or peers) keep NULL scores. The same rows give the same scores."""
+    group = ["level", "time_window", "year", "month"]
     if settings.by_prefecture:
         frame = frame.with_columns(prefecture=pl.col("county_code").replace_strict(prefectures or {}, default=None))
         group.append("prefecture")
-    judged = frame.filter(pl.col("cases") >= settings.min_cases)
-    judged = judged.with_columns(peers=pl.len().over(group)).filter(pl.col("peers") >= settings.min_peers)
+    frame = frame.sort("institution_id", "time_window", "year", "month")
+    eligible = frame.filter(pl.col("cases") >= settings.min_cases).with_columns(peers=pl.len().over(group))
+    baseline = eligible.with_columns(
+        **{f"median_{name}": pl.col(name).median().over(group) for name in FEATURES},
+        **{f"z_{name}": _z(name, group) for name in FEATURES},
+        median_paid_per_case=(pl.col("compensated_amount") / pl.col("cases")).median().over(group))
+    keys = ["institution_id", "time_window", "year", "month"]
+    frame = windows(frame.join(eligible.select(*keys, "peers"), on=keys, how="left"), settings)
+    judged = frame.join(baseline.drop("peers"), on=keys, how="inner", suffix="_b").select(
+        frame.columns + [c for c in baseline.columns if c.startswith(("z_", "median_"))])
+    judged = judged.filter(pl.col("peers") >= settings.min_peers).sort("institution_id", "year", "month")
     if judged.is_empty():
         return frame.with_columns(**{name: pl.lit(None, pl.Float64) for name in _SCORES}, flagged=pl.lit(False))
-    judged = judged.with_columns(**{f"median_{name}": pl.col(name).median().over(group) for name in FEATURES},
-                                 paid_per_case=pl.col("compensated_amount") / pl.col("cases"))
-    judged = judged.with_columns(**{f"z_{name}": _z(name, group) for name in FEATURES},
-                                 median_paid_per_case=pl.col("paid_per_case").median().over(group))
-    z = judged.select(f"z_{name}" for name in FEATURES).to_numpy().clip(0, Z_CLIP)  # above the peers only
-    robust = np.sort(z, axis=1)[:, -3:].mean(axis=1)
+    z = judged.select(f"z_{name}" for name in FEATURES).to_numpy().clip(0, Z_CLIP)  # the unusual side only
+    robust = np.sort(z, axis=1)[:, -TOP_FEATURES:].mean(axis=1)
     model = _model_scores(z, settings)
     chosen = {"combined": np.sqrt(robust / settings.z_threshold * model), "robust": robust / settings.z_threshold,
               "model": model}
@@ -170,7 +198,8 @@ def score(frame: pl.DataFrame, settings: AnomalySettings, prefectures: dict[str,
                                  score=pl.Series(chosen[settings.method]))
     judged = judged.with_columns(flagged=(pl.col("score") >= 1)
                                  & (pl.max_horizontal(pl.col(f"z_{n}") for n in FEATURES) >= settings.z_threshold))
-    return frame.join(judged.select("institution_id", "year", "month", *_SCORES, "flagged", "peers",
+    # an institution has one window a year: its first month names it
+    return frame.join(judged.select("institution_id", "year", "month", *_SCORES, "flagged",
                                     "median_paid_per_case", *(f"z_{n}" for n in FEATURES),
                                     *(f"median_{n}" for n in FEATURES)),
                       on=["institution_id", "year", "month"], how="left").with_columns(pl.col("flagged").fill_null(False))
@@ -193,20 +222,29 @@ def _model_scores(z: np.ndarray, settings: AnomalySettings) -> np.ndarray:
 
 
 def _z(name: str, group: list[str]) -> pl.Expr:
-    """The modified z-score of a feature within its peer group; 0 where the feature is missing
-    (no evidence either way) or every peer has the same value."""
-    deviation = pl.col(name) - pl.col(name).median().over(group)
+    """The modified z-score of a feature within its peer group, signed so that the unusual side
+    is positive (below the peers for ``LOW_IS_UNUSUAL``); 0 where the feature is missing (no
+    evidence either way) or every peer has the same value. A share of a count (``COUNTED``) is
+    never more unusual than counting allows: its spread is at least the Poisson spread of the
+    count the peers' median share expects (one, at the least), so a township centre's six
+    patients from another county, where its peers have none, are not 20 peer spreads away."""
+    median = pl.col(name).median().over(group)
+    deviation = (pl.col(name) - median) * (-1 if name in LOW_IS_UNUSUAL else 1)
     mad = deviation.abs().median().over(group)
     mean_ad = deviation.abs().mean().over(group)
-    z = (pl.when(mad > 0).then(MAD_TO_SIGMA * deviation / mad)
-         .when(mean_ad > 0).then(deviation / (MEAN_AD_TO_SIGMA * mean_ad))
-         .otherwise(0.0))
+    spread = (pl.when(mad > 0).then(mad / MAD_TO_SIGMA).when(mean_ad > 0).then(MEAN_AD_TO_SIGMA * mean_ad)
+              .otherwise(0.0))
+    if name in COUNTED:
+        n = pl.col(COUNTED[name]).cast(pl.Float64)
+        spread = pl.max_horizontal(spread, pl.max_horizontal(median * n, pl.lit(1.0)).sqrt() / n)
+    z = pl.when(spread > 0).then(deviation / spread).otherwise(0.0)
     return z.fill_null(0.0).fill_nan(0.0)
 
 
 def explain(row: dict[str, Any], top: int = 3) -> list[dict[str, Any]]:
     """The ``top`` features that make a scored month unusual, most unusual first: the value, the
-    peers' median, and how many peer spreads (robust z) above it lies."""
+    peers' median, and how many peer spreads (robust z) above it lies (below, for a feature
+    whose low values are unusual)."""
     ranked = sorted(FEATURES, key=lambda name: -(row[f"z_{name}"] or 0.0))
     return [{"feature": name, "value": _round(row[name]), "peer_median": _round(row[f"median_{name}"]),
              "spreads_away": round(row[f"z_{name}"], 1)} for name in ranked[:top] if (row[f"z_{name}"] or 0) > 0]
@@ -228,13 +266,14 @@ def hits(scored: pl.DataFrame, codes: dict[int, str], claims: Any) -> list[dict[
     found = []
     for row, reasons in flagged:
         key = (row["institution_id"], row["year"], row["month"])
-        first, last = _month_days(row["year"], row["month"])
+        first, last = window_days(row)
         excess = row["compensated_amount"] - row["cases"] * row["median_paid_per_case"]
         found.append({
-            "subject_key": f"institution:{codes[key[0]]}:{key[1]}-{key[2]:02d}",
+            "subject_key": f"institution:{codes[key[0]]}:{window_name(row)}",
             "county_code": row["county_code"], "claim_id": None, "institution_id": key[0],
             "amount": Decimal(f"{max(excess, 0.0):.2f}"), "period_start": first, "period_end": last,
-            "ev_features": reasons, "ev_peers": row["peers"], "ev_cases": row["cases"],
+            "ev_window": row["time_window"], "ev_months": row["months"],
+            "ev_features": reasons, "ev_peers": row["peers"], "ev_cases": row["cases"], "ev_stays": row["stays"],
             "ev_score": round(row["score"], 3), "ev_robust_score": round(row["robust_score"], 2),
             "ev_model_score": round(row["model_score"], 3), "ev_claims": contributing.get(key, []),
         })
@@ -245,32 +284,56 @@ def _month_days(year: int, month: int) -> tuple[date, date]:
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 
+def window_days(row: dict[str, Any]) -> tuple[date, date]:
+    """The first and last day of a row's window."""
+    last = row["month"] + row["months"] - 1
+    return _month_days(row["year"], row["month"])[0], _month_days(row["year"], last)[1]
+
+
+def window_name(row: dict[str, Any]) -> str:
+    """A window as a finding's subject names it: 2011-03, 2011-Q1, 2011 (the year to date)."""
+    if row["time_window"] == "year":
+        return f"{row['year']}"
+    if row["time_window"] == "quarter":
+        return f"{row['year']}-Q{(row['month'] - 1) // 3 + 1}"
+    return f"{row['year']}-{row['month']:02d}"
+
+
 def top_claims(conn: sa.Connection, wanted: list[tuple[dict[str, Any], str]], n: int
                ) -> dict[tuple[int, int, int], list[dict[str, Any]]]:
-    """For each (institution month, feature): its ``n`` claims that contribute most to the
-    feature: the longest stays, the visits paid nearest the cap, or (for cost, shares, ratios)
-    the costliest. One query per way of ordering, ranking the claims of all the months at once
+    """For each (institution window, feature): its ``n`` claims that contribute most to the
+    feature: the longest stays (length, cost per bed day), the cheapest stays (short cheap
+    stays, admissions), the visits paid nearest the cap, or (for cost, shares, ratios) the
+    costliest. One query per way of ordering, ranking the claims of all the months at once
     (claims carry no index by institution: a query per month would read them all each time)."""
     length = days_between(Claim.admission_date, Claim.discharge_date)
     orders = {"length_of_stay": (length.desc(), [Claim.kind == ClaimKind.INPATIENT]),
+              "cost_per_bed_day": (length.desc(), [Claim.kind == ClaimKind.INPATIENT]),
+              "cost_per_stay": (Claim.total_amount.desc(), [Claim.kind == ClaimKind.INPATIENT]),
+              "cost_per_visit": (Claim.total_amount.desc(), [Claim.kind == ClaimKind.OUTPATIENT]),
+              "short_cheap_share": (Claim.total_amount.asc(), [Claim.kind == ClaimKind.INPATIENT]),
+              "long_cheap_share": (length.desc(), [Claim.kind == ClaimKind.INPATIENT]),
+              "admissions_per_member": (Claim.total_amount.asc(), [Claim.kind == ClaimKind.INPATIENT]),
+              "admissions_per_visit": (Claim.total_amount.asc(), [Claim.kind == ClaimKind.INPATIENT]),
               "readmission_rate": (Claim.total_amount.desc(), [Claim.kind == ClaimKind.INPATIENT]),
               "under_cap_share": (Claim.compensated_amount.desc(), [Claim.kind == ClaimKind.OUTPATIENT])}
-    by_order: dict[str, set[tuple[int, int, int]]] = {}
+    by_order: dict[tuple[str, int], dict[tuple[int, int, int], tuple[date, date]]] = {}
     for row, feature in wanted:
-        by_order.setdefault(feature if feature in orders else "", set()).add(
-            (row["institution_id"], row["year"], row["month"]))
+        by_order.setdefault((feature if feature in orders else "", WINDOWS[row["time_window"]]), {})[
+            (row["institution_id"], row["year"], row["month"])] = window_days(row)
     found: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
-    for feature, keys in by_order.items():
+    for (feature, size), keys in by_order.items():
         order, where = orders.get(feature, (Claim.total_amount.desc(), []))
-        year, month = year_of(Claim.admission_date), month_of(Claim.admission_date)
-        days = [_month_days(y, m) for _, y, m in keys]
-        ranked = (sa.select(Claim.institution_id, year.label("year"), month.label("month"), Claim.county_code,
+        year = year_of(Claim.admission_date)
+        first = (month_of(Claim.admission_date) - 1) // size * size + 1
+        ranked = (sa.select(Claim.institution_id, year.label("year"), first.label("month"), Claim.county_code,
                             Claim.source_id, Claim.admission_date, Claim.total_amount, Claim.compensated_amount,
                             length.label("days"), sa.func.row_number().over(
-                                partition_by=(Claim.institution_id, year, month), order_by=(order, Claim.id))
+                                partition_by=(Claim.institution_id, year, first), order_by=(order, Claim.id))
                             .label("rank"))
                   .where(Claim.institution_id.in_({key[0] for key in keys}), Claim.voided.is_(False),
-                         Claim.admission_date.between(min(d[0] for d in days), max(d[1] for d in days)), *where)
+                         Claim.admission_date.between(min(d[0] for d in keys.values()),
+                                                      max(d[1] for d in keys.values())), *where)
                   .subquery("ranked"))
         for r in conn.execute(sa.select(ranked).where(ranked.c.rank <= n).order_by(*ranked.c[:3], ranked.c.rank)):
             if (r.institution_id, r.year, r.month) in keys:

@@ -49,7 +49,9 @@ def _households(world: World, county: int, target: int, rng: np.random.Generator
     sizes = sizes[:keep]
     n = len(sizes)
     townships, clinics = _places(world, county)
-    t = rng.integers(0, len(townships), n)
+    # townships differ in size: from 0.4 to 1.6 times the county's mean, by their order
+    weights = np.linspace(0.4, 1.6, len(townships)) if len(townships) > 1 else np.ones(1)
+    t = rng.choice(len(townships), size=n, p=weights / weights.sum())
     village_clinic = pick_from([np.asarray(c, dtype=np.int32) for c in clinics], t, rng.random(n))
     clinic_village = world.institutions["name"].gather(village_clinic).str.extract(r"[镇乡](.+?村)", 1)
     synthetic = pl.Series(F.VILLAGE_NAMES).gather(rng.integers(0, len(F.VILLAGE_NAMES), n))

@@ -92,6 +92,7 @@ class Rule:
     example: str = ""  # a hit and a near miss, in words (docs/rules.md)
     whole_county: bool = False  # judges a county's fund, not people: an incremental run re-reads the county
     basis: str = ""  # rules of one basis build on one aggregate, computed once when they run together
+    source: str = ""  # where the thresholds come from (docs/rules.md)
 
 
 def together(queries: dict[str, sa.Select]) -> sa.Select:
@@ -885,7 +886,11 @@ CATALOGUE: tuple[Rule, ...] = (
          "the compensation paid on the stay", Severity.SUSPICIOUS, ghost_stay,
          {"min_days": 15, "max_cost_per_day": 50}, basis=STAYS,
          example="30 days for 600.00 yuan (20.00 a day): a hit. 30 days for 3,000.00, or 10 days for "
-                 "200.00: not."),
+                 "200.00: not.",
+         source="form: a stay longer than a bound costing less than a floor a day, as supervision frames ghost "
+                "stays (挂床住院). Floor: 50 yuan a day, under a tenth of a day in hospital in 2010 (590.6 yuan; "
+                "Ministry of Health, 2010年我国卫生事业发展统计公报): almost no care beyond the bed. Bound: 15 days, "
+                "about 1.4 times the hospitals' mean stay of that year (10.5 days, the same bulletin; to verify)"),
     Rule("low_standard_admission", "1", "low-standard admission", "低标准入院", "Admission for outpatient care",
          "A stay of at most {max_days} days costing at most {max_total} yuan, for a diagnosis treated as an "
          "outpatient ({diagnoses}).",
@@ -894,7 +899,12 @@ CATALOGUE: tuple[Rule, ...] = (
          {"diagnoses": ["J06.9", "J02.9", "K02.9", "L30.9", "M54.5", "R50.9"], "max_days": 3, "max_total": 1000},
          basis=STAYS,
          example="Admitted for J06.9 (a common cold) for 2 days, 450.00 yuan: a hit. For J18.9 "
-                 "(pneumonia), or for J06.9 over 5 days: not."),
+                 "(pneumonia), or for J06.9 over 5 days: not.",
+         source="form: a diagnosis treated as an outpatient (an ICD list), a short stay and a low cost, as "
+                "supervision frames low-standard admissions (低标准入院). Cost bound: 1,000 yuan, under half of a "
+                "stay at a community health centre in 2010 (2,357.6 yuan) and a sixth of one in hospital (6,193.9 "
+                "yuan; Ministry of Health, 2010年我国卫生事业发展统计公报). Length bound: 3 days, under a third of "
+                "the hospitals' mean stay of that year (10.5 days, the same bulletin; to verify)"),
     Rule("fund_overspend", "1", "fund early warning", "基金超支预警", "Fund heading for a deficit",
          "A county fund whose compensation paid in a year, at the monthly run rate so far (paid x 12 / "
          "months reached), comes to more than the year's financing: a deficit now or by the year's end.",

@@ -47,6 +47,8 @@ def render() -> str:
                 f"version {rule.version}; default severity: {rule.severity.value})", "",
                 _fill(rule.logic_en, rule.params), "", _fill(rule.logic_zh, rule.params), "",
                 f"{_at_stake(rule)[0].upper()}{_at_stake(rule)[1:]}.", "", f"Example: {rule.example}", ""]
+        if rule.source:
+            out += [f"Source of the thresholds: {rule.source}.", ""]
         if rule.basis:
             others = ", ".join(f"`{r.code}`" for r in CATALOGUE if r.basis == rule.basis and r is not rule)
             out += [f"Basis: {rule.basis}, shared with {others}.", ""]

@@ -89,9 +89,9 @@ def evaluation_table(report: dict) -> list[str]:
              f"busiest clean township centres flagged {shown(figures['busiest_clean_townships_flagged'], 'd')}"
              for method, figures in report["summary"].items()]
     lines.append(f"{report['method']}, worst of {seeds} seeds:")
-    lines.append(f"{'group':<40} {'labelled':>8} {'ROC AUC':>8} {'P@k':>6} {'recall':>7}")
+    lines.append(f"{'group':<44} {'labelled':>8} {'ROC AUC':>8} {'P@k':>6} {'recall':>7}")
     for group, figures in report["groups"].items():
-        lines.append(f"{group:<40} {figures['labelled']:>8} {shown(figures['roc_auc'], '.3f'):>8} "
+        lines.append(f"{group:<44} {figures['labelled']:>8} {shown(figures['roc_auc'], '.3f'):>8} "
                      f"{shown(figures['precision_at_k'], '.2f'):>6} {shown(figures['recall'], '.2f'):>7}")
     return lines
 

@@ -1,21 +1,25 @@
-"""The anomaly model: each institution's month against its peers', explained feature by feature.
+"""The anomaly model: each institution's window of care against its peers', explained feature
+by feature.
 
 Each institution is judged over the shortest window of care that says something about it: a
 month, else a quarter, else the year to date (a township centre's 10-40 stays a year; see
-``windows``). Peers are the institutions of the same level judged over the same window (and,
-if configured, of the same prefecture). Two views of how unusual a month is, combined into one score:
+``windows``). Peers are the institutions of the same level over the same window (and, if
+configured, of the same prefecture). Two views of how unusual a window is, combined into one
+score:
 
 - robust z-scores per feature within the peers: ``0.6745 (x - median) / MAD``, the modified
   z-score DHIS2 moved to for skewed data (where the MAD is zero, the mean absolute deviation
-  times 1.2533 stands in for it). Only values above the peers count (billing less is not what
-  auditors look for); the *robust score* is the mean of a month's three largest z-scores;
-- a multivariate model over every judged month's z-scores, catching combinations no single
+  times 1.2533 stands in for it; a share of a count never spreads less than counting does).
+  Only the unusual side counts (above the peers; below, for the cost per bed day): billing
+  less is not what auditors look for; the *robust score* is the mean of a window's three
+  largest z-scores;
+- a multivariate model over every judged window's z-scores, catching combinations no single
   feature shows: an isolation forest (scikit-learn), chosen over a local outlier factor by
   ``ncms monitor evaluate``; its score scaled so that 1 is its own boundary of unusual.
 
 ``score = sqrt(robust / z_threshold * model)``: 1 where both stand at their thresholds; a
-month scoring 1 or more, with at least one feature ``z_threshold`` peer spreads above its
-peers, is a finding (docs/anomaly.md).
+window scoring 1 or more, with at least one feature ``z_threshold`` peer spreads on its
+unusual side, is a finding (docs/anomaly.md).
 """
 from __future__ import annotations
 

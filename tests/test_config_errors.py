@@ -203,3 +203,16 @@ def test_a_bad_setting_names_its_variable_or_file_line_and_the_allowed_values(tm
         load_settings(environ, cwd=tmp_path)
     message = str(caught.value)
     assert start in message and allowed in message and not CLASS_NAMES.search(message), message
+
+
+def test_every_anomaly_setting_is_documented_with_its_default():
+    from dataclasses import fields
+
+    from ncms.monitor.anomaly import AnomalySettings
+
+    docs = (CONFIG_DIR.parent / "docs" / "configuration.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `"): line.split("|")[3].strip(" `") for line in docs.splitlines()
+            if line.startswith("| `") and line.count("|") == 5}
+    for f in fields(AnomalySettings):
+        default = getattr(AnomalySettings(), f.name)
+        assert rows.get(f.name) == (str(default).lower() if isinstance(default, bool) else str(default)), f.name

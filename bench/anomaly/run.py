@@ -52,7 +52,7 @@ def model_run(url: str, args: list[str]) -> tuple[float, float]:
     engine.dispose()
     done = ncms(args, "monitor", "run", "--rule", "institution_anomaly")
     print("\n".join("#   " + line for line in done.stdout.splitlines()[-3:]))
-    seconds = float(re.search(r"yuan at stake, ([0-9.]+) s$", done.stdout.strip().splitlines()[-1]).group(1))
+    seconds = float(re.search(r"^run \S+: .*, ([0-9.]+) s$", done.stdout, re.M).group(1))  # run …: …, 12.2 s
     peak = int(re.search(r"PEAK_KIB (\d+)", done.stderr).group(1)) / 1024
     return seconds, peak
 

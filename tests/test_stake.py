@@ -141,3 +141,21 @@ def test_ncms_monitor_run_prints_money_at_stake_and_the_fund_apart(copies, cli) 
     assert re.search(r"^fund: 1 county projected short by 65,500\.00 yuan \(fund_overspend\)$", done.output, re.M)
     rows = {line.split()[0]: line.split() for line in done.output.splitlines() if line.split()}
     assert rows["duplicate_claim"][4] == f"{COPIES:,.2f}" and rows["fund_overspend"][4] == "fund"
+
+
+def test_money_at_stake_reads_each_total_once_not_once_per_finding(copies, settings) -> None:  # type: ignore[no-untyped-def]
+    """The plan joins each finding to its member's and institution's totals by an index (SQLite
+    builds one when it can): a scan of the member totals per finding made 100,000 findings take
+    34 s instead of 0.7 s."""
+    run_monitor(copies, settings, counties=[COUNTY])
+    if copies.dialect.name != "sqlite":
+        pytest.skip("the plan of SQLite, whose automatic indexes need comparable types")
+    from ncms.monitor.stake import counted, holding
+
+    rows = counted(*holding()).subquery("counted")
+    sql = sa.select(rows.c.rule_code, sa.func.sum(rows.c.counted)).group_by(rows.c.rule_code).compile(
+        copies, compile_kwargs={"literal_binds": True})
+    with copies.connect() as conn:
+        plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+    scans = [step for step in plan if step.startswith("SCAN") and "LEFT-JOIN" in step]
+    assert not scans, plan

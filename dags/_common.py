@@ -26,6 +26,8 @@ def config_dir() -> Path:
 
 
 def etl_counties() -> list[tuple[str, str]]:
-    """(code, name) of every centralised county in config/province.yaml: a local file read."""
+    """(code, name) of every centralised county in config/province.yaml that the province
+    extracts (not those with ``delivery: packages``, which send packages): a local file read."""
     province = yaml.safe_load((config_dir() / "province.yaml").read_text(encoding="utf-8"))
-    return [(c["code"], c.get("name_en") or c["name"]) for c in province["counties"] if c.get("mode") == "etl"]
+    return [(c["code"], c.get("name_en") or c["name"]) for c in province["counties"]
+            if c.get("mode") == "etl" and c.get("delivery", "extract") == "extract"]

@@ -628,3 +628,32 @@ def test_a_boundary_row_hashes_as_it_loads_whatever_its_window_types() -> None:
     assert len(set(hashes("10587.50", "10587.5"))) == 1
     assert hashes("9548")[0] == hashes("9548", source=" central ")[0]  # a code loads trimmed
     assert len(set(hashes("9548", "9548.5", "954.8", "95480"))) == 4  # a changed amount is a change
+
+
+def test_ncms_etl_all_and_the_dags_leave_out_a_county_that_sends_packages(cli, province, settings, tmp_path,
+                                                                          monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A centralised county with ``delivery: packages`` has no mapping: ``--all`` must not try it."""
+    config = tmp_path / "config"
+    shutil.copytree(settings.config_dir, config)
+    text = (config / "province.yaml").read_text(encoding="utf-8")
+    start = text.index('code: "520123"')
+    mode = text.index("mode: etl", start)
+    (config / "province.yaml").write_text(text[:mode] + "mode: etl\n    delivery: packages" + text[mode + 9:],
+                                          encoding="utf-8")
+    (config / "mappings" / "520123.yaml").unlink(missing_ok=True)
+    for county in ("520121", "520323"):
+        url = f"sqlite:///{tmp_path / f'{county}.db'}"
+        county_database(url, county, seed=2)
+        monkeypatch.setenv(f"NCMS_SOURCE_{county}", url)
+    done = cli("--config-dir", str(config), "etl", "--all")
+    assert done.exit_code == 0, done.output
+    assert "2 county(ies) extracted" in done.output and "520123" not in done.output
+    monkeypatch.setenv("NCMS_CONFIG_DIR", str(config))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "dags"))
+    sys.modules.pop("_common", None)
+    import _common
+
+    try:
+        assert [code for code, _ in _common.etl_counties()] == ["520121", "520323"]
+    finally:
+        sys.modules.pop("_common", None)

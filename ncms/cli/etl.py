@@ -4,10 +4,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import select
-
-from ncms.db import session_scope
-from ncms.models import County, DeploymentMode
 
 from . import Context, pass_context
 from .db import require_migrated
@@ -19,7 +15,7 @@ if TYPE_CHECKING:
 
 @click.command("etl")
 @click.argument("counties", nargs=-1)
-@click.option("--all", "all_counties", is_flag=True, help="Every county whose mode is etl in config/province.yaml.")
+@click.option("--all", "all_counties", is_flag=True, help="Every county whose mode is etl in config/province.yaml, less those with delivery: packages.")
 @click.option("--since", help="Backfill from this update time (inclusive), e.g. '2011-03-01'; the stored "
               "watermark does not move. Only update-time streams are read: sequence and compared streams are skipped.")
 @click.option("--until", help="Stop at this update time (inclusive); sequence and compared streams are skipped.")
@@ -46,9 +42,9 @@ def etl_command(obj: Context, counties: tuple[str, ...], all_counties: bool, sin
     from .ingest import recover_and_report  # batches and work folders of runs that died
     recover_and_report(obj)
     if all_counties:
-        with session_scope(obj.engine) as session:
-            counties = tuple(session.scalars(select(County.code).where(County.mode == DeploymentMode.ETL)
-                                             .order_by(County.code)))
+        from ncms.doctor import extracted_counties  # mode etl, less those that send packages
+
+        counties = tuple(sorted(extracted_counties(obj.settings)))
 
     def progress(county: str, record_type: str, rows: int) -> None:
         click.echo(f"{county} {record_type}: {rows:,} rows extracted", err=True)

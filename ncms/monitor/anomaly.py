@@ -3,7 +3,7 @@ by feature.
 
 Each institution is judged over the shortest window of care that says something about it: a
 month, else a quarter, else the year to date (a township centre's 10-40 stays a year; see
-``windows``). Peers are the institutions of the same level over the same window (and, if
+``windows.pick``). Peers are the institutions of the same level over the same window (and, if
 configured, of the same prefecture). Two views of how unusual a window is, combined into one
 score:
 
@@ -23,7 +23,6 @@ unusual side, is a finding (docs/anomaly.md).
 """
 from __future__ import annotations
 
-import calendar
 import math
 from dataclasses import dataclass, fields
 from datetime import date
@@ -41,7 +40,8 @@ from ncms.config import ConfigError
 from ncms.models import Claim, ClaimKind, County, Institution
 
 from .catalogue import days_between, month_of, year_of
-from .features import COUNTED, FEATURES, LOW_IS_UNUSUAL, WINDOWS
+from .features import COUNTED, FEATURES, LOW_IS_UNUSUAL
+from .windows import WINDOWS, month_days, pick, window_days, window_name
 
 
 @dataclass(frozen=True)
@@ -149,25 +149,7 @@ def whole_months(period: tuple[date, date] | None) -> tuple[date, date] | None:
     whole, never half of it, and a thin institution over its year to date."""
     if period is None:
         return None
-    return date(period[0].year, 1, 1), _month_days(period[1].year, period[1].month)[1]
-
-
-def windows(frame: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
-    """The rows of ``frame`` (every window of ``features.windows``, with ``peers``) each
-    institution is judged on, one window a year: the shortest whose median period has
-    ``min_cases`` claims, ``min_peers`` peers and, if it admits at all that year, ``min_stays``
-    stays; else the longest (the year to date)."""
-    per = (frame.group_by("institution_id", "year", "time_window")
-           .agg(pl.col("cases", "stays", "peers").fill_null(0).median(), pl.col("stays").sum().alias("admitted"))
-           .with_columns(thick=(pl.col("cases") >= settings.min_cases) & (pl.col("peers") >= settings.min_peers)
-                         & ((pl.col("stays") >= settings.min_stays) | (pl.col("admitted") == 0))))
-    order = {name: i for i, name in enumerate(WINDOWS)}
-    per = per.with_columns(rank=pl.col("time_window").replace_strict(order, return_dtype=pl.Int64))
-    chosen = per.group_by("institution_id", "year").agg(  # none thick enough: the longest
-        pl.col("rank").filter(pl.col("thick")).min().fill_null(pl.col("rank").max()))
-    chosen = chosen.select("institution_id", "year", pl.col("rank").replace_strict(
-        {i: name for name, i in order.items()}, return_dtype=pl.String).alias("time_window"))
-    return frame.join(chosen, on=["institution_id", "year", "time_window"], how="semi")
+    return date(period[0].year, 1, 1), month_days(period[1].year, period[1].month)[1]
 
 
 def score(frame: pl.DataFrame, settings: AnomalySettings, prefectures: dict[str, str] | None = None) -> pl.DataFrame:
@@ -187,7 +169,7 @@ def score(frame: pl.DataFrame, settings: AnomalySettings, prefectures: dict[str,
         **{f"z_{name}": _z(name, group) for name in FEATURES},
         median_paid_per_case=(pl.col("compensated_amount") / pl.col("cases")).median().over(group))
     keys = ["institution_id", "time_window", "year", "month"]
-    frame = windows(frame.join(eligible.select(*keys, "peers"), on=keys, how="left"), settings)
+    frame = pick(frame.join(eligible.select(*keys, "peers"), on=keys, how="left"), settings)
     judged = frame.join(baseline.drop("peers"), on=keys, how="inner", suffix="_b").select(
         frame.columns + [c for c in baseline.columns if c.startswith(("z_", "median_"))])
     judged = judged.filter(pl.col("peers") >= settings.min_peers).sort("institution_id", "year", "month")
@@ -282,25 +264,6 @@ def hits(scored: pl.DataFrame, codes: dict[int, str], claims: Any) -> list[dict[
             "ev_model_score": round(row["model_score"], 3), "ev_claims": contributing.get(key, []),
         })
     return found
-
-
-def _month_days(year: int, month: int) -> tuple[date, date]:
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
-
-
-def window_days(row: dict[str, Any]) -> tuple[date, date]:
-    """The first and last day of a row's window."""
-    last = row["month"] + row["months"] - 1
-    return _month_days(row["year"], row["month"])[0], _month_days(row["year"], last)[1]
-
-
-def window_name(row: dict[str, Any]) -> str:
-    """A window as a finding's subject names it: 2011-03, 2011-Q1, 2011 (the year to date)."""
-    if row["time_window"] == "year":
-        return f"{row['year']}"
-    if row["time_window"] == "quarter":
-        return f"{row['year']}-Q{(row['month'] - 1) // 3 + 1}"
-    return f"{row['year']}-{row['month']:02d}"
 
 
 def top_claims(conn: sa.Connection, wanted: list[tuple[dict[str, Any], str]], n: int

@@ -29,6 +29,7 @@ from ncms.models import (Claim, ClaimItem, ClaimKind, County, Enrolment, Househo
 from ncms.models.base import utcnow
 
 from .catalogue import CATALOGUE, days_between, month_of, with_scheme, year_of
+from .windows import WINDOWS
 
 logger = logging.getLogger("ncms.monitor")
 
@@ -243,8 +244,6 @@ def _areas(conn: sa.Connection) -> pl.DataFrame:
                         orient="row")
 
 
-# window: months it spans; a window is judged only where the shorter one is too thin (anomaly.py)
-WINDOWS = {"month": 1, "quarter": 3, "year": 12}
 SUMS = ("cases", "stays", "stay_days", "total_amount", "compensated_amount", "visits", "under_cap", "out_of_county",
         "stay_amount", "visit_amount", "short_cheap", "long_cheap", "items", "drugs", "exams", "readmitted")
 

@@ -109,6 +109,8 @@ def read_province(config_dir: Path) -> Reference:
 
 
 def _scheme(where: str, s: dict[str, Any], county_codes: set[str]) -> dict[str, Any]:
+    """One county's scheme of a year: the terms per kind of care and level, outpatient care at
+    any level the county pays it (village to out of province), and the referral cut per level."""
     county = str(s["county"])
     if county not in county_codes:
         raise ConfigError(f"{where}: county {county} is not in province.yaml")
@@ -118,22 +120,68 @@ def _scheme(where: str, s: dict[str, Any], county_codes: set[str]) -> dict[str, 
         for name, values in (s.get(kind.value) or {}).items():
             level = _check(where, lambda: InstitutionLevel(name))
             if level not in allowed:
-                raise ConfigError(f"{where}: {kind.value} care has no {name} level")
-            ratio = Decimal(str(values["ratio"]))
-            if not Decimal(0) < ratio <= Decimal(1):
-                raise ConfigError(f"{where}: {kind.value}.{name}.ratio must be in (0, 1], got {ratio}")
-            cap = values.get("per_visit_cap")
+                raise ConfigError(f"{where}: {kind.value}.{name}: {kind.value} care has no {name} level; "
+                                  f"allowed: {', '.join(lv.value for lv in InstitutionLevel if lv in allowed)}")
+            ratio = _share(f"{where}: {kind.value}.{name}.ratio", values.get("ratio"), above_zero=True)
             levels.append(dict(
                 kind=kind, level=level, ratio=ratio,
-                deductible=_check(where, lambda: to_money(str(values["deductible"]))),
-                per_visit_cap=to_money(str(cap)) if cap is not None else None,
+                deductible=_check(f"{where}: {kind.value}.{name}.deductible", lambda: to_money(str(values["deductible"]))),
+                per_visit_cap=_cap(f"{where}: {kind.value}.{name}.per_visit_cap", values.get("per_visit_cap")),
+                unreferred_ratio_cut=Decimal(0),
             ))
+    for level, cut in _referral_cuts(where, s.get("unreferred_ratio_cut"), levels).items():
+        for terms in levels:
+            if terms["kind"] is ClaimKind.INPATIENT and terms["level"] is level:
+                terms["unreferred_ratio_cut"] = cut
     return dict(
         county_code=county, year=int(s["year"]), levels=levels,
-        annual_cap=_check(where, lambda: to_money(str(s["annual_cap"]))),
+        annual_cap=_check(f"{where}: annual_cap", lambda: to_money(str(s["annual_cap"]))),
+        outpatient_annual_cap=_cap(f"{where}: outpatient_annual_cap", s.get("outpatient_annual_cap")),
         referral_required=bool(s.get("referral_required", True)),
-        unreferred_ratio_cut=Decimal(str(s.get("unreferred_ratio_cut", "0"))),
     )
+
+
+def _referral_cuts(where: str, value: Any, levels: list[dict[str, Any]]) -> dict[InstitutionLevel, Decimal]:
+    """The ratio points cut per inpatient level from an admission without a referral: one number
+    for every level out of the county (municipal and above), or a mapping by level (levels not
+    named: no cut). A named level must have inpatient terms in the scheme."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        cut = _share(f"{where}: unreferred_ratio_cut", value)
+        return {level: cut for level in OUT_OF_COUNTY_LEVELS}
+    inpatient = [terms["level"].value for terms in levels if terms["kind"] is ClaimKind.INPATIENT]
+    cuts = {}
+    for name, cut in value.items():
+        if name not in inpatient:
+            raise ConfigError(f"{where}: unreferred_ratio_cut.{name}: {name!r} is not allowed; allowed: a level "
+                              f"with inpatient terms in this scheme ({', '.join(inpatient)})")
+        cuts[InstitutionLevel(name)] = _share(f"{where}: unreferred_ratio_cut.{name}", cut)
+    return cuts
+
+
+def _share(where: str, value: Any, above_zero: bool = False) -> Decimal:
+    """A ratio between 0 and 1, given as a string ("0.40") or a number."""
+    try:
+        share = Decimal(str(value)) if value is not None and not isinstance(value, bool) else None
+    except ArithmeticError:
+        share = None
+    if share is None or not share.is_finite() or not (Decimal(0) <= share <= Decimal(1)) \
+            or (above_zero and share == 0):
+        interval = "(0, 1]" if above_zero else "[0, 1]"
+        raise ConfigError(f"{where} must be in {interval}, got {value}; allowed: a share such as \"0.40\"")
+    return share
+
+
+def _cap(where: str, value: Any) -> Decimal | None:
+    """An optional cap in yuan (absent: none), above zero."""
+    if value is None:
+        return None
+    cap = _check(where, lambda: to_money(str(value)))
+    if cap <= 0:
+        raise ConfigError(f"{where}: {value!r} is not allowed; allowed: an amount above 0, e.g. \"300.00\", "
+                          "or no key for no cap")
+    return cap
 
 
 def load_reference(session: Session, ref: Reference) -> dict[str, int]:

@@ -158,6 +158,7 @@ EXPECTED = {
     "duplicate_enrolment": {"M21:2011", "M30:2011"},  # M20, M21 and M30: one national ID registered thrice
     "overpayment": {"W1"},
     "missing_referral": {"R1"},
+    "scheme_terms_missing": {"2011:outpatient:county"},  # Q3: 520122 pays no outpatient terms at county level
     "cap_breach": {"M19:2011"},
     "over_standard_price": {"U1"},
     "excess_quantity": {"E1"},
@@ -216,7 +217,8 @@ def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule)
     assert set(found) == EXPECTED[rule]
     for finding in found.values():
         assert finding.county_code == COUNTY
-        claim_level = rule not in ("duplicate_enrolment", "cap_breach") and not rule.startswith("fund_")
+        claim_level = rule not in ("duplicate_enrolment", "cap_breach", "scheme_terms_missing") \
+            and not rule.startswith("fund_")
         assert (finding.claim_id is not None) == claim_level
         assert finding.amount_at_stake > 0 and finding.rule_version and finding.status is FindingStatus.OPEN
 
@@ -295,7 +297,7 @@ def test_a_rerun_updates_instead_of_duplicating_and_keeps_reviews(province, sett
         assert s.scalar(sa.select(Finding.status).where(Finding.rule_code == "not_enrolled")) \
             is FindingStatus.CONFIRMED
         runs = s.scalars(sa.select(RuleRun).where(RuleRun.run_id == second.run_id)).all()
-    assert len(runs) == len(CATALOGUE) and all(r.rows_scanned == len(CLAIMS) for r in runs)
+    assert len(runs) == len(CATALOGUE) and all(r.rows_scanned + r.unchecked == len(CLAIMS) for r in runs)
 
 
 def test_rules_run_side_by_side_find_what_one_job_finds(province, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -324,7 +326,7 @@ def test_rules_run_side_by_side_find_what_one_job_finds(province, settings, monk
         assert ran_in == {os.getpid()}
     assert {outcome.pid for outcome in alone.outcomes} == {os.getpid()}
     with session_scope(province) as s:  # every rule's run over every county recorded once, its rows counted
-        runs = s.execute(sa.select(RuleRun.county_code, RuleRun.rows_scanned)
+        runs = s.execute(sa.select(RuleRun.county_code, RuleRun.rows_scanned + RuleRun.unchecked)
                          .where(RuleRun.run_id == side_by_side.run_id)).all()
     assert len(runs) == len(CATALOGUE) * len({county for county, _ in runs}) > len(CATALOGUE)
     assert {rows for county, rows in runs if county == COUNTY} == {len(CLAIMS)}

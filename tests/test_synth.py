@@ -242,13 +242,19 @@ class Scheme:
         level = self.level[row["institution_code"]]
         s, lv = self.levels[row["county_code"], int(row["settlement_date"][:4]), row["kind"], level]
         ratio = lv["ratio"]
-        if level in OUT_OF_COUNTY and row["referral"] == "0" and s["referral_required"]:
-            ratio -= s["unreferred_ratio_cut"]
+        if row["kind"] == "inpatient" and row["referral"] == "0" and s["referral_required"]:
+            ratio -= lv["unreferred_ratio_cut"]  # the level's own cut (out-of-county levels by default)
         due = max(Decimal(0), Decimal(row["eligible_amount"]) - lv["deductible"]) * ratio
         due = due.quantize(Decimal("0.01"), ROUND_HALF_UP)
         if lv["per_visit_cap"] is not None:
             due = min(due, lv["per_visit_cap"])
         return due, s["annual_cap"]
+
+    def outpatient_cap(self, row: dict) -> Decimal | None:
+        """The scheme's cap on a member's outpatient compensation in the year, for an outpatient claim."""
+        level = self.level[row["institution_code"]]
+        s, _ = self.levels[row["county_code"], int(row["settlement_date"][:4]), row["kind"], level]
+        return s["outpatient_annual_cap"] if row["kind"] == "outpatient" else None
 
 
 def test_clean_compensation_follows_the_scheme(province, reference):
@@ -261,9 +267,13 @@ def test_clean_compensation_follows_the_scheme(province, reference):
     for (county, member, _), group in claims.group_by("county_code", "member_no", "year", maintain_order=True):
         if (county, member) in breached:
             continue
-        paid = Decimal(0)
+        paid = outpatient = Decimal(0)
         for row in group.iter_rows(named=True):
             due, cap = scheme.due(row)
+            outpatient_cap = scheme.outpatient_cap(row)
+            if outpatient_cap is not None:  # the member's outpatient care of the year, capped first
+                due = min(due, max(Decimal(0), outpatient_cap - outpatient))
+                outpatient += due
             actual = Decimal(row["compensated_amount"])
             if (county, row["claim_id"]) not in dirty:
                 assert actual == min(due, max(Decimal(0), cap - paid)), row

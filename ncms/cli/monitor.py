@@ -47,6 +47,7 @@ def run_command(obj: Context, counties: tuple[str, ...], period: str | None, rul
     result = run_monitor(obj.engine, obj.settings, counties=list(counties) or None, period=when,
                          rules=list(rules) or None, incremental=incremental, model=model)
     echo_outcomes(result)
+    echo_unchecked(result)
 
 
 @monitor_group.command("evaluate")
@@ -118,3 +119,16 @@ def echo_outcomes(result: MonitorResult) -> None:
         click.echo(line)
     click.echo(f"run {result.run_id}: {result.hits:,} {held}, {result.seconds:.1f} s")
 
+
+def echo_unchecked(result: MonitorResult) -> None:
+    """The claims each rule read but could not judge, per county and reason (rule_run.unchecked):
+    none is counted as checked. Nothing is printed when every claim was judged."""
+    rows = [(o.rule_code, o.county_code, reason, claims) for o in result.outcomes
+            for reason, claims in sorted(o.unchecked_reasons.items()) if claims]
+    if not rows:
+        return
+    click.echo(f"unchecked: {sum(row[3] for row in rows):,} claim judgements left undone, "
+               "the claims read but not judged (not in rows scanned):")
+    click.echo(f"{'rule':<26} {'county':<7} {'claims':>7}  reason")
+    for code, county, reason, claims in rows:
+        click.echo(f"{code:<26} {county:<7} {claims:>7,}  {reason}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy import CheckConstraint, ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -30,10 +31,10 @@ class FundFinancing(TimestampMixin, Base):
 
 
 class CompensationScheme(TimestampMixin, Base):
-    """A county's compensation scheme (补偿方案) for one year.
-
-    ``unreferred_ratio_cut`` is taken off the ratio of an out-of-county admission
-    made without a referral when ``referral_required`` is set.
+    """A county's compensation scheme (补偿方案) for one year: the annual cap over all care, and
+    optionally one over outpatient care alone (门诊统筹年度封顶); the terms per kind of care and
+    institution level are its ``levels``. ``referral_required``: a level's ``unreferred_ratio_cut``
+    is taken off its ratio for an admission there without a referral.
     """
 
     __tablename__ = "compensation_scheme"
@@ -42,8 +43,8 @@ class CompensationScheme(TimestampMixin, Base):
     county_code: Mapped[str] = mapped_column(ForeignKey("county.code"))
     year: Mapped[int]
     annual_cap: Mapped[Decimal] = mapped_column(Money())
+    outpatient_annual_cap: Mapped[Decimal | None] = mapped_column(Money())
     referral_required: Mapped[bool] = mapped_column(default=True)
-    unreferred_ratio_cut: Mapped[Decimal] = mapped_column(Ratio(), default=Decimal("0"))
 
     county: Mapped["County"] = relationship(back_populates="schemes")  # noqa: F821
     levels: Mapped[list["SchemeLevel"]] = relationship(
@@ -53,9 +54,7 @@ class CompensationScheme(TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("county_code", "year"),
         CheckConstraint("annual_cap > 0", name="cap_positive"),
-        CheckConstraint(
-            "unreferred_ratio_cut >= 0 AND unreferred_ratio_cut <= 1", name="cut_range"
-        ),
+        CheckConstraint("outpatient_annual_cap > 0", name="outpatient_cap_positive"),
     )
 
     def level(self, kind: ClaimKind, level: InstitutionLevel) -> "SchemeLevel | None":
@@ -63,7 +62,9 @@ class CompensationScheme(TimestampMixin, Base):
 
 
 class SchemeLevel(Base):
-    """Deductible (起付线) and ratio (报销比例) for one kind of care at one institution level."""
+    """Deductible (起付线) and ratio (报销比例) for one kind of care at one institution level; the
+    per-visit cap (outpatient, where used) and the ratio points cut from an admission at this
+    level without a referral (0: none)."""
 
     __tablename__ = "scheme_level"
 
@@ -76,6 +77,8 @@ class SchemeLevel(Base):
     deductible: Mapped[Decimal] = mapped_column(Money())
     ratio: Mapped[Decimal] = mapped_column(Ratio())
     per_visit_cap: Mapped[Decimal | None] = mapped_column(Money())
+    unreferred_ratio_cut: Mapped[Decimal] = mapped_column(Ratio(), default=Decimal("0"),
+                                                          server_default=sa.text("0"))
 
     scheme: Mapped[CompensationScheme] = relationship(back_populates="levels")
 
@@ -83,4 +86,5 @@ class SchemeLevel(Base):
         UniqueConstraint("scheme_id", "kind", "level"),
         CheckConstraint("deductible >= 0", name="deductible_positive"),
         CheckConstraint("ratio > 0 AND ratio <= 1", name="ratio_range"),
+        CheckConstraint("unreferred_ratio_cut >= 0 AND unreferred_ratio_cut <= 1", name="cut_range"),
     )

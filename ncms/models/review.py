@@ -72,7 +72,15 @@ class FindingEvent(Base):
 
 
 class RuleRun(Base):
-    """One rule run over one county's claims: what it scanned, what it found, how long it took."""
+    """One rule run over one county's claims: what it judged, what it could not, what it found,
+    how long it took.
+
+    ``rows_scanned``: the claims of the county (and period; an incremental run: of the people
+    it re-examined) that the rule judged — read and held against its logic, voided claims
+    passed over included. ``unchecked``: those it read but could not judge (no scheme terms for
+    the claim's year, kind of care and level; an item the price catalogue lacks), with
+    ``unchecked_reasons`` counting them by reason ({reason: claims}). A claim is one or the
+    other, so ``rows_scanned + unchecked`` is every claim the rule read."""
 
     __tablename__ = "rule_run"
 
@@ -85,6 +93,8 @@ class RuleRun(Base):
     period_end: Mapped[date | None]
     parameters: Mapped[dict | None] = mapped_column(JSON)
     rows_scanned: Mapped[int] = mapped_column(default=0)
+    unchecked: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    unchecked_reasons: Mapped[dict | None] = mapped_column(JSON)
     hits: Mapped[int] = mapped_column(default=0)
     raised: Mapped[int] = mapped_column(default=0)
     closed: Mapped[int] = mapped_column(default=0)

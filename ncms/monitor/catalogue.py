@@ -93,6 +93,10 @@ class Rule:
     whole_county: bool = False  # judges a county's fund, not people: an incremental run re-reads the county
     basis: str = ""  # rules of one basis build on one aggregate, computed once when they run together
     source: str = ""  # where the thresholds come from (docs/rules.md)
+    # the claims the rule reads but cannot judge, per county and reason: a SELECT of ``county_code``,
+    # ``unchecked_reason``, ``unchecked_claims`` and ``amount`` (their compensation or items), run in
+    # the rule's own statement (it may read the rule's basis); rules sharing one give the same object
+    unchecked: Callable[[dict[str, Any], Scope], sa.Select] | None = None
 
 
 def together(queries: dict[str, sa.Select]) -> sa.Select:
@@ -485,8 +489,16 @@ def with_scheme(query: sa.Select, outer: bool = False) -> sa.Select:
                                      SchemeLevel.level == Institution.level))
 
 
-REFERRAL_CUT = sa.case((sa.and_(CompensationScheme.referral_required, Institution.level.in_(OUT_OF_COUNTY),
-                                Claim.referral.is_(False)), CompensationScheme.unreferred_ratio_cut), else_=0)
+# a claim the scheme rules cannot judge, and why (rule_run.unchecked_reasons)
+NO_SCHEME = "no scheme for the county and year"
+NO_TERMS = "no scheme terms for the kind of care at the level"
+NO_PRICE = "an item not in the price catalogue"
+UNJUDGED = sa.case((CompensationScheme.id.is_(None), sa.literal(NO_SCHEME)),
+                   (SchemeLevel.id.is_(None), sa.literal(NO_TERMS)))
+
+# the ratio points a missing referral takes off, where the scheme requires one: the level's own cut
+REFERRAL_CUT = sa.case((sa.and_(CompensationScheme.referral_required, SchemeLevel.unreferred_ratio_cut > 0,
+                                Claim.referral.is_(False)), SchemeLevel.unreferred_ratio_cut), else_=0)
 
 
 NO_CAP = sa.literal(Decimal("1e12"), sa.Numeric(18, 2))  # a level without a per-visit cap: none is reached
@@ -515,10 +527,9 @@ def _may_pay_above(ratio: Any) -> sa.ColumnElement[bool]:
 
 
 def _unreferred_terms() -> list[sa.ColumnElement[bool]]:
-    """A stay the scheme pays at its ratio less the cut: out of the county, unreferred, where the
-    scheme requires a referral and cuts the ratio without one."""
-    return [Claim.referral.is_(False), Institution.level.in_(OUT_OF_COUNTY), CompensationScheme.referral_required,
-            CompensationScheme.unreferred_ratio_cut > 0]
+    """A stay the scheme pays at its ratio less the cut: unreferred, at a level whose terms cut the
+    ratio without a referral (by default those out of the county), where the scheme requires one."""
+    return [Claim.referral.is_(False), SchemeLevel.unreferred_ratio_cut > 0, CompensationScheme.referral_required]
 
 
 @functools.lru_cache(maxsize=16)
@@ -527,19 +538,55 @@ def _paid_above_terms(scope: Scope) -> Any:
     at the full ratio, or, where a missing referral cuts the ratio, more than it gives at the cut
     one. Each with what it pays at either ratio. Both rules of the basis "scheme terms" hit only
     such claims (at a tolerance of zero or more), so the scheme's terms are joined to every claim
-    once, not once per rule; one CTE per scope, the same object for both."""
+    once, not once per rule; one CTE per scope, the same object for both. And the claims with no
+    terms at all (``unjudged`` says why): no rule of the basis can judge them, and
+    ``scheme_terms_missing`` reports them, in the same pass."""
     full, cut = _due(SchemeLevel.ratio), _due(SchemeLevel.ratio - REFERRAL_CUT)
     return with_scheme(
         sa.select(Claim.id, Claim.county_code, Claim.source_id, Claim.institution_id, Claim.compensated_amount,
-                  Claim.admission_date, Claim.discharge_date, Institution.level, SchemeLevel.deductible,
+                  Claim.admission_date, Claim.discharge_date, Claim.kind, Institution.level, SchemeLevel.deductible,
                   SchemeLevel.ratio, REFERRAL_CUT.label("ratio_cut"), full.label("full_pays"), cut.label("cut_pays"),
-                  sa.and_(*_unreferred_terms()).label("cut_applies"))
+                  sa.and_(*_unreferred_terms()).label("cut_applies"), UNJUDGED.label("unjudged"))
         .where(*scope.claims(Claim), sa.or_(
+            SchemeLevel.id.is_(None),
             sa.and_(_may_pay_above(SchemeLevel.ratio), Claim.compensated_amount > full),
             # the cut's conditions spelled out: a planner sees how few pass
-            sa.and_(*_unreferred_terms(), _may_pay_above(SchemeLevel.ratio - CompensationScheme.unreferred_ratio_cut),
-                    Claim.compensated_amount > cut)))
+            sa.and_(*_unreferred_terms(), _may_pay_above(SchemeLevel.ratio - SchemeLevel.unreferred_ratio_cut),
+                    Claim.compensated_amount > cut))), outer=True
     ).cte("paid_above_terms")
+
+
+@functools.lru_cache(maxsize=16)
+def _without_terms(scope: Scope) -> sa.Select:
+    """The claims of the basis "scheme terms" that no scheme terms judge, per county and reason."""
+    h = _paid_above_terms(scope).c
+    return (sa.select(h.county_code, h.unjudged.label("unchecked_reason"), sa.func.count().label("unchecked_claims"),
+                      sa.func.sum(h.compensated_amount).label("amount"))
+            .where(h.unjudged.is_not(None)).group_by(h.county_code, h.unjudged))
+
+
+def _scheme_gaps(params: dict[str, Any], scope: Scope) -> sa.Select:
+    return _without_terms(scope)
+
+
+def scheme_terms_missing(params: dict[str, Any], scope: Scope) -> sa.Select:
+    h = _paid_above_terms(scope).c
+    year = year_of(h.admission_date)
+    year_text = sa.cast(year, sa.String)
+    kind, level = sa.cast(h.kind, sa.String), sa.cast(h.level, sa.String)
+    key = (sa.literal("scheme:") + h.county_code + sa.literal(":") + year_text + sa.literal(":") + kind
+           + sa.literal(":") + level)
+    # typed NULLs: this query runs in one UNION with the claim rules of its basis (PostgreSQL takes an
+    # untyped NULL for text)
+    return (sa.select(key.label("subject_key"), h.county_code.label("county_code"),
+                      sa.cast(sa.null(), sa.Integer).label("claim_id"), sa.cast(sa.null(), sa.Integer).label("institution_id"),
+                      sa.func.sum(h.compensated_amount).label("amount"),
+                      sa.func.date(year_text + sa.literal("-01-01")).label("period_start"),
+                      sa.func.date(year_text + sa.literal("-12-31")).label("period_end"),
+                      kind.label("ev_kind"), level.label("ev_level"), h.unjudged.label("ev_reason"),
+                      sa.func.count().label("ev_claims"))
+            .where(h.unjudged.is_not(None))
+            .group_by(h.county_code, year, h.kind, h.level, h.unjudged))
 
 
 def overpayment(params: dict[str, Any], scope: Scope) -> sa.Select:
@@ -547,7 +594,9 @@ def overpayment(params: dict[str, Any], scope: Scope) -> sa.Select:
     return (sa.select(*_claim_columns(h, h.compensated_amount - h.full_pays), h.full_pays.label("ev_scheme_pays"),
                       h.compensated_amount.label("ev_paid"), h.deductible.label("ev_deductible"),
                       h.ratio.label("ev_ratio"))
-            .where(h.compensated_amount > h.full_pays + _amount(params["tolerance"])))
+            # a claim without terms is the basis's unchecked, not a hit: PostgreSQL's GREATEST and LEAST
+            # pass over NULL terms, and would make nothing due
+            .where(h.unjudged.is_(None), h.compensated_amount > h.full_pays + _amount(params["tolerance"])))
 
 
 def missing_referral(params: dict[str, Any], scope: Scope) -> sa.Select:
@@ -555,32 +604,64 @@ def missing_referral(params: dict[str, Any], scope: Scope) -> sa.Select:
     return (sa.select(*_claim_columns(h, h.compensated_amount - h.cut_pays), h.cut_pays.label("ev_scheme_pays"),
                       h.compensated_amount.label("ev_paid"), h.level.label("ev_level"),
                       h.ratio_cut.label("ev_ratio_cut"))
-            .where(h.cut_applies, h.compensated_amount > h.cut_pays + _amount(params["tolerance"])))
+            .where(h.unjudged.is_(None), h.cut_applies, h.compensated_amount > h.cut_pays + _amount(params["tolerance"])))
+
+
+@functools.lru_cache(maxsize=16)
+def _member_years(scope: Scope) -> Any:
+    """A member's year, summed first: all compensation and the outpatient part of it. Only sums
+    above the lowest cap of any scheme (over all care, or over outpatient care) meet the schemes,
+    and the years of a county with no scheme, which no cap judges (``schemed`` false). A
+    tolerance is zero or more, so every hit is among these whatever its tolerance; one CTE per
+    scope, the same object for the rule and its unchecked claims. The finding is about the year:
+    its first and last day, not the first and last claim's, which SQLite would carry through the
+    sort of a million claims (1.15 -> 0.87 s)."""
+    year = year_of(Claim.admission_date)
+    paid = sa.func.sum(Claim.compensated_amount)
+    # the outpatient part as all less the stays, summed over the few stays alone (a CASE summed over
+    # every claim cost PostgreSQL a fifth more: 200,000 claims, medians of five beside other work,
+    # 0.46 s this way, 0.56-0.59 s with a CASE, 0.49-0.55 s with no outpatient part at all)
+    inpatient = sa.func.sum(Claim.compensated_amount).filter(Claim.kind == ClaimKind.INPATIENT)
+    outpatient = paid - sa.func.coalesce(inpatient, 0)
+    lowest = sa.select(sa.func.min(CompensationScheme.annual_cap)).scalar_subquery()
+    lowest_outpatient = sa.select(sa.func.min(CompensationScheme.outpatient_annual_cap)).scalar_subquery()
+    schemed = sa.tuple_(Claim.county_code, year).in_(sa.select(CompensationScheme.county_code,
+                                                                CompensationScheme.year))
+    return (sa.select(Claim.county_code, Claim.member_no, year.label("year"), paid.label("paid"),
+                      outpatient.label("outpatient_paid"), sa.func.count().label("claims"), schemed.label("schemed"))
+            .where(*scope.claims(Claim))
+            .group_by(*_members(Claim), year)
+            .having(sa.or_(paid > lowest, outpatient > lowest_outpatient, ~schemed)).cte("member_years"))
+
+
+def _uncapped(params: dict[str, Any], scope: Scope) -> sa.Select:
+    """The claims of the years of a county with no scheme: no annual cap judges them."""
+    m = _member_years(scope).c
+    return (sa.select(m.county_code, sa.literal(NO_SCHEME).label("unchecked_reason"),
+                      sa.func.sum(m.claims).label("unchecked_claims"), sa.func.sum(m.paid).label("amount"))
+            .where(~m.schemed).group_by(m.county_code))
 
 
 def cap_breach(params: dict[str, Any], scope: Scope) -> sa.Select:
-    # a member's year, summed first; only sums above the lowest cap of any scheme meet the schemes.
-    # The finding is about the year: its first and last day, not the first and last claim's,
-    # which SQLite would carry through the sort of a million claims (1.15 -> 0.87 s)
-    year = year_of(Claim.admission_date)
-    paid = sa.func.sum(Claim.compensated_amount)
+    m = _member_years(scope).c
     tolerance = _amount(params["tolerance"])
-    lowest = sa.select(sa.func.min(CompensationScheme.annual_cap)).scalar_subquery()
-    m = (sa.select(Claim.county_code, Claim.member_no, year.label("year"), paid.label("paid"),
-                   sa.func.count().label("claims"))
-         .where(*scope.claims(Claim))
-         .group_by(*_members(Claim), year)
-         .having(paid > lowest + tolerance).subquery("member_years")).c
+    # the outpatient cap's excess first, then what the rest of the year pays above the annual cap
+    outpatient_over = sa.case((m.outpatient_paid > CompensationScheme.outpatient_annual_cap,
+                               m.outpatient_paid - CompensationScheme.outpatient_annual_cap), else_=0)
+    over = outpatient_over + larger(m.paid - outpatient_over - CompensationScheme.annual_cap, 0)
     year_text = sa.cast(m.year, sa.String)
     key = sa.literal("member:") + m.county_code + sa.literal(":") + m.member_no + sa.literal(":") + year_text
     return (sa.select(key.label("subject_key"), m.county_code.label("county_code"), sa.null().label("claim_id"),
-                      sa.null().label("institution_id"), (m.paid - CompensationScheme.annual_cap).label("amount"),
+                      sa.null().label("institution_id"), over.label("amount"),
                       sa.func.date(year_text + sa.literal("-01-01")).label("period_start"),
                       sa.func.date(year_text + sa.literal("-12-31")).label("period_end"), m.paid.label("ev_paid_in_year"),
-                      CompensationScheme.annual_cap.label("ev_annual_cap"), m.claims.label("ev_claims"))
+                      CompensationScheme.annual_cap.label("ev_annual_cap"), m.claims.label("ev_claims"),
+                      m.outpatient_paid.label("ev_outpatient_paid"),
+                      CompensationScheme.outpatient_annual_cap.label("ev_outpatient_annual_cap"))
             .join(CompensationScheme, sa.and_(CompensationScheme.county_code == m.county_code,
                                               CompensationScheme.year == m.year))
-            .where(m.paid > CompensationScheme.annual_cap + tolerance))
+            .where(sa.or_(m.paid > CompensationScheme.annual_cap + tolerance,
+                          m.outpatient_paid > CompensationScheme.outpatient_annual_cap + tolerance)))
 
 
 @functools.lru_cache(maxsize=16)
@@ -590,8 +671,9 @@ def _items_of_note(scope: Scope) -> Any:
     price, excess quantity, the sex and age restrictions of items) read, found in one scan of the
     items (a scan of 2.4 million items: 0.45 s on PostgreSQL), each rule then picking its few
     out. Above the price at all, not above a rule's ceiling: a tolerance is zero or more
-    (settings refuse less), so the rule's items are among these whatever its tolerance. One CTE
-    per scope, the same object for every rule."""
+    (settings refuse less), so the rule's items are among these whatever its tolerance. And the
+    items of a code the catalogue lacks (``price`` NULL), which no price judges. One CTE per scope,
+    the same object for every rule."""
     is_item = Restriction.kind == RestrictionKind.ITEM
     # each catalogue code with its price and whether it is listed: an item meets its code once, not
     # the catalogue and then the list (2.4 million items, the basis's four rules run by the engine,
@@ -603,12 +685,24 @@ def _items_of_note(scope: Scope) -> Any:
     return (sa.select(ClaimItem.claim_id, ClaimItem.item_code, ClaimItem.category, ClaimItem.unit_price,
                       ClaimItem.quantity, ClaimItem.amount, codes.c.price)
             .outerjoin(codes, codes.c.code == ClaimItem.item_code)
+            # a code the catalogue lacks: over-standard price cannot judge it (its unchecked items),
+            # the item restrictions still can, by its code
             .where(sa.or_(ClaimItem.category == ItemCategory.BED, codes.c.listed,
-                          ClaimItem.unit_price > codes.c.price,
-                          sa.and_(codes.c.code.is_(None), ClaimItem.item_code.in_(sa.select(Restriction.code)
-                                                                                   .where(is_item)))),
+                          ClaimItem.unit_price > codes.c.price, codes.c.code.is_(None)),
                    *scope.theirs(ClaimItem.claim_id))
             .cte("items_of_note").prefix_with("MATERIALIZED"))
+
+
+@functools.lru_cache(maxsize=16)
+def _unpriced(scope: Scope) -> sa.Select:
+    """The claims with an item the price catalogue lacks, per county: over-standard price cannot
+    judge them (their unknown items' amounts as ``amount``)."""
+    noted, c = _items_of_note(scope), sa.orm.aliased(Claim, name="c")
+    items = (sa.select(noted.c.claim_id, sa.func.sum(noted.c.amount).label("billed"))
+             .where(noted.c.price.is_(None)).group_by(noted.c.claim_id).subquery("unpriced"))
+    return (sa.select(c.county_code, sa.literal(NO_PRICE).label("unchecked_reason"),
+                      sa.func.count().label("unchecked_claims"), sa.func.sum(items.c.billed).label("amount"))
+            .select_from(items).join(c, c.id == items.c.claim_id).where(*scope.claims(c)).group_by(c.county_code))
 
 
 def over_standard_price(params: dict[str, Any], scope: Scope) -> sa.Select:
@@ -848,30 +942,51 @@ CATALOGUE: tuple[Rule, ...] = (
          "The annual cap only lowers what is due, so it is not needed to find an overpayment.",
          "补偿金额超过本县当年补偿方案（起付线、报销比例、单次封顶）应付金额 {tolerance} 元以上。",
          "the amount paid above what the scheme gives", Severity.VIOLATION, overpayment, {"tolerance": 0.01},
-         basis=SCHEME_TERMS,
+         basis=SCHEME_TERMS, unchecked=_scheme_gaps,
          example="Eligible cost 5,300.00 yuan at the county hospital, deductible 300.00, ratio 70 %: 3,500.00 "
                  "is due. Paid 3,710.00 (no deductible): a hit for 210.00. Paid 3,500.00: not."),
-    Rule("missing_referral", "1", "missing referral", "未转诊", "Out-of-county stay without referral",
-         "A stay at a municipal, provincial or out-of-province institution without referral, where the "
-         "scheme requires one, paid more than the reduced ratio gives (by over {tolerance} yuan).",
-         "在要求转诊的县，未经转诊到市级及以上医疗机构住院，却按转诊比例补偿（超出 {tolerance} 元以上）。",
+    Rule("missing_referral", "2", "missing referral", "未转诊", "Stay without referral",
+         "A stay without referral at a level whose terms cut the ratio without one (the scheme's "
+         "unreferred_ratio_cut of that level; by default municipal, provincial and out of province), where "
+         "the scheme requires referral, paid more than the cut ratio gives (by over {tolerance} yuan).",
+         "在要求转诊的县，未经转诊到需转诊的医疗机构级别（该级别设有未转诊降低比例，默认市级及以上）住院，"
+         "却未按降低后的比例补偿（超出 {tolerance} 元以上）。",
          "the amount paid above the unreferred terms", Severity.VIOLATION, missing_referral, {"tolerance": 0.01},
-         basis=SCHEME_TERMS,
+         basis=SCHEME_TERMS, unchecked=_scheme_gaps,
          example="A stay at a provincial hospital without referral, paid at the referred ratio: a hit. "
-                 "The same stay paid at the ratio less the cut, or with a referral: not."),
-    Rule("cap_breach", "1", "cap breach", "超封顶线", "Annual cap breached",
+                 "The same stay paid at the ratio less the cut, or with a referral: not. Where the scheme cuts "
+                 "county-level stays too (unreferred_ratio_cut: {county: ...}), an unreferred stay at the "
+                 "county hospital paid in full is a hit."),
+    Rule("scheme_terms_missing", "1", "data quality", "补偿方案缺项", "Claims no scheme terms judge",
+         "Claims of a county, year, kind of care and institution level for which the county's scheme "
+         "of the year has no terms (no scheme for the year, or no deductible and ratio for that kind "
+         "of care at that level): the scheme rules (overpayment, missing referral, and the annual cap "
+         "where the year has no scheme) cannot judge them. A gap in config/schemes.yaml to fill, or "
+         "care the county should not have paid.",
+         "本县当年补偿方案中没有对应条款（该年无补偿方案，或该就诊类别在该机构级别无起付线、报销比例）的结算单："
+         "超额补偿、未转诊等规则无法审核。应补充 config/schemes.yaml，或核实该县是否不应报销此类就诊。",
+         "the compensation paid on the claims no scheme terms judge (reported apart from money at stake)",
+         Severity.SUSPICIOUS, scheme_terms_missing, whole_county=True, basis=SCHEME_TERMS,
+         example="Outpatient visits at the county hospital paid in 2011 by a county whose 2011 scheme has "
+                 "outpatient terms for village and township care only: one finding for the county, 2011, "
+                 "outpatient care, county level, with the visits and their compensation. Once the scheme "
+                 "gives county-level outpatient terms, the finding closes and overpayment judges them."),
+    Rule("cap_breach", "2", "cap breach", "超封顶线", "Annual cap breached",
          "A member whose compensation in a year, over all claims, exceeds the county's annual cap "
-         "of that year by more than {tolerance} yuan.",
-         "参合人员一年内累计补偿超过本县当年封顶线 {tolerance} 元以上。",
-         "the compensation above the cap", Severity.VIOLATION, cap_breach, {"tolerance": 0.01},
+         "of that year, or whose outpatient compensation exceeds the scheme's outpatient annual cap "
+         "where it has one, by more than {tolerance} yuan.",
+         "参合人员一年内累计补偿超过本县当年封顶线，或门诊补偿超过门诊年度封顶线（如设），超出 {tolerance} 元以上。",
+         "the compensation above the caps (the outpatient cap's excess, then the rest of the year's "
+         "above the annual cap)", Severity.VIOLATION, cap_breach, {"tolerance": 0.01}, unchecked=_uncapped,
          example="Two stays paid 30,000.00 and 25,000.00 yuan in a year with a 45,000.00 cap: a hit for "
-                 "10,000.00. 45,000.00 in all: not."),
+                 "10,000.00. 45,000.00 in all: not. Visits paid 420.00 in a year with a 300.00 outpatient "
+                 "cap: a hit for 120.00; 300.00: not."),
     Rule("over_standard_price", "1", "over-standard price", "超标准收费", "Price above the catalogue",
          "A claim with an item billed at a unit price above the provincial catalogue price by more "
          "than {tolerance} (a share of the price).",
          "收费项目单价超过省级价格目录标准（超出比例 {tolerance} 以上）。",
          "the amount billed above the catalogue prices", Severity.VIOLATION, over_standard_price,
-         {"tolerance": 0.0}, basis=ITEMS_OF_NOTE,
+         {"tolerance": 0.0}, basis=ITEMS_OF_NOTE, unchecked=lambda params, scope: _unpriced(scope),
          example="An item with a catalogue price of 10.00 yuan billed at 12.00: a hit for 2.00 a unit. "
                  "Billed at 10.00: not."),
     Rule("excess_quantity", "1", "excess quantity", "超量收费", "Bed days beyond the stay",

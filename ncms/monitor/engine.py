@@ -52,12 +52,14 @@ logger = logging.getLogger("ncms.monitor")
 class RuleOutcome:
     rule_code: str
     county_code: str
-    rows_scanned: int | None  # None until the run has counted them
+    rows_scanned: int | None  # the claims judged; None until the run has counted the claims read
     hits: int
     raised: int
     closed: int
     amount: Decimal
     seconds: float
+    unchecked: int = 0  # the claims read but not judged (rule_run.unchecked): not in rows_scanned
+    unchecked_reasons: dict[str, int] = field(default_factory=dict)  # {reason: claims}
 
 
 @dataclass
@@ -257,20 +259,22 @@ def _run_apart(url: str, *args: Any, **kwargs: Any) -> list[RuleOutcome]:
 
 def _record(engine: Engine, result: MonitorResult, steps: list[_Step], period: tuple[date, date] | None,
             through: int, scanned: dict[str, int]) -> None:
-    """Each rule's run over each county (a full run's rows scanned are the scope's claims),
-    and ``through``, the last batch it has seen, from which an incremental run goes on."""
+    """Each rule's run over each county (a full run's rows scanned are the scope's claims less
+    those it could not judge), and ``through``, the last batch it has seen, from which an
+    incremental run goes on."""
     step_of = {(step.rule.code, county): step for step in steps for county in step.counties}
     runs = []
     for outcome in result.outcomes:
         step = step_of[outcome.rule_code, outcome.county_code]
         if outcome.rows_scanned is None:
-            outcome.rows_scanned = scanned.get(outcome.county_code, 0)
+            outcome.rows_scanned = max(scanned.get(outcome.county_code, 0) - outcome.unchecked, 0)
         runs.append(dict(run_id=result.run_id, rule_code=outcome.rule_code, rule_version=step.rule.version,
                          county_code=outcome.county_code, period_start=period[0] if period else None,
                          period_end=period[1] if period else None, parameters=step.chosen.params,
-                         rows_scanned=outcome.rows_scanned, hits=outcome.hits, raised=outcome.raised,
-                         closed=outcome.closed, seconds=outcome.seconds, through_batch=through,
-                         incremental=step.since is not None))
+                         rows_scanned=outcome.rows_scanned, unchecked=outcome.unchecked,
+                         unchecked_reasons=outcome.unchecked_reasons, hits=outcome.hits,
+                         raised=outcome.raised, closed=outcome.closed, seconds=outcome.seconds,
+                         through_batch=through, incremental=step.since is not None))
     if runs:
         with engine.begin() as conn:
             conn.execute(sa.insert(RuleRun), runs)
@@ -453,8 +457,9 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
             if scope.claim_ids is not None:  # a few people's claims: fetched by id from cached tables,
                 session.execute(sa.text("SET LOCAL random_page_cost = 1.1"))  # not found by a scan
         queries = {step.rule.code: step.rule.query(step.chosen.params, scope) for step in steps}
+        unchecked_of = _unchecked_queries(steps, scope, queries)
         found: dict[str, list[Any]] = {code: [] for code in queries}
-        if judged and len(steps) == 1:
+        if judged and len(queries) == 1:
             found[first.rule.code] = list(session.execute(queries[first.rule.code]).mappings())
         elif judged:  # each hit with its own rule's columns, not the others' NULLs
             own = {code: [column.key for column in query.selected_columns] for code, query in queries.items()}
@@ -471,14 +476,47 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
                                    replace(scope, counties=tuple(judged)), hits, by_person) if judged else ({}, {})
             # and by the counties: one query for all of them
             seconds = (queried + time.perf_counter() - filing) / len(group)
+            reasons = _unchecked_reasons(found.get(unchecked_of.get(rule.code, ""), []))
             for county, theirs in by_county.items():
-                read = 0 if county not in judged else rows.get(county, 0) if rows is not None else None
+                unjudged = reasons.get(county, {})
+                read = 0 if county not in judged else \
+                    rows.get(county, 0) - sum(unjudged.values()) if rows is not None else None
                 outcomes.append(RuleOutcome(
                     rule.code, county, read, len(theirs), raised.get(county, 0), closed.get(county, 0),
-                    sum((Decimal(h["amount"] or 0) for h in theirs), Decimal("0")), seconds))
+                    sum((Decimal(h["amount"] or 0) for h in theirs), Decimal("0")), seconds,
+                    sum(unjudged.values()), unjudged))
             log.event(logger, "monitor.rule", run=run_id, rule=rule.code, counties=len(group), hits=len(hits),
                       incremental=step.since is not None, seconds=round(seconds * len(group), 3))
     return outcomes
+
+
+UNCHECKED = "unchecked:"  # the label of a rule's unchecked claims among a statement's parts
+
+
+def _unchecked_queries(steps: list[_Step], scope: Scope, queries: dict[str, sa.Select]) -> dict[str, str]:
+    """Add to ``queries`` each rule's SELECT of the claims it cannot judge (``Rule.unchecked``),
+    one part per distinct SELECT (the rules of a basis share theirs), to run in the same
+    statement as the rules, reading their basis once; returns each rule's part label."""
+    labels: dict[int, str] = {}
+    of_rule = {}
+    for step in steps:
+        if step.rule.unchecked is None:
+            continue
+        query = step.rule.unchecked(step.chosen.params, scope)
+        if id(query) not in labels:
+            labels[id(query)] = f"{UNCHECKED}{step.rule.code}"
+            queries[labels[id(query)]] = query
+        of_rule[step.rule.code] = labels[id(query)]
+    return of_rule
+
+
+def _unchecked_reasons(rows: list[Any]) -> dict[str, dict[str, int]]:
+    """Per county, the claims a rule could not judge by reason, from its unchecked part's rows."""
+    reasons: dict[str, dict[str, int]] = {}
+    for row in rows:
+        county = reasons.setdefault(row["county_code"], {})
+        county[row["unchecked_reason"]] = county.get(row["unchecked_reason"], 0) + int(row["unchecked_claims"])
+    return reasons
 
 
 def _run_model(engine: Engine, settings: Settings, run_id: str, counties: list[str], period: tuple[date, date] | None,

@@ -82,8 +82,13 @@ def _layout(b: dict[str, np.ndarray]) -> np.ndarray:
     key, has_stay, span = b["key"][order], b["has_stay"][order], b["span"][order]
     first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
     group = np.cumsum(first) - 1
-    next_stay = np.r_[has_stay[1:], False] & np.r_[~first[1:], False]
-    length = span + np.where(has_stay & next_stay, GAP_AFTER_STAY, 0)
+    # the gap after a stay if any later block of the year has one, not only the next: a visit between
+    # two stays must not bring them closer than the gap
+    stays = has_stay.astype(np.int64)
+    so_far = _segment_cumsum(stays, first)
+    starts = np.flatnonzero(first)
+    later_stay = (np.add.reduceat(stays, starts)[group] if len(starts) else so_far) > so_far
+    length = span + np.where(has_stay & later_stay, GAP_AFTER_STAY, 0)
     before = _segment_cumsum(length, first) - length
     forward = before + _segment_scan(b["preferred"][order] - before, group, np.maximum)
     latest = b["hi"][order] - span + 1 - before

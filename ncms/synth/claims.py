@@ -68,10 +68,12 @@ def complete(world: World, people: People, base: pl.DataFrame, rng: np.random.Ge
     age_start, age_end = people.ages(m, base["year"].to_numpy())
     sex = people.members["sex"].to_numpy()[m].astype(np.int64)
     frame = fill(base, "dx", dx["dx"].gather(draw_diagnoses(dx, kind, sex, age_start, age_end, rng)), pl.String)
-    level_p = np.zeros((2, len(F.LEVELS)))
-    for row, table in enumerate((F.OUTPATIENT_LEVEL_P, F.INPATIENT_LEVEL_P)):
+    level_p = np.zeros((3, len(F.LEVELS)))
+    for row, table in enumerate((F.OUTPATIENT_LEVEL_P, F.INPATIENT_LEVEL_P, F.OUTPATIENT_LEVEL_P_COUNTY_PAID)):
         level_p[row, list(table)] = list(table.values())
-    frame = fill(frame, "level", categorical(level_p, kind, rng), pl.Int8)
+    # outpatient care at the county hospital where the county's scheme of the year pays it
+    county_paid = world.ratio_bp[base["county"].to_numpy(), world.year_index(base["year"].to_numpy()), 0, F.COUNTY] > 0
+    frame = fill(frame, "level", categorical(level_p, np.where((kind == 0) & county_paid, 2, kind), rng), pl.Int8)
     level = frame["level"].to_numpy().astype(np.int64)
     frame = fill(frame, "inst", pick_institution(world, people, m, base["county"].to_numpy(), level, rng), pl.Int32)
     referred = (level >= F.MUNICIPAL) & (rng.random(base.height) < F.REFERRAL_SHARE)

@@ -67,6 +67,8 @@ OUTPATIENT_SEASON = (1.1, 1.05, 1.0, 1.0, 0.95, 0.95, 0.95, 0.95, 1.0, 1.0, 1.05
 LEVELS = ("village", "township", "county", "municipal", "provincial", "out_of_province")
 VILLAGE, TOWNSHIP, COUNTY, MUNICIPAL, PROVINCIAL, OUT_OF_PROVINCE = range(6)
 OUTPATIENT_LEVEL_P = {VILLAGE: 0.7, TOWNSHIP: 0.3}
+# where a county's scheme pays outpatient care at the county hospital (门诊统筹 at county level)
+OUTPATIENT_LEVEL_P_COUNTY_PAID = {VILLAGE: 0.6, TOWNSHIP: 0.28, COUNTY: 0.12}
 INPATIENT_LEVEL_P = {TOWNSHIP: 0.42, COUNTY: 0.42, MUNICIPAL: 0.09, PROVINCIAL: 0.05, OUT_OF_PROVINCE: 0.02}
 REFERRAL_SHARE = 0.95  # out-of-county admissions that were referred
 # inpatient: median total cost (yuan), mean length of stay (days), drug share of cost
@@ -76,7 +78,7 @@ INPATIENT_LOS_MEAN = {TOWNSHIP: 6, COUNTY: 8, MUNICIPAL: 10, PROVINCIAL: 12, OUT
 LOS_RANGE = (2, 25)
 DRUG_SHARE = {VILLAGE: 0.65, TOWNSHIP: 0.46, COUNTY: 0.40, MUNICIPAL: 0.35, PROVINCIAL: 0.31, OUT_OF_PROVINCE: 0.28}
 MIN_COST_PER_DAY = 100  # yuan: a clean stay always costs more per day (ghost stays cost ~20)
-OUTPATIENT_COST_MEDIAN = {VILLAGE: 40, TOWNSHIP: 65}
+OUTPATIENT_COST_MEDIAN = {VILLAGE: 40, TOWNSHIP: 65, COUNTY: 100}
 OUTPATIENT_COST_RANGE = (20, 150)
 UNCOVERED_SHARE = 0.2  # stays at county level and above with an item outside policy scope
 INPATIENT_LINES = (3, 12)

@@ -195,7 +195,7 @@ def not_enrolled(reg: Registry, n: int, rng: np.random.Generator) -> pl.DataFram
 def missing_referrals(reg: Registry, n: int, rng: np.random.Generator) -> pl.DataFrame:
     """Out-of-county stays without referral, paid as if referred."""
     w = reg.world
-    ok = np.flatnonzero((w.referral_required & (w.cut_bp > 0)).all(axis=1))
+    ok = np.flatnonzero((w.referral_required & (w.cut_bp[:, :, F.MUNICIPAL:] > 0).all(axis=2)).all(axis=1))
     m, year = reg.pick(n, rng, min_age=18, counties=ok)
     k = len(m)
     level = rng.choice((F.MUNICIPAL, F.PROVINCIAL, F.OUT_OF_PROVINCE), k, p=(0.6, 0.3, 0.1))

@@ -41,7 +41,8 @@ class World:
     visit_cap: np.ndarray  # same shape, fen, -1 = none
     annual_cap: np.ndarray  # [county, year_idx] fen
     referral_required: np.ndarray  # [county, year_idx] bool
-    cut_bp: np.ndarray  # [county, year_idx] ratio points removed without referral, 1/10000
+    cut_bp: np.ndarray  # [county, year_idx, level] inpatient ratio points removed without referral, 1/10000
+    outpatient_cap: np.ndarray  # [county, year_idx] fen of outpatient compensation a member's year, -1 = none
     catalogue: pl.DataFrame  # code, name, category, price, covered
     item_rules: pl.DataFrame  # code, allowed_sex (1 M, 0 F, null), min_age, max_age
     diagnosis_rules: pl.DataFrame  # prefix, allowed_sex, min_age, max_age
@@ -129,7 +130,8 @@ def _schemes(ref: Reference, index: dict[str, int], years: tuple[int, ...]) -> t
     visit_cap = np.full(shape, -1, dtype=np.int64)
     cap = np.zeros(shape[:2], dtype=np.int64)
     required = np.ones(shape[:2], dtype=bool)
-    cut = np.zeros(shape[:2], dtype=np.int64)
+    cut = np.zeros((*shape[:2], len(F.LEVELS)), dtype=np.int64)
+    outpatient_cap = np.full(shape[:2], -1, dtype=np.int64)
     seen = set()
     for s in ref.schemes:
         if s["year"] not in years or s["county_code"] not in index:
@@ -138,9 +140,12 @@ def _schemes(ref: Reference, index: dict[str, int], years: tuple[int, ...]) -> t
         seen.add((c, y))
         cap[c, y] = fen(s["annual_cap"])
         required[c, y] = s["referral_required"]
-        cut[c, y] = int(s["unreferred_ratio_cut"] * 10000)
+        if s["outpatient_annual_cap"] is not None:
+            outpatient_cap[c, y] = fen(s["outpatient_annual_cap"])
         for lv in s["levels"]:
             at = (c, y, int(lv["kind"].value == "inpatient"), F.LEVELS.index(lv["level"].value))
+            if at[2] == 1:
+                cut[c, y, at[3]] = int(lv["unreferred_ratio_cut"] * 10000)
             deductible[at] = fen(lv["deductible"])
             ratio[at] = int(lv["ratio"] * 10000)
             if lv["per_visit_cap"] is not None:
@@ -150,7 +155,7 @@ def _schemes(ref: Reference, index: dict[str, int], years: tuple[int, ...]) -> t
             if (c, y) not in seen:
                 raise ValueError(f"no compensation scheme for county {code} in {year}: add it to "
                                  "config/schemes.yaml or generate other years")
-    return deductible, ratio, visit_cap, cap, required, cut
+    return deductible, ratio, visit_cap, cap, required, cut, outpatient_cap
 
 
 def _catalogue(ref: Reference) -> pl.DataFrame:

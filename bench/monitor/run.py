@@ -52,7 +52,8 @@ def catalogue(url: str, args: list[str], *options: str, fresh: bool = True) -> f
     with Timer() as timer:
         done = ncms(args, "monitor", "run", "--no-anomaly", *options)
     print("\n".join("#   " + line for line in done.stdout.splitlines()[-25:]))
-    seconds = float(re.search(r"yuan at stake, ([0-9.]+) s$", done.stdout.strip().splitlines()[-1]).group(1))
+    # the run line wherever it is: the claims a rule could not judge are printed after it
+    seconds = float(re.search(r"^run \S+: .*, ([0-9.]+) s$", done.stdout, re.M).group(1))  # run …: …, 7.9 s
     print(f"#   (the child's wall time: {timer.seconds:.1f} s)")
     return seconds
 

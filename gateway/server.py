@@ -27,6 +27,7 @@ from gateway.channel import (DISCONNECT_TOO_MANY_CONNECTIONS, SFTP_ONLY, Gateway
                              end_at_once, english, refuse, too_many)
 from gateway.config import ConfigStore, GatewayConfig
 from gateway.log import event
+from gateway.pipe import use_fast_pipe
 from gateway.sftp import JailedSFTPServer, Usage
 from gateway.sweep import Sweeper
 from gateway.writers import Writers
@@ -156,6 +157,7 @@ class GatewayConnection(paramiko.ServerInterface):
             event("gateway.session", account=self.account, peer=self.peer, result="refused", reason=refusal)
             return end_at_once(channel, refusal)
         event("gateway.session", account=self.account, peer=self.peer, state="open")
+        use_fast_pipe(channel)  # before the SFTP thread reads it (gateway/pipe.py says why)
         started = False
         try:
             started = super().check_channel_subsystem_request(channel, name)

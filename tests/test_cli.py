@@ -44,6 +44,8 @@ def test_demo_twice_in_a_row(cli, settings):
     assert re.search(r"^money at stake: [\d,]+\.\d\d yuan", first.output, re.M)
     assert re.search(r"^fund: \d+ count(y|ies) projected short by [\d,]+\.\d\d yuan", first.output, re.M)
     assert re.search(r"^  520122: [\d,]+\.\d\d yuan at stake", first.output, re.M)
+    # the demo's schemes give terms for every claim it makes: each rule judged each claim it read
+    assert "unchecked: none (every rule judged every claim it read)" in first.output
     claims = count(settings.database_url, Claim)
     assert 2500 < claims <= 3000  # a few malformed claims are refused, the late package is held back
     second = cli("demo", "--claims", "3000")

@@ -16,7 +16,7 @@ from ncms.reference import read_reference
 
 from . import Context, pass_context
 from .db import load_configuration
-from .monitor import echo_outcomes
+from .monitor import echo_outcomes, echo_unchecked
 
 if TYPE_CHECKING:
     from ncms.monitor.stake import Stake
@@ -79,6 +79,7 @@ def demo_command(obj: Context, claims: int) -> None:
                "anomaly model, each institution's months against its peers' (docs/anomaly.md)")
     result = run_monitor(obj.engine, settings, model=True)
     echo_outcomes(result)
+    echo_unchecked(result)
     echo_counties(result.stake)
     click.echo("next: `ncms serve`, then open http://127.0.0.1:5000/")
 

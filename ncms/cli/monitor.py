@@ -122,10 +122,11 @@ def echo_outcomes(result: MonitorResult) -> None:
 
 def echo_unchecked(result: MonitorResult) -> None:
     """The claims each rule read but could not judge, per county and reason (rule_run.unchecked):
-    none is counted as checked. Nothing is printed when every claim was judged."""
+    none is counted as checked. One line says so when every claim was judged."""
     rows = [(o.rule_code, o.county_code, reason, claims) for o in result.outcomes
             for reason, claims in sorted(o.unchecked_reasons.items()) if claims]
     if not rows:
+        click.echo("unchecked: none (every rule judged every claim it read)")
         return
     click.echo(f"unchecked: {sum(row[3] for row in rows):,} claim judgements left undone, "
                "the claims read but not judged (not in rows scanned):")

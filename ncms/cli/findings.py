@@ -5,7 +5,6 @@ import csv
 import functools
 import json
 import os
-import unicodedata
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +15,7 @@ import click
 from . import Context, pass_context
 from .db import require_migrated
 from .options import PERIOD_HELP, OptionError, check_counties, check_rules, listed, parse_period
+from .terminal import fit
 
 if TYPE_CHECKING:
     from ncms.monitor.listing import FindingFilter
@@ -194,21 +194,4 @@ def _write_json(rows: Iterable[dict[str, Any]], stream: IO[str]) -> int:
 
 def _line(cells: Iterable[Any], widths: Iterable[int]) -> str:
     """One table line; a negative width aligns its cell to the right."""
-    return " ".join(_fit(str(cell), width) for cell, width in zip(cells, widths)).rstrip()
-
-
-def _fit(text: str, width: int) -> str:
-    """Cut and pad to a terminal's columns, where a Chinese character takes two."""
-    def columns(ch: str) -> int:
-        return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-
-    room = abs(width)
-    if sum(map(columns, text)) > room:
-        cut, used = "", 0
-        for ch in text:
-            if used + columns(ch) > room - 1:
-                break
-            cut, used = cut + ch, used + columns(ch)
-        text = cut + "…"
-    pad = " " * max(0, room - sum(map(columns, text)))
-    return pad + text if width < 0 else text + pad
+    return " ".join(fit(str(cell), width) for cell, width in zip(cells, widths)).rstrip()

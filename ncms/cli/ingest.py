@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import threading
-import unicodedata
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -18,6 +17,7 @@ from ncms.ingest.status import judge_all, timeliness
 from . import Context, pass_context
 from .db import require_migrated
 from .options import check_counties
+from .terminal import columns
 
 if TYPE_CHECKING:
     from ncms.ingest import IngestResult
@@ -198,5 +198,4 @@ def _ranges(numbers: list[int]) -> str:
 
 def _pad(text: str, width: int) -> str:
     """Left-align for a terminal, where a Chinese character takes two columns."""
-    shown = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    return text + " " * max(0, width - shown)
+    return text + " " * max(0, width - columns(text))

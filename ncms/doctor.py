@@ -18,7 +18,7 @@ from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
 from . import migrate
 from .config import ConfigError, Settings
 from .models import DeploymentMode
-from .reference import read_reference
+from .reference import DELIVERIES, Reference, read_reference
 
 if TYPE_CHECKING:
     from .ingest.etl import SourceQueries
@@ -96,13 +96,13 @@ def check_etl_mappings(settings: Settings, environ: Mapping[str, str] | None = N
     env = os.environ if environ is None else environ
     name = "county database mappings"
     try:
-        counties = extracted_counties(settings)
-        mappings = [load_mapping(settings.config_dir, county) for county in counties]
+        counties = centralised(read_reference(settings.config_dir))
+        mappings = [load_mapping(settings.config_dir, county) for county in counties["extract"]]
     except ConfigError as exc:
         return Check(name, FAIL, str(exc), "write or correct the mapping named (docs/operations.md)")
     unset = [m.source_env for m in mappings if not (m.source_env and env.get(m.source_env))]
     detail = f"{len(mappings)} etl counties mapped in {settings.config_dir / 'mappings'}"
-    sending = packages_counties(settings)
+    sending = counties["packages"]
     if sending:
         detail += f"; centralised, sending packages (delivery: packages): {', '.join(sending)}"
     if unset:
@@ -113,14 +113,17 @@ def check_etl_mappings(settings: Settings, environ: Mapping[str, str] | None = N
 
 def extracted_counties(settings: Settings) -> list[str]:
     """The centralised counties ``ncms etl`` extracts: mode etl, unless delivery: packages."""
-    ref = read_reference(settings.config_dir)
-    return [c["code"] for c in ref.counties if c["mode"] == DeploymentMode.ETL and ref.delivery[c["code"]] == "extract"]
+    return centralised(read_reference(settings.config_dir))["extract"]
 
 
-def packages_counties(settings: Settings) -> list[str]:
-    """Centralised counties that send packages instead of being extracted: they need no mapping."""
-    ref = read_reference(settings.config_dir)
-    return [c["code"] for c in ref.counties if c["mode"] == DeploymentMode.ETL and ref.delivery[c["code"]] == "packages"]
+def centralised(ref: Reference) -> dict[str, list[str]]:
+    """The centralised (mode etl) counties by how their claims arrive: ``extract`` (by ``ncms
+    etl``, through a mapping) or ``packages`` (sent as a distributed county's are: no mapping)."""
+    by_delivery: dict[str, list[str]] = {delivery: [] for delivery in DELIVERIES}
+    for c in ref.counties:
+        if c["mode"] == DeploymentMode.ETL:
+            by_delivery[ref.delivery[c["code"]]].append(c["code"])
+    return by_delivery
 
 
 def check_county_sources(settings: Settings, engine: Engine | None, environ: Mapping[str, str] | None = None,

@@ -1,5 +1,5 @@
 """The domain model. Import from here: ``from ncms.models import Claim``."""
-from .auth import AuditLog, User
+from .auth import AuditLog, SignInAttempt, SignInOutcome, User
 from .base import Base, Money, Quantity, Ratio, to_money
 from .catalogue import CatalogueItem, Restriction
 from .claims import Claim, ClaimItem
@@ -27,5 +27,6 @@ from .ingest import Batch, RejectedRow, Watermark
 from .people import Enrolment, Household, Member
 from .report import ReportRun
 from .review import Finding, FindingEvent, MonitorScope, MonitorScopeClaim, RuleRun
+from .summary import CountyMonth, CountyYear, FindingMonth
 
 __all__ = [name for name in dir() if not name.startswith("_")]

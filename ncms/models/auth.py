@@ -1,18 +1,27 @@
 """Who uses the platform, what they may see, and what they did."""
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from .base import Base, TimestampMixin, UTCDateTime, enum_column, utcnow
 from .enums import Role
 
+# Argon2id with argon2-cffi's defaults (RFC 9106's low-memory choice: 64 MiB, 3 passes, 4 lanes).
+_HASHER = PasswordHasher()
+# Verified against when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _HASHER.hash("not a password of anyone")
+
 
 class User(TimestampMixin, Base):
-    """A person with a login: provincial auditors see every county, county users their own."""
+    """A person with a login: provincial auditors see every county, county users their own,
+    ministry viewers the province's statistics and no personal data."""
 
     __tablename__ = "user_account"  # "user" is reserved in PostgreSQL
 
@@ -32,13 +41,32 @@ class User(TimestampMixin, Base):
     )
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = _HASHER.hash(password)
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        """Argon2id hashes, and the werkzeug (scrypt, pbkdf2) hashes of accounts made before them."""
+        if not self.password_hash.startswith("$argon2"):
+            return check_password_hash(self.password_hash, password)
+        try:
+            return _HASHER.verify(self.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    @property
+    def password_needs_rehash(self) -> bool:
+        """True for a werkzeug hash or Argon2 parameters weaker than today's: re-hash on sign-in."""
+        return not self.password_hash.startswith("$argon2id") or _HASHER.check_needs_rehash(self.password_hash)
 
     def can_see_county(self, county_code: str) -> bool:
         return self.role != Role.COUNTY or self.county_code == county_code
+
+
+def spend_a_password_check(password: str) -> None:
+    """The time of one password check, for an unknown username."""
+    try:
+        _HASHER.verify(_DUMMY_HASH, password)
+    except VerificationError:
+        pass
 
 
 class AuditLog(Base):
@@ -56,3 +84,27 @@ class AuditLog(Base):
     remote_addr: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+class SignInOutcome(str, enum.Enum):
+    OK = "ok"
+    FAILED = "failed"  # wrong password or unknown name: counts towards a lock-out
+    REFUSED = "refused"  # not checked, the account or address being locked: counts for nothing
+
+
+class SignInAttempt(Base):
+    """Every sign-in attempt, kept in the database so that every server process counts the
+    same failures (per account and per address) before locking either out."""
+
+    __tablename__ = "sign_in_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    username: Mapped[str] = mapped_column(String(64))  # as typed, also when no such account exists
+    remote_addr: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[SignInOutcome] = mapped_column(enum_column(SignInOutcome, "sign_in_outcome"))
+
+    __table_args__ = (
+        Index("ix_sign_in_attempt_username_at", "username", "at"),
+        Index("ix_sign_in_attempt_remote_addr_at", "remote_addr", "at"),
+    )

@@ -96,6 +96,7 @@ class Role(str, enum.Enum):
     ADMIN = "admin"
     AUDITOR = "auditor"  # provincial auditor: every county
     COUNTY = "county"  # county NCMS office: its own county only
+    MINISTRY = "ministry"  # ministry viewer: province statistics, no personal data
 
 
 class ReportStatus(str, enum.Enum):

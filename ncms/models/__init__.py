@@ -27,5 +27,6 @@ from .ingest import Batch, RejectedRow, Watermark
 from .people import Enrolment, Household, Member
 from .report import ReportRun
 from .review import Finding, FindingEvent, MonitorScope, MonitorScopeClaim, RuleRun
+from .summary import CountyMonth, CountyYear, FindingMonth
 
 __all__ = [name for name in dir() if not name.startswith("_")]

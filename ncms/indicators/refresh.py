@@ -1,0 +1,225 @@
+"""Keeping the summary tables (ncms.models.summary) in step with the claims, enrolments and
+findings, so that no page or report scans the claims.
+
+- After a batch loads (``after_batch``, called by ``ncms.ingest.pipeline``): the months its
+  claims are settled in and the years its enrolments (or its members' enrolments) are of, in
+  its county, are recomputed (``refresh_batch``). A claim the batch moved into one of those
+  months from another (a corrected settlement date) would leave the other month counting it:
+  the county's rows then count more claims than the county has, and the county is recomputed
+  whole. Claims are never deleted (a county voids them), so the count tells.
+- After a monitoring run (``after_monitor``, called by ``ncms.monitor.engine``): the findings'
+  table is rebuilt whole (``refresh_findings``): money at stake counts each claim's money once
+  over the whole province, so no county's part of it can be recomputed alone.
+- ``rebuild``: everything, for ``ncms indicators refresh``.
+
+Functions take the caller's session and at most flush; the hooks own their transaction."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from ncms import log
+from ncms.models import (Batch, Claim, ClaimKind, County, CountyMonth, CountyYear, Enrolment, Finding, FindingMonth,
+                         FindingStatus, Institution, Member)
+from ncms.models.base import utcnow
+
+from .period import Period
+
+logger = logging.getLogger("ncms.indicators")
+UNDECIDED = (FindingStatus.OPEN, FindingStatus.SENT_TO_COUNTY, FindingStatus.COUNTY_RESPONDED)
+
+
+@dataclass
+class Refreshed:
+    """What one refresh recomputed."""
+
+    county_code: str | None = None
+    months: list[tuple[int, int]] = field(default_factory=list)
+    years: list[int] = field(default_factory=list)
+    whole: bool = False  # the county's claim months recomputed whole
+    seconds: float = 0.0
+
+
+def refresh_summaries(session: Session, county_code: str, *, months: Iterable[tuple[int, int]] = (),
+                      years: Iterable[int] = ()) -> Refreshed:
+    """Recompute a county's claims of ``months`` ((year, month)s) and of every month of ``years``,
+    and its enrolment of ``years``; the county's claim months whole if some claim moved into a
+    month recomputed from one that was not."""
+    started = time.perf_counter()
+    years = sorted(set(years))
+    keys = sorted(set(months) | {m for y in years for m in Period("year", y).months})
+    done = Refreshed(county_code, keys, years)
+    if keys:
+        _claim_months(session, county_code, keys)
+        if not _claims_agree(session, county_code):
+            _claim_months(session, county_code, None)
+            done.whole = True
+    if years:
+        _enrolment_years(session, county_code, years)
+    session.flush()
+    done.seconds = time.perf_counter() - started
+    return done
+
+
+def refresh_batch(session: Session, batch_id: int) -> Refreshed:
+    """The summaries a batch changed: its claims' months and its enrolments' years, in its county."""
+    from ncms.monitor.catalogue import month_of, year_of
+
+    county = session.scalar(sa.select(Batch.county_code).where(Batch.id == batch_id))
+    if county is None:
+        return Refreshed()
+    settled = Claim.settlement_date
+    months = session.execute(sa.select(year_of(settled), month_of(settled))
+                             .where(Claim.county_code == county, Claim.batch_id == batch_id).distinct()).all()
+    years = set(session.scalars(sa.select(Enrolment.year).where(Enrolment.county_code == county,
+                                                                Enrolment.batch_id == batch_id).distinct()))
+    years.update(session.scalars(  # a member moved to another household changes its years' households
+        sa.select(Enrolment.year).join(Member, Member.id == Enrolment.member_id)
+        .where(Member.county_code == county, Member.batch_id == batch_id).distinct()))
+    return refresh_summaries(session, county, months=[tuple(m) for m in months], years=years)
+
+
+def refresh_findings(session: Session) -> int:
+    """Rebuild the findings' summary whole; the rows written."""
+    from ncms.monitor.catalogue import month_of, year_of
+    from ncms.monitor.stake import FUND_RULES, counted, holding
+
+    money = counted(*holding()).subquery("money")
+    f = Finding
+    day = sa.func.coalesce(f.period_start, f.first_seen_at)
+    year, month = year_of(day), month_of(day)
+    holds = sa.and_(*holding())
+    confirmed = f.status == FindingStatus.CONFIRMED
+    stake = sa.func.coalesce(money.c.counted, 0)
+    query = (sa.select(f.county_code, year, month, f.rule_code, f.institution_id, sa.func.count(),
+                       _count(f.status.in_(UNDECIDED)), _count(confirmed), _count(f.status == FindingStatus.DISMISSED),
+                       _count(f.status == FindingStatus.CLOSED), _sum(holds, f.amount_at_stake), sa.func.sum(stake),
+                       _sum(confirmed, stake), sa.literal(utcnow(), FindingMonth.computed_at.type))
+             .outerjoin(money, money.c.id == f.id).where(f.rule_code.not_in(FUND_RULES))
+             .group_by(f.county_code, year, month, f.rule_code, f.institution_id))
+    session.execute(sa.delete(FindingMonth))
+    result = session.execute(sa.insert(FindingMonth).from_select(
+        ["county_code", "year", "month", "rule_code", "institution_id", "findings", "undecided", "confirmed",
+         "dismissed", "closed", "amount", "money_at_stake", "confirmed_money", "computed_at"], query))
+    session.flush()
+    return result.rowcount or 0
+
+
+def rebuild(session: Session, counties: Iterable[str] | None = None) -> list[Refreshed]:
+    """Every summary recomputed from the claims, enrolments and findings: each county's claim
+    months and enrolment years whole, then the findings."""
+    done = []
+    codes = list(counties) if counties else list(session.scalars(sa.select(County.code).order_by(County.code)))
+    for county in codes:
+        started = time.perf_counter()
+        _claim_months(session, county, None)
+        years = list(session.scalars(sa.select(Enrolment.year).where(Enrolment.county_code == county).distinct()))
+        session.execute(sa.delete(CountyYear).where(CountyYear.county_code == county))
+        if years:
+            _enrolment_years(session, county, years)
+        session.flush()
+        done.append(Refreshed(county, years=sorted(years), whole=True, seconds=time.perf_counter() - started))
+    refresh_findings(session)
+    return done
+
+
+def after_batch(engine: Engine, batch_id: int | None) -> None:
+    """The ingestion's hook: the batch's summaries, in a transaction of their own once the batch
+    has committed. A failure is logged, not raised: the batch stands, and ``ncms indicators
+    refresh`` recomputes what was missed."""
+    from ncms.db import session_scope
+
+    if batch_id is None:
+        return
+    try:
+        with session_scope(engine) as session:
+            done = refresh_batch(session, batch_id)
+    except SQLAlchemyError as exc:
+        log.event(logger, "indicators.refresh_failed", level=logging.ERROR, batch=batch_id, error=str(exc),
+                  remedy="ncms indicators refresh")
+        return
+    log.event(logger, "indicators.refresh", batch=batch_id, county=done.county_code, months=len(done.months),
+              years=len(done.years), whole=done.whole, seconds=round(done.seconds, 3))
+
+
+def after_monitor(engine: Engine) -> None:
+    """The monitoring's hook: the findings' summary rebuilt (a failure logged, as ``after_batch``)."""
+    from ncms.db import session_scope
+
+    started = time.perf_counter()
+    try:
+        with session_scope(engine) as session:
+            rows = refresh_findings(session)
+    except SQLAlchemyError as exc:
+        log.event(logger, "indicators.refresh_failed", level=logging.ERROR, error=str(exc),
+                  remedy="ncms indicators refresh")
+        return
+    log.event(logger, "indicators.findings", rows=rows, seconds=round(time.perf_counter() - started, 3))
+
+
+def _claim_months(session: Session, county: str, keys: list[tuple[int, int]] | None) -> None:
+    """Replace the county's rows of ``keys`` (None: all of them) from its claims."""
+    from ncms.monitor.catalogue import days_between, larger, month_of, year_of
+
+    c, i = Claim, Institution
+    year, month = year_of(c.settlement_date), month_of(c.settlement_date)
+    live = c.voided.is_(False)
+    stay_days = larger(days_between(c.admission_date, sa.func.coalesce(c.discharge_date, c.admission_date)), 1)
+    where = [c.county_code == county]
+    old = [CountyMonth.county_code == county]
+    if keys is not None:
+        where.append(sa.or_(*(c.settlement_date.between(*_month_days(y, m)) for y, m in keys)))
+        old.append(sa.or_(*(sa.and_(CountyMonth.year == y, CountyMonth.month == m) for y, m in keys)))
+    query = (sa.select(c.county_code, year, month, c.kind, i.level, _count(live),
+                       _count(sa.and_(live, c.compensated_amount > 0)), _count(c.voided),
+                       _count(sa.and_(live, i.area_code != c.county_code)), _count(sa.and_(live, c.referral)),
+                       _sum(sa.and_(live, c.kind == ClaimKind.INPATIENT), stay_days),
+                       _sum(live, c.total_amount), _sum(live, c.eligible_amount), _sum(live, c.compensated_amount),
+                       sa.literal(utcnow(), CountyMonth.computed_at.type))
+             .join(i, i.id == c.institution_id).where(*where).group_by(c.county_code, year, month, c.kind, i.level))
+    session.execute(sa.delete(CountyMonth).where(*old))
+    session.execute(sa.insert(CountyMonth).from_select(
+        ["county_code", "year", "month", "kind", "level", "claims", "compensated_claims", "voided", "out_of_county",
+         "referred", "bed_days", "total_amount", "eligible_amount", "compensated_amount", "computed_at"], query))
+
+
+def _claims_agree(session: Session, county: str) -> bool:
+    """Whether the county's rows count every claim row of the county once (the count from the
+    claims' (county, source id) index alone)."""
+    summed = session.scalar(sa.select(sa.func.coalesce(sa.func.sum(CountyMonth.claims + CountyMonth.voided), 0))
+                            .where(CountyMonth.county_code == county))
+    return int(summed) == session.scalar(sa.select(sa.func.count()).select_from(Claim)
+                                         .where(Claim.county_code == county))
+
+
+def _enrolment_years(session: Session, county: str, years: list[int]) -> None:
+    e, m = Enrolment, Member
+    query = (sa.select(e.county_code, e.year, sa.func.count(), sa.func.count(sa.distinct(m.household_id)),
+                       sa.func.coalesce(sa.func.sum(e.contribution), 0),
+                       sa.literal(utcnow(), CountyYear.computed_at.type))
+             .outerjoin(m, m.id == e.member_id).where(e.county_code == county, e.year.in_(years))
+             .group_by(e.county_code, e.year))
+    session.execute(sa.delete(CountyYear).where(CountyYear.county_code == county, CountyYear.year.in_(years)))
+    session.execute(sa.insert(CountyYear).from_select(
+        ["county_code", "year", "members", "households", "contributions", "computed_at"], query))
+
+
+def _month_days(year: int, month: int) -> tuple[date, date]:
+    period = Period("month", year, month)
+    return period.start, period.end
+
+
+def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def _sum(condition: sa.ColumnElement[bool], value: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, value), else_=0)), 0)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from ncms.db import session_scope
 from ncms.indicators import (Period, PeriodError, as_row, data_status, indicators, monthly_series, rebuild,
-                             refresh_batch, refresh_findings, stake_by_rule, top_institutions)
+                             refresh_batch, refresh_findings, refresh_summaries, stake_by_rule, top_institutions)
 from ncms.ingest import ingest_package
 from ncms.models import (Claim, ClaimKind, County, CountyMonth, CountyYear, DeploymentMode, Enrolment, Finding,
                          FindingMonth, FindingStatus, FundFinancing, FundingSource, Household, Institution,
@@ -303,13 +303,16 @@ def test_a_claim_moved_out_of_a_month_not_refreshed_recomputes_the_county(loaded
                                                                           ) -> None:  # type: ignore[no-untyped-def]
     settings.ensure_dirs()
     ingest_package(loaded_engine, settings, basic(tmp_path / "p1.zip"), today=date(2011, 9, 1))
-    moved = package(tmp_path / "p2.zip", seq=2, claims=[claim("C1", settlement_date="2011-06-10")],
-                    claim_items=items("C1", "17.00", "13.00"))
-    result = ingest_package(loaded_engine, settings, moved, today=date(2011, 9, 1))
+    with session_scope(loaded_engine) as s:  # C2 settled in June instead of March, behind the summaries' back
+        s.execute(sa.update(Claim).where(Claim.source_id == "C2").values(settlement_date=date(2011, 6, 10)))
+        done = refresh_summaries(s, COUNTY, months=[(2011, 6)])
+    assert (done.months, done.whole) == ([(2011, 6)], True)  # March still counted C2: the county recomputed
+    kept = _snapshot(loaded_engine)
+    assert kept == _rebuilt(loaded_engine)
     with session_scope(loaded_engine) as s:
-        done = refresh_batch(s, result.batch_id)
-    assert (done.months, done.whole) == ([(2011, 6)], True)
-    assert _snapshot(loaded_engine) == _rebuilt(loaded_engine)
+        assert refresh_summaries(s, COUNTY, months=[(2011, 6)]).whole is False
+        march = indicators(s, Period.parse("2011-03"), [COUNTY]).total
+    assert march.inpatient.claims == 1
 
 
 def test_a_monitor_run_refreshes_the_findings_money_counted_once(loaded_engine, settings, tmp_path

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ncms import log
-from ncms.models import (Batch, Claim, ClaimKind, County, CountyMonth, CountyYear, Enrolment, Finding, FindingMonth,
+from ncms.models import (Batch, BatchStatus, Claim, ClaimKind, County, CountyMonth, CountyYear, Enrolment, Finding, FindingMonth,
                          FindingStatus, Institution, Member)
 from ncms.models.base import utcnow
 
@@ -73,9 +73,10 @@ def refresh_batch(session: Session, batch_id: int) -> Refreshed:
     """The summaries a batch changed: its claims' months and its enrolments' years, in its county."""
     from ncms.monitor.catalogue import month_of, year_of
 
-    county = session.scalar(sa.select(Batch.county_code).where(Batch.id == batch_id))
-    if county is None:
-        return Refreshed()
+    batch = session.execute(sa.select(Batch.county_code, Batch.status).where(Batch.id == batch_id)).first()
+    if batch is None or batch.status not in (BatchStatus.LOADED, BatchStatus.PARTIAL):
+        return Refreshed()  # refused or failed: nothing of it was loaded
+    county = batch.county_code
     settled = Claim.settlement_date
     months = session.execute(sa.select(year_of(settled), month_of(settled))
                              .where(Claim.county_code == county, Claim.batch_id == batch_id).distinct()).all()
@@ -106,11 +107,11 @@ def refresh_findings(session: Session) -> int:
              .outerjoin(money, money.c.id == f.id).where(f.rule_code.not_in(FUND_RULES))
              .group_by(f.county_code, year, month, f.rule_code, f.institution_id))
     session.execute(sa.delete(FindingMonth))
-    result = session.execute(sa.insert(FindingMonth).from_select(
+    session.execute(sa.insert(FindingMonth).from_select(
         ["county_code", "year", "month", "rule_code", "institution_id", "findings", "undecided", "confirmed",
          "dismissed", "closed", "amount", "money_at_stake", "confirmed_money", "computed_at"], query))
     session.flush()
-    return result.rowcount or 0
+    return session.scalar(sa.select(sa.func.count()).select_from(FindingMonth)) or 0
 
 
 def rebuild(session: Session, counties: Iterable[str] | None = None) -> list[Refreshed]:

@@ -28,6 +28,7 @@ from ncms.exchange.messages import Problem
 from ncms.exchange.package import Limits, Package, PackageError, RecordFile
 from ncms.exchange.schemas import LOAD_ORDER, RECORD_SCHEMAS
 from ncms.exchange.screen import LINE, screen
+from ncms.indicators.refresh import after_batch
 from ncms.models import Batch, BatchSource, BatchStatus, County, RejectedRow
 from ncms.models.base import utcnow
 
@@ -340,4 +341,5 @@ def _finish(engine: Engine, settings: Settings, batch_id: int, started: float) -
     log.event(logger, "ingest.batch", batch=result.batch_id, county=result.county_code, status=result.status.value,
               rows_read=result.rows_read, rows_loaded=result.rows_loaded, rows_rejected=result.rows_rejected,
               seconds=round(result.seconds, 3), error=result.error)
+    after_batch(engine, result.batch_id)  # the indicators' summary tables, once the batch has committed
     return result

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 from ncms import log
 from ncms.config import Settings
 from ncms.db import create_engine, session_scope, sqlite_path
+from ncms.indicators.refresh import after_monitor
 from ncms.models import (Batch, Claim, County, Enrolment, Finding, Member, MonitorScope, MonitorScopeClaim, RuleRun,
                          Severity)
 from ncms.models.base import utcnow
@@ -208,6 +209,7 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
                 conn.execute(sa.delete(MonitorScopeClaim).where(MonitorScopeClaim.run_id == result.run_id))
     with engine.connect() as conn:  # what the run found: each finding it filed or saw again
         result.stake = money_at_stake(conn, Finding.last_seen_at >= began)
+    after_monitor(engine)  # the indicators' findings summary (ncms.indicators.refresh)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -336,3 +336,36 @@ def test_a_monitor_run_refreshes_the_findings_money_counted_once(loaded_engine, 
         assert year.money_at_stake == money_at_stake(s.connection()).per_county[COUNTY]
         assert refresh_findings(s) == len(kept["finding_month_summary"])
     assert _snapshot(loaded_engine) == kept == _rebuilt(loaded_engine)
+
+
+# -- the command -----------------------------------------------------------------------------
+
+def test_the_command_prints_what_the_module_computes(cli, loaded_engine, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    settings.ensure_dirs()
+    ingest_package(loaded_engine, settings, basic(tmp_path / "p.zip"), today=date(2011, 9, 1))
+    done = cli("indicators", "show", "--period", "2011-Q1", "--format", "json")
+    assert done.exit_code == 0, done.output
+    rows = {row["county"]: row for row in json.loads(done.output)}
+    with session_scope(loaded_engine) as s:
+        table = indicators(s, Period.parse("2011-Q1"))
+    assert rows["total"] == json.loads(json.dumps(as_row(table.total), default=str))
+    assert rows[COUNTY]["compensation"] == "24.00" and rows[COUNTY]["stays"] == 2
+    csv_out = cli("indicators", "show", "--county", COUNTY, "--format", "csv").output.splitlines()
+    assert csv_out[0].startswith("period,county,name,members") and csv_out[1].startswith(f"2011,{COUNTY},")
+    shown = cli("indicators", "show", "--county", COUNTY, "--period", "2011-03").output
+    assert "participation_rate" in shown and "2011-03" in shown
+    refused = cli("indicators", "show", "--period", "2011-Q5")
+    assert refused.exit_code == 2 and "a quarter (2011-Q3)" in refused.output
+    assert "refreshed 6 county(ies)" in cli("indicators", "refresh").output
+
+
+def test_the_command_imports_no_data_frame_nor_model(settings, loaded_engine) -> None:  # type: ignore[no-untyped-def]
+    from .test_startup import NEVER, ncms
+
+    base = ["--data-dir", str(settings.data_dir), "--database-url", settings.database_url,
+            "--config-dir", str(settings.config_dir)]
+    done, imported = ncms(*base, "indicators", "show", "--period", "2011")
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert sorted(imported & {*NEVER, "polars", "pyarrow"}) == []

@@ -28,7 +28,7 @@ finally:
 NEVER = ("sklearn", "scipy", "flask", "weasyprint")  # not for any command that does not use them
 NOT_FOR_HELP = (*NEVER, "polars", "pyarrow", "numpy", "paramiko")
 
-COMMANDS = ["db", "users", "ingest", "etl", "monitor", "findings", "synth", "demo", "serve", "doctor"]
+COMMANDS = ["db", "users", "ingest", "etl", "monitor", "findings", "indicators", "synth", "demo", "serve", "doctor"]
 
 
 def ncms(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], set[str]]:

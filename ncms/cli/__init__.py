@@ -63,6 +63,7 @@ COMMANDS = {
     "etl": ("etl", "etl_command"),
     "monitor": ("monitor", "monitor_group"),
     "findings": ("findings", "findings_group"),
+    "indicators": ("indicators", "indicators_group"),
     "synth": ("synth", "synth_command"),
     "demo": ("demo", "demo_command"),
     "serve": ("serve", "serve_command"),

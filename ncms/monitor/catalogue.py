@@ -374,18 +374,20 @@ def _found_twice(entity: Any, keys: tuple[str, ...], where: list[Any], name: str
     """SELECT of the ids of the rows of ``entity`` (among those meeting ``where``) that share the
     values of ``keys`` with another row. The grouping that finds them names them too, by the
     first and last id of each group; only the rows of a group of three or more are looked for
-    again. When there is none, PostgreSQL's join ends on its empty hash without reading the table
-    again (a million claims: 0.45 s), and the rows are then looked up by id; SQLite reads the
-    table again, looking each row up among the groups."""
+    again, and the table is read again only when there is such a group: a condition on no row,
+    which both databases test once, before the join (when there is none, PostgreSQL's join
+    ended on its empty hash anyway, but SQLite read the table again, looking each row up among
+    the groups: a million claims, 1.48-1.64 -> 1.34-1.44 s). The rows are then looked up by id."""
     columns = [getattr(entity, key) for key in keys]
     groups = (sa.select(*columns, sa.func.min(entity.id).label("lo"), sa.func.max(entity.id).label("hi"),
                         sa.func.count().label("n"))
               .where(*where).group_by(*columns).having(sa.func.count() > 1).cte(name))
     more, others = groups.alias(f"{name}_more"), sa.orm.aliased(entity, name=f"{name}_others")
+    any_more = sa.select(sa.func.max(groups.c.n)).scalar_subquery() > 2
     rows = sa.union_all(
         sa.select(groups.c.lo.label("id")), sa.select(groups.c.hi),
         sa.select(others.id).select_from(more)
-        .join(others, sa.and_(*(getattr(others, key) == more.c[key] for key in keys))).where(more.c.n > 2))
+        .join(others, sa.and_(*(getattr(others, key) == more.c[key] for key in keys))).where(any_more, more.c.n > 2))
     return sa.select(rows.subquery().c.id)
 
 

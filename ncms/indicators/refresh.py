@@ -49,13 +49,13 @@ class Refreshed:
 
 
 def refresh_summaries(session: Session, county_code: str, *, months: Iterable[tuple[int, int]] = (),
-                      years: Iterable[int] = ()) -> Refreshed:
+                      years: Iterable[int] = (), enrolment_years: Iterable[int] = ()) -> Refreshed:
     """Recompute a county's claims of ``months`` ((year, month)s) and of every month of ``years``,
-    and its enrolment of ``years``; the county's claim months whole if some claim moved into a
-    month recomputed from one that was not."""
+    and its enrolment of ``years`` and ``enrolment_years``; the county's claim months whole if
+    some claim moved into a month recomputed from one that was not."""
     started = time.perf_counter()
-    years = sorted(set(years))
-    keys = sorted(set(months) | {m for y in years for m in Period("year", y).months})
+    keys = sorted(set(months) | {m for y in set(years) for m in Period("year", y).months})
+    years = sorted(set(years) | set(enrolment_years))
     done = Refreshed(county_code, keys, years)
     if keys:
         _claim_months(session, county_code, keys)
@@ -85,7 +85,7 @@ def refresh_batch(session: Session, batch_id: int) -> Refreshed:
     years.update(session.scalars(  # a member moved to another household changes its years' households
         sa.select(Enrolment.year).join(Member, Member.id == Enrolment.member_id)
         .where(Member.county_code == county, Member.batch_id == batch_id).distinct()))
-    return refresh_summaries(session, county, months=[tuple(m) for m in months], years=years)
+    return refresh_summaries(session, county, months=[tuple(m) for m in months], enrolment_years=years)
 
 
 def refresh_findings(session: Session) -> int:

@@ -62,7 +62,7 @@ translations: $(TRANSLATIONS)
 
 # Refresh the catalogue after changing user-visible strings, then translate the .po files.
 messages: install
-	$(BIN)/pybabel -q extract -F babel.cfg -o ncms/web/translations/messages.pot .
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -o ncms/web/translations/messages.pot .
 	$(BIN)/pybabel -q update -i ncms/web/translations/messages.pot -d ncms/web/translations
 
 clean:

@@ -16,7 +16,18 @@ from typing import Any
 from .errors import NcmsError
 
 ENV_PREFIX = "NCMS_"
-KEYS = ("data_dir", "database_url", "config_dir", "log_level", "locale", "host", "port", "ingest_jobs", "monitor_jobs")
+KEYS = ("data_dir", "database_url", "config_dir", "log_level", "locale", "host", "port", "ingest_jobs", "monitor_jobs",
+        "sign_in_failures", "sign_in_address_failures", "sign_in_window", "sign_in_lockout",
+        "session_idle", "session_lifetime", "secure_cookies")
+# The web console's sign-in and sessions (docs/web.md): counts, and times in seconds; none may be 0.
+WEB_DEFAULTS = {
+    "sign_in_failures": 5,  # failed sign-ins of one account within the window that lock it
+    "sign_in_address_failures": 20,  # ... and from one address (an office behind one NAT)
+    "sign_in_window": 900,
+    "sign_in_lockout": 900,  # how long a lock-out lasts after its last counted failure
+    "session_idle": 1800,  # a session unused this long is over
+    "session_lifetime": 43200,  # and any session after this long (a working day)
+}
 SECRET_KEY_FILE = "secret_key"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOCALES = ("zh_Hans_CN", "en")
@@ -38,6 +49,13 @@ class Settings:
     port: int = 5000
     ingest_jobs: int = 0  # counties loaded side by side; 0: one per core on PostgreSQL, 1 on SQLite
     monitor_jobs: int = 0  # supervision rules run side by side; 0: one per core
+    sign_in_failures: int = WEB_DEFAULTS["sign_in_failures"]
+    sign_in_address_failures: int = WEB_DEFAULTS["sign_in_address_failures"]
+    sign_in_window: int = WEB_DEFAULTS["sign_in_window"]
+    sign_in_lockout: int = WEB_DEFAULTS["sign_in_lockout"]
+    session_idle: int = WEB_DEFAULTS["session_idle"]
+    session_lifetime: int = WEB_DEFAULTS["session_lifetime"]
+    secure_cookies: bool = False  # session cookie sent over HTTPS only: set it behind TLS
     secret_key: str | None = field(default=None, repr=False)
     source_file: Path | None = None
 
@@ -128,21 +146,34 @@ def load_settings(
         port=port,
         ingest_jobs=ingest_jobs,
         monitor_jobs=monitor_jobs,
+        **{key: _number(values, origin, key, default, minimum=1) for key, default in WEB_DEFAULTS.items()},
+        secure_cookies=_flag(values, origin, "secure_cookies"),
         secret_key=env.get(f"{ENV_PREFIX}SECRET_KEY") or None,
         source_file=_resolve(base, config_file) if config_file else None,
     )
 
 
-def _number(values: dict[str, Any], origin: dict[str, str], key: str, default: int) -> int:
+def _number(values: dict[str, Any], origin: dict[str, str], key: str, default: int, minimum: int = 0) -> int:
     value = values.get(key, default)
     try:
         number = int(value) if not isinstance(value, (bool, float)) else -1
     except ValueError:
         number = -1
-    if number < 0:
+    if number < minimum:
         raise ConfigError(f"{origin.get(key, ENV_PREFIX + key.upper())}: {value!r} is not allowed; "
-                          "allowed: a whole number, 0 or more")
+                          f"allowed: a whole number, {minimum} or more")
     return number
+
+
+def _flag(values: dict[str, Any], origin: dict[str, str], key: str) -> bool:
+    value = values.get(key, False)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise ConfigError(f"{origin.get(key, ENV_PREFIX + key.upper())}: {value!r} is not allowed; "
+                          "allowed: 1, true, yes or 0, false, no")
+    return text in ("1", "true", "yes")
 
 
 def _one_of(values: dict[str, Any], origin: dict[str, str], key: str, default: str,

@@ -78,7 +78,7 @@ def test_unreachable_database_is_one_line_not_a_traceback(cli):
 
 
 def test_users_create_with_roles_and_scope(cli, settings):
-    assert cli("demo", "--claims", "3000").exit_code == 0
+    assert cli("db", "upgrade").exit_code == 0 and cli("db", "load-config").exit_code == 0
     ok = cli("users", "create", "wang", "--role", "auditor", "--full-name", "王审计",
              env={"NCMS_NEW_PASSWORD": "long-enough-secret"})
     assert ok.exit_code == 0 and "created auditor wang" in ok.output

@@ -3,6 +3,19 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from .webauth import add_accounts, sign_in
+
+
+@pytest.fixture
+def client(app, loaded_engine):  # type: ignore[no-untyped-def]
+    """A provincial auditor's browser."""
+    add_accounts(loaded_engine)
+    browser = app.test_client()
+    assert sign_in(browser, "auditor").status_code == 302
+    return browser
+
 
 def test_home_lists_the_counties_in_chinese(client):
     response = client.get("/")
@@ -28,9 +41,16 @@ def test_english_is_chosen_and_remembered(client):
 def test_empty_database_tells_what_to_run(settings, engine):
     from dataclasses import replace
 
+    from ncms.accounts import create_user
+    from ncms.db import session_scope
+    from ncms.models import Role
     from ncms.web import create_app
 
-    html = create_app(replace(settings, secret_key="t")).test_client().get("/").get_data(as_text=True)
+    with session_scope(engine) as session:
+        create_user(session, "admin", Role.ADMIN, "first administrator")
+    browser = create_app(replace(settings, secret_key="t")).test_client()
+    sign_in(browser, "admin", "first administrator")
+    html = browser.get("/").get_data(as_text=True)
     assert "ncms db load-config" in html
 
 
@@ -44,7 +64,7 @@ def test_healthz_fails_on_an_unmigrated_database(settings, bare_engine):
 
     from ncms.web import create_app
 
-    response = create_app(replace(settings, secret_key="t")).test_client().get("/healthz")
+    response = create_app(replace(settings, secret_key="t")).test_client().get("/healthz")  # no sign-in
     assert response.status_code == 503
     assert response.get_json()["status"] == "error"
 

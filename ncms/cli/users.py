@@ -1,4 +1,5 @@
-"""``ncms users``: accounts of auditors and county offices."""
+"""``ncms users``: accounts of administrators, provincial auditors, county officers and ministry
+viewers (docs/web.md says what each role sees)."""
 from __future__ import annotations
 
 import click
@@ -19,7 +20,8 @@ def users_group() -> None:
 
 @users_group.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.AUDITOR.value, show_default=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.AUDITOR.value, show_default=True,
+              help="admin, auditor (every county), county (one county: --county), ministry (statistics only).")
 @click.option("--county", "county_code", help="County code; required for (and only for) the county role.")
 @click.option("--full-name")
 @click.password_option(envvar="NCMS_NEW_PASSWORD", help="Prompted for if not given (or NCMS_NEW_PASSWORD).")
@@ -43,4 +45,4 @@ def list_command(obj: Context) -> None:
     with session_scope(obj.engine) as session:
         for user in session.scalars(select(User).order_by(User.username)):
             state = "" if user.active else "  (disabled)"
-            click.echo(f"{user.username:<20} {user.role.value:<8} {user.county_code or 'province'}{state}")
+            click.echo(f"{user.username:<20} {user.role.value:<9} {user.county_code or 'province'}{state}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,8 +16,6 @@ from .enums import Role
 
 # Argon2id with argon2-cffi's defaults (RFC 9106's low-memory choice: 64 MiB, 3 passes, 4 lanes).
 _HASHER = PasswordHasher()
-# Verified against when the username is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("not a password of anyone")
 
 
 class User(TimestampMixin, Base):
@@ -60,11 +59,28 @@ class User(TimestampMixin, Base):
     def can_see_county(self, county_code: str) -> bool:
         return self.role != Role.COUNTY or self.county_code == county_code
 
+    # What Flask-Login asks of a signed-in user (without importing it into the models).
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+@cache
+def _dummy_hash() -> str:
+    return _HASHER.hash("not a password of anyone")
+
 
 def spend_a_password_check(password: str) -> None:
-    """The time of one password check, for an unknown username."""
+    """The time of one password check, for an unknown username: a wrong name costs as long as a
+    wrong password, so names cannot be told apart by timing."""
     try:
-        _HASHER.verify(_DUMMY_HASH, password)
+        _HASHER.verify(_dummy_hash(), password)
     except VerificationError:
         pass
 

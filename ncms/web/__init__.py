@@ -1,21 +1,22 @@
-"""The web application: the auditors' UI and, later, the REST API.
+"""The web application: the auditors' console and, later, the REST API.
 
 ``create_app`` only wires things together: no database connection, no migration,
 no file read. The caller (``ncms serve``, ``ncms.web.wsgi``, a test) builds the settings.
+How the console is put together, and how to add a page: docs/web.md.
 """
 from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from flask import Flask, Response, g, request
 
-from ncms import log
-
-from ncms import __version__
+from ncms import __version__, log
 from ncms.config import Settings
 
-from . import database, i18n
+from . import database, errors, formatting, i18n, layout, security
+from .extensions import csrf
 
 
 def create_app(settings: Settings, test_config: dict | None = None) -> Flask:
@@ -25,13 +26,18 @@ def create_app(settings: Settings, test_config: dict | None = None) -> Flask:
         NCMS_SETTINGS=settings,
         BABEL_DEFAULT_LOCALE=settings.locale,
         BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
+        SESSION_COOKIE_NAME="ncms_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_lifetime),
+        WTF_CSRF_TIME_LIMIT=settings.session_lifetime,
     )
     if test_config:
         app.config.update(test_config)
     register_extensions(app, settings)
     register_blueprints(app)
+    register_errorhandlers(app)
     register_request_log(app)
     app.jinja_env.globals["ncms_version"] = __version__
     return app
@@ -40,13 +46,22 @@ def create_app(settings: Settings, test_config: dict | None = None) -> Flask:
 def register_extensions(app: Flask, settings: Settings) -> None:
     database.init_app(app, settings.database_url)
     i18n.init_app(app)
+    csrf.init_app(app)
+    security.init_app(app)
+    formatting.init_app(app)
+    layout.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import health, province
+    from . import auth, health, province
 
+    auth.init_app(app)  # sign-in, sign-out, and the gate every request passes
     app.register_blueprint(province.bp)
     app.register_blueprint(health.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    errors.init_app(app)
 
 
 def register_request_log(app: Flask) -> None:

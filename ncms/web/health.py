@@ -6,10 +6,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ncms import __version__, migrate
 
+from .scope import public
+
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@public
 def healthz():  # type: ignore[no-untyped-def]
     engine = current_app.extensions["ncms.engine"]
     try:

@@ -1,0 +1,89 @@
+"""Numbers, money, shares and dates as the reader's locale writes them (Jinja filters).
+
+Money is kept in yuan as exact decimals (``ncms.models.Money``); it is shown with two decimals
+and the yuan sign of the locale (¥1,234.50 / CN¥1,234.50), or compactly (1.23万元 / 12.3K yuan).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from babel.dates import format_skeleton
+from babel.numbers import format_compact_decimal
+from flask import Flask
+from flask_babel import (format_currency, format_date, format_datetime, format_decimal, format_percent,
+                         get_locale, gettext as _)
+
+from ncms.ids import mask_national_id
+
+from .masking import mask_name
+
+EMPTY = "—"
+
+
+def number(value: Any, digits: int | None = None) -> str:
+    if value is None:
+        return EMPTY
+    if digits is None:
+        return format_decimal(value)
+    return format_decimal(value, format="#,##0." + "0" * digits if digits else "#,##0")
+
+
+def money(value: Any) -> str:
+    """Yuan with two decimals and the locale's sign."""
+    if value is None:
+        return EMPTY
+    return format_currency(Decimal(str(value)) if isinstance(value, float) else value, "CNY")
+
+
+def money_compact(value: Any) -> str:
+    """A large amount at a glance: 236.12万元, 2.36M yuan."""
+    if value is None:
+        return EMPTY
+    amount = format_compact_decimal(value, locale=get_locale(), fraction_digits=2)
+    return _("%(amount)s yuan", amount=amount)
+
+
+def percent(value: Any, digits: int = 1) -> str:
+    """A share (0.153) as a percentage (15.3 %)."""
+    if value is None:
+        return EMPTY
+    return format_percent(value, format="#,##0." + "0" * digits + "%" if digits else "#,##0%")
+
+
+def day(value: date | datetime | None, style: str = "medium") -> str:
+    if value is None:
+        return EMPTY
+    return format_date(value, style)
+
+
+def moment(value: datetime | None, style: str = "short") -> str:
+    """A timestamp in the platform's time zone (Asia/Shanghai)."""
+    if value is None:
+        return EMPTY
+    return format_datetime(value, style)
+
+
+def month(value: date | None) -> str:
+    """2011年3月 / Mar 2011."""
+    if value is None:
+        return EMPTY
+    return format_skeleton("yMMM", value, locale=get_locale())
+
+
+FILTERS = {
+    "number": number,
+    "money": money,
+    "money_compact": money_compact,
+    "percent": percent,
+    "day": day,
+    "moment": moment,
+    "month": month,
+    "mask_id": mask_national_id,
+    "mask_name": mask_name,
+}
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters.update(FILTERS)

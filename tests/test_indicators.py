@@ -3,7 +3,7 @@ worked out by hand in the comments; the province recomputed from the counties' s
 the summary tables kept by ingestion and monitoring equal to a rebuild from scratch."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -264,7 +264,8 @@ def _rebuilt(engine) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def, 
     return _snapshot(engine)
 
 
-def test_a_batch_load_refreshes_what_it_touched(loaded_engine, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_load_refreshes_what_it_touched(loaded_engine, settings, tmp_path
+                                                ) -> None:  # type: ignore[no-untyped-def]
     settings.ensure_dirs()
     first = ingest_package(loaded_engine, settings, basic(tmp_path / "p1.zip"), today=date(2011, 9, 1))
     assert first.status.value == "loaded", first.error
@@ -340,7 +341,8 @@ def test_a_monitor_run_refreshes_the_findings_money_counted_once(loaded_engine, 
 
 # -- the command -----------------------------------------------------------------------------
 
-def test_the_command_prints_what_the_module_computes(cli, loaded_engine, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_prints_what_the_module_computes(cli, loaded_engine, settings, tmp_path
+                                                     ) -> None:  # type: ignore[no-untyped-def]
     import json
 
     settings.ensure_dirs()

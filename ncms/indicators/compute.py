@@ -38,7 +38,7 @@ def indicators(session: Session, period: Period, counties: Sequence[str] | None 
 def county_indicators(session: Session, period: Period, counties: Sequence[str] | None = None) -> list[Indicators]:
     """One ``Indicators`` per county, in code order."""
     chosen = (sa.select(County.code, County.name, County.agricultural_population)
-              .where(*_among(County.code, counties)).order_by(County.code))
+              .where(*among_codes(County.code, counties)).order_by(County.code))
     out = {code: Indicators(period, (code,), name, agricultural_population=population)
            for code, name, population in session.execute(chosen)}
     if not out:
@@ -62,7 +62,7 @@ def fund_warnings(session: Session, year: int, counties: Sequence[str] | None = 
     found = session.execute(
         sa.select(Finding.county_code, Finding.rule_code, Finding.amount_at_stake, Finding.evidence, Finding.status)
         .where(Finding.rule_code.in_(FUND_RULES), Finding.period_start == date(year, 1, 1), *holding(),
-               *_among(Finding.county_code, counties))
+               *among_codes(Finding.county_code, counties))
         .order_by(Finding.county_code, Finding.rule_code))
     return [FundWarning(county, rule, amount, _money((evidence or {}).get("projected")), status.value)
             for county, rule, amount, evidence, status in found]
@@ -76,7 +76,7 @@ def _claims(session: Session, period: Period, codes: list[str], out: dict[str, I
              for name in ("total_amount", "eligible_amount", "compensated_amount")]
     for county, kind, level, *values in session.execute(
             sa.select(m.county_code, m.kind, m.level, *sums, *money)
-            .where(m.county_code.in_(codes), *_months(m, period)).group_by(m.county_code, m.kind, m.level)):
+            .where(m.county_code.in_(codes), *in_months(m, period)).group_by(m.county_code, m.kind, m.level)):
         out[county].by_level[(kind, level)] = ClaimFigures(*(int(v) for v in values[:5]), *values[5:])
 
 
@@ -97,7 +97,7 @@ def _financing(session: Session, period: Period, codes: list[str], out: dict[str
     f = FundFinancing
     for county, source, amount in session.execute(
             sa.select(f.county_code, f.source, sa.type_coerce(sa.func.sum(f.amount), Money()))
-            .where(f.county_code.in_(codes), *_months(f, period)).group_by(f.county_code, f.source)):
+            .where(f.county_code.in_(codes), *in_months(f, period)).group_by(f.county_code, f.source)):
         out[county].financing[source] = amount
     for county, this_year, to_date in session.execute(
             sa.select(f.county_code,
@@ -119,7 +119,7 @@ def _findings(session: Session, period: Period, codes: list[str], out: dict[str,
     counts = [sa.func.sum(getattr(f, name)) for name in ("findings", "undecided", "confirmed", "dismissed")]
     money = [sa.type_coerce(sa.func.sum(getattr(f, name)), Money()) for name in ("money_at_stake", "confirmed_money")]
     for county, findings, undecided, confirmed, dismissed, stake, confirmed_money in session.execute(
-            sa.select(f.county_code, *counts, *money).where(f.county_code.in_(codes), *_months(f, period))
+            sa.select(f.county_code, *counts, *money).where(f.county_code.in_(codes), *in_months(f, period))
             .group_by(f.county_code)):
         figures = out[county]
         figures.findings, figures.undecided, figures.confirmed, figures.dismissed = (
@@ -127,11 +127,13 @@ def _findings(session: Session, period: Period, codes: list[str], out: dict[str,
         figures.money_at_stake, figures.confirmed_money = stake or ZERO, confirmed_money or ZERO
 
 
-def _months(table: Any, period: Period) -> list[sa.ColumnElement[bool]]:
+def in_months(table: Any, period: Period) -> list[sa.ColumnElement[bool]]:
+    """A summary table's rows (``year``, ``month``) of the period."""
     return [table.year == period.year, table.month.between(period.first_month, period.last_month)]
 
 
-def _among(column: Any, codes: Sequence[str] | None) -> list[sa.ColumnElement[bool]]:
+def among_codes(column: Any, codes: Sequence[str] | None) -> list[sa.ColumnElement[bool]]:
+    """Rows of the counties (None: no condition, every county)."""
     return [] if codes is None else [column.in_(list(codes))]
 
 

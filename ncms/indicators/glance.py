@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ncms.ingest.status import Cadence, Lateness, judge_all, timeliness
 from ncms.models import County, CountyMonth, FindingMonth, FundFinancing, Institution, InstitutionLevel, Money
 
-from .compute import IndicatorTable, _among, _months, indicators
+from .compute import IndicatorTable, among_codes, in_months, indicators
 from .figures import ZERO
 from .period import Period
 
@@ -82,7 +82,8 @@ def start_page(session: Session, period: Period, counties: Sequence[str] | None 
                cadence: Mapping[str, Cadence] | None = None, today: date | None = None,
                top: int = 10) -> StartPage:
     """Everything the start page shows for ``counties`` (None: the province) in ``period``."""
-    return StartPage(indicators(session, period, counties), data_status(session, counties, cadence=cadence, today=today),
+    return StartPage(indicators(session, period, counties),
+                     data_status(session, counties, cadence=cadence, today=today),
                      monthly_series(session, period.year, counties), stake_by_rule(session, period, counties),
                      top_institutions(session, period, counties, limit=top))
 
@@ -99,7 +100,7 @@ def data_status(session: Session, counties: Sequence[str] | None = None, *,
 
 def monthly_series(session: Session, year: int, counties: Sequence[str] | None = None) -> list[MonthlySeries]:
     """Per county, then their total: compensation against financing, month by month."""
-    names = dict(session.execute(sa.select(County.code, County.name).where(*_among(County.code, counties))
+    names = dict(session.execute(sa.select(County.code, County.name).where(*among_codes(County.code, counties))
                                  .order_by(County.code)).all())
     series = {code: MonthlySeries(code, name) for code, name in names.items()}
     paid = (sa.select(CountyMonth.county_code, CountyMonth.month,
@@ -124,7 +125,7 @@ def stake_by_rule(session: Session, period: Period, counties: Sequence[str] | No
     stake = sa.type_coerce(sa.func.sum(f.money_at_stake), Money())
     rows = session.execute(
         sa.select(f.rule_code, sa.func.sum(f.findings), sa.func.sum(f.undecided), sa.func.sum(f.confirmed), stake)
-        .where(*_months(f, period), *_among(f.county_code, counties)).group_by(f.rule_code)
+        .where(*in_months(f, period), *among_codes(f.county_code, counties)).group_by(f.rule_code)
         .order_by(stake.desc(), f.rule_code))
     return [RuleStake(rule, int(n), int(undecided), int(confirmed), money or ZERO)
             for rule, n, undecided, confirmed, money in rows]
@@ -138,6 +139,6 @@ def top_institutions(session: Session, period: Period, counties: Sequence[str] |
     stake = sa.type_coerce(sa.func.sum(f.money_at_stake), Money())
     rows = session.execute(
         sa.select(i.id, i.code, i.name, i.level, i.area_code, sa.func.sum(f.findings), stake)
-        .join(i, i.id == f.institution_id).where(*_months(f, period), *_among(f.county_code, counties))
+        .join(i, i.id == f.institution_id).where(*in_months(f, period), *among_codes(f.county_code, counties))
         .group_by(i.id, i.code, i.name, i.level, i.area_code).order_by(stake.desc(), i.code).limit(limit))
     return [InstitutionStake(*row[:5], int(row[5]), row[6] or ZERO) for row in rows]

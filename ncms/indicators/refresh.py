@@ -27,8 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ncms import log
-from ncms.models import (Batch, BatchStatus, Claim, ClaimKind, County, CountyMonth, CountyYear, Enrolment, Finding, FindingMonth,
-                         FindingStatus, Institution, Member)
+from ncms.models import (Batch, BatchStatus, Claim, ClaimKind, County, CountyMonth, CountyYear, Enrolment, Finding,
+                         FindingMonth, FindingStatus, Institution, Member)
 from ncms.models.base import utcnow
 
 from .period import Period

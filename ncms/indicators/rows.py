@@ -23,7 +23,8 @@ def _fields() -> list[tuple[str, Getter]]:
         ("households", lambda x: x.households),
         ("agricultural_population", lambda x: x.agricultural_population),
         ("participation_rate", lambda x: x.participation_rate),
-        *((f"financing_{s.value}", (lambda s: lambda x: x.financing.get(s, Decimal("0.00")))(s)) for s in FundingSource),
+        *((f"financing_{s.value}", (lambda s: lambda x: x.financing.get(s, Decimal("0.00")))(s))
+          for s in FundingSource),
         ("financing", lambda x: x.financing_total),
         ("compensation", lambda x: x.compensation),
         ("compensation_inpatient", lambda x: x.inpatient.compensated_amount),

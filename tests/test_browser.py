@@ -24,7 +24,13 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(cli, settings):
-    assert cli("demo", "--claims", "3000").exit_code == 0
+    demo = cli("demo", "--claims", "3000")
+    assert demo.exit_code == 0
+    from ncms.cli.demo import DEMO_ACCOUNTS
+
+    listed = demo.output.split("and sign in as one of:")[1]
+    for username, role, county, password in DEMO_ACCOUNTS:  # the demo prints whom to sign in as
+        assert f"{username:<10} password {password}" in listed
     port = free_port()
     env = dict(os.environ, NCMS_DATA_DIR=str(settings.data_dir), NCMS_DATABASE_URL=settings.database_url,
                NCMS_CONFIG_DIR=str(settings.config_dir))
@@ -59,26 +65,95 @@ def page():
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield browser.new_page(viewport={"width": 1280, "height": 800})
+        yield browser.new_page(viewport={"width": 1366, "height": 768})
         browser.close()
 
 
-def test_auditor_sees_the_counties_and_switches_language(server, page, tmp_path):
-    page.goto(server)
-    assert page.locator("h1").inner_text() == "全省统筹县"
-    rows = page.locator("#counties tbody tr")
-    assert rows.count() == 6
-    assert rows.nth(0).locator("td").nth(1).inner_text() == "开阳县"
-    # the CJK font is really there: a Chinese heading renders wider than a box of tofu would
-    assert page.locator("h1").bounding_box()["width"] > 60
-    page.screenshot(path=str(tmp_path / "province-zh.png"), full_page=True)
+SHOTS = os.environ.get("NCMS_SCREENSHOTS")  # a folder: write the README's screenshots there too
+ROLES = {  # demo account: the role's label in Chinese and English, and the counties it sees
+    "admin": ("系统管理员", "Administrator", 6),
+    "auditor": ("省级审计员", "Provincial auditor", 6),
+    "kaiyang": ("县级经办人员", "County officer", 1),
+    "ministry": ("部级查阅人员", "Ministry viewer", 6),
+}
 
-    page.get_by_role("link", name="English").click()
+
+def demo_password(username: str) -> str:
+    from ncms.cli.demo import DEMO_ACCOUNTS
+
+    return next(password for name, _, _, password in DEMO_ACCOUNTS if name == username)
+
+
+def shoot(page, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def no_serious_accessibility_violations(page, server: str) -> None:  # type: ignore[no-untyped-def]
+    """axe-core, served by the app (the content security policy lets no other script in)."""
+    page.add_script_tag(url=server + "static/vendor/axe.min.js")
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    serious = [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+    assert serious == [], page.url
+
+
+def sign_in(page, server: str, username: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(server)
+    assert "/sign-in" in page.url  # anonymous: sent to sign in first
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(demo_password(username))
+    page.get_by_role("button", name="登录").click()
     page.wait_for_load_state()
-    assert page.locator("h1").inner_text() == "Counties of the province"
-    assert "Centralised (ETL)" in page.locator("#counties").inner_text()
-    page.goto(server)  # the choice is remembered
-    assert page.locator("h1").inner_text() == "Counties of the province"
+
+
+def test_each_role_signs_in_sees_its_role_switches_language_and_signs_out(server, page, tmp_path):
+    refused = []  # what the content security policy blocked: nothing may be
+    page.on("console", lambda message: "Content Security Policy" in message.text and refused.append(message.text))
+    page.goto(server + "sign-in")
+    assert page.locator("h1").inner_text() == "登录"
+    no_serious_accessibility_violations(page, server)
+    shoot(page, tmp_path, "sign-in-zh")
+    for username, (chinese, english, counties) in ROLES.items():
+        sign_in(page, server, username)
+        assert page.locator("h1").inner_text() == "全省统筹县", username
+        assert page.locator("#who .role").inner_text().startswith(chinese)
+        assert page.locator("#counties tbody tr").count() == counties, username
+        if username == "auditor":
+            # the CJK font is really there: a Chinese heading renders wider than a box of tofu would
+            assert page.locator("h1").bounding_box()["width"] > 60
+            no_serious_accessibility_violations(page, server)
+            shoot(page, tmp_path, "province-zh")
+        page.get_by_role("link", name="English").click()
+        page.wait_for_load_state()
+        assert page.locator("h1").inner_text() == "Counties of the province"
+        assert page.locator("#who .role").inner_text().startswith(english)
+        if username == "auditor":
+            assert "Centralised (ETL)" in page.locator("#counties").inner_text()
+            shoot(page, tmp_path, "province-en")
+        page.goto(server)  # the choice is remembered
+        assert page.locator("h1").inner_text() == "Counties of the province"
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_load_state()
+        assert "/sign-in" in page.url and page.locator("h1").inner_text() == "Sign in"
+        if username == "ministry":
+            shoot(page, tmp_path, "sign-in-en")
+        page.get_by_role("link", name="中文").click()
+        page.wait_for_load_state()
+        page.goto(server)
+        assert "/sign-in" in page.url  # signed out for good
+    assert refused == []
+
+
+def test_a_phone_reads_the_province_page(server, page):
+    page.set_viewport_size({"width": 390, "height": 800})
+    sign_in(page, server, "auditor")
+    assert page.locator("#who .role").is_visible()
+    header = page.locator(".topbar").bounding_box()
+    assert header["width"] <= 390  # the header wraps instead of widening the page
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
 
 
 def test_a_taken_port_is_one_clear_line(server, cli):

@@ -6,7 +6,7 @@ here as an operator's `pip install .` builds it (isolated, its build requirement
 configured package index; the working tree copied without any compiled `.mo`, so the build
 must compile them), installed into a new virtual environment that sees the test environment's
 packages only as its dependencies, and run from outside the repository: `ncms db upgrade`,
-then `ncms serve`, whose page must be in Chinese."""
+then `ncms serve`, whose sign-in page and, once signed in, province page must be in Chinese."""
 from __future__ import annotations
 
 import os
@@ -15,7 +15,9 @@ import site
 import socket
 import subprocess
 import sys
+import re
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -31,8 +33,8 @@ NOT_SOURCES = (".git", ".venv", "var", "build", "dist", "*.egg-info", "__pycache
                ".hypothesis", "out")
 
 
-def run(*args: str | Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NCMS_") and k != "PYTHONPATH"}
+def run(*args: str | Path, cwd: Path, timeout: float = 300, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NCMS_") and k != "PYTHONPATH"} | extra
     done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
     assert done.returncode == 0, f"{' '.join(map(str, args))}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
@@ -67,11 +69,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get(url: str, deadline: float) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+BROWSER = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # keeps the session cookie
+
+
+def get(url: str, deadline: float, data: bytes | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=data, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     while True:
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with BROWSER.open(request, timeout=10) as response:
                 return response.status, response.read().decode("utf-8")
         except OSError:
             if time.monotonic() > deadline:
@@ -87,18 +92,24 @@ def test_the_installed_wheel_migrates_a_database_and_serves_the_chinese_page(  #
     assert "database at revision" in upgraded.stdout and "(was empty)" in upgraded.stdout
     assert "up to date" in run(*base, "db", "current", cwd=tmp_path).stdout
     run(*base, "db", "load-config", cwd=tmp_path)
+    run(*base, "users", "create", "wang", "--role", "auditor", cwd=tmp_path, NCMS_NEW_PASSWORD="long-enough-secret")
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NCMS_") and k != "PYTHONPATH"}
     server = subprocess.Popen([str(a) for a in (*base, "serve", "--port", port)], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        status, page = get(f"http://127.0.0.1:{port}/", time.monotonic() + 60)
+        status, sign_in = get(f"http://127.0.0.1:{port}/", time.monotonic() + 60)  # sent to sign in
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', sign_in).group(1)
+        form = urllib.parse.urlencode({"username": "wang", "password": "long-enough-secret", "csrf_token": token})
+        status, page = get(f"http://127.0.0.1:{port}/sign-in", time.monotonic() + 10, form.encode())
         css, _ = get(f"http://127.0.0.1:{port}/static/ncms.css", time.monotonic() + 10)
+        charts, _ = get(f"http://127.0.0.1:{port}/static/vendor/echarts.min.js", time.monotonic() + 10)
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
     assert status == 200, output[-3000:]
+    assert "用户名" in sign_in  # a blueprint's template (ncms/web/auth/templates), translated
     assert "全省统筹县" in page and "Counties of the province" not in page  # the compiled translation
     assert "开阳县" in page  # a county of config/province.yaml, loaded by the installed package
-    assert css == 200
+    assert css == 200 and charts == 200

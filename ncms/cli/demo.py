@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from ncms import migrate
 from ncms.db import create_engine, session_scope
-from ncms.models import County, DeploymentMode
+from ncms.accounts import create_user
+from ncms.models import AuditLog, County, DeploymentMode, Role, User
 from ncms.reference import read_reference
 
 from . import Context, pass_context
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
 DEMO_SEED = 2011
 DEMO_YEARS = (2011,)
 LATE_PACKAGE = "520422-0003.zip"  # one county's third quarter "still on the WAN"
+DEMO_COUNTY = "520121"
+# One account per role to sign in with (username, role, county, password): demo data only.
+DEMO_ACCOUNTS = (
+    ("admin", Role.ADMIN, None, "demo-admin-2011"),
+    ("auditor", Role.AUDITOR, None, "demo-auditor-2011"),
+    ("kaiyang", Role.COUNTY, DEMO_COUNTY, "demo-county-2011"),
+    ("ministry", Role.MINISTRY, None, "demo-ministry-2011"),
+)
+ROLE_NAMES = {Role.ADMIN: "administrator", Role.AUDITOR: "provincial auditor",
+              Role.COUNTY: "county officer", Role.MINISTRY: "ministry viewer"}
 
 
 @click.command("demo")
@@ -81,7 +92,25 @@ def demo_command(obj: Context, claims: int) -> None:
     echo_outcomes(result)
     echo_unchecked(result)
     echo_counties(result.stake)
-    click.echo("next: `ncms serve`, then open http://127.0.0.1:5000/")
+    add_demo_accounts(obj)
+    click.echo(f"next: `ncms serve`, then open http://{settings.host}:{settings.port}/ and sign in as one of:")
+    for username, role, county, password in DEMO_ACCOUNTS:
+        scope = f" of {county}" if county else ""
+        click.echo(f"  {username:<10} password {password:<20} {ROLE_NAMES[role]}{scope}")
+
+
+def add_demo_accounts(obj: Context) -> None:
+    """The demo's accounts, one per role; run again, they get their demo password and role back."""
+    with session_scope(obj.engine) as session:
+        for username, role, county, password in DEMO_ACCOUNTS:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                create_user(session, username, role, password, county_code=county, actor="demo")
+                continue
+            user.role, user.county_code, user.active = role, county, True
+            user.set_password(password)
+            session.add(AuditLog(actor="demo", action="user.reset", target=username,
+                                 detail={"role": role.value, "county": county}))
 
 
 def echo_counties(stake: "Stake") -> None:

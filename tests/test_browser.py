@@ -161,3 +161,82 @@ def test_a_taken_port_is_one_clear_line(server, cli):
     result = cli("serve", "--port", port)
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output
+
+
+@pytest.fixture
+def chart_server(request, settings, loaded_engine):  # type: ignore[no-untyped-def]
+    """The app in this process with a page of two charts (one inline, one from a JSON view), as
+    a page builder writes them; settings changed by the test's parameter."""
+    import threading
+    from dataclasses import replace
+
+    from flask import Blueprint, jsonify, render_template_string
+    from werkzeug.serving import make_server
+
+    from ncms.web import create_app
+    from ncms.web.scope import signed_in
+
+    from .webauth import add_accounts
+
+    add_accounts(loaded_engine)
+    bp = Blueprint("chartprobe", __name__)
+    option = {"xAxis": {"type": "category", "data": ["1月", "2月", "3月"]}, "yAxis": {"type": "value"},
+              "series": [{"type": "bar", "name": "补偿", "data": [1200.5, 980, 1430]}], "ncms": {"format": "money"}}
+
+    @bp.get("/chart-probe")
+    @signed_in
+    def page():  # type: ignore[no-untyped-def]
+        return render_template_string(
+            '{% extends "base.html" %}{% set charts = true %}{% from "_macros.html" import chart %}'
+            '{% block content %}<h1>Charts</h1><div class="charts">{{ chart("inline", option=option) }}'
+            '{{ chart("fetched", url=url_for("chartprobe.data")) }}</div>{% endblock %}', option=option)
+
+    @bp.get("/chart-probe.json")
+    @signed_in
+    def data():  # type: ignore[no-untyped-def]
+        return jsonify(option)
+
+    app = create_app(replace(settings, secret_key="test", **getattr(request, "param", {})))
+    app.register_blueprint(bp)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def sign_in_as_auditor(page, url: str) -> None:  # type: ignore[no-untyped-def]
+    from .webauth import PASSWORD
+
+    page.goto(url)
+    page.locator("#username").fill("auditor")
+    page.locator("#password").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()
+
+
+def test_charts_are_drawn_from_json_under_the_content_security_policy(chart_server, page):
+    problems = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    sign_in_as_auditor(page, chart_server + "sign-in?next=/chart-probe")
+    page.wait_for_selector("[data-chart-url][data-chart-drawn]")
+    drawn = page.locator("[data-chart-drawn] canvas")
+    assert drawn.count() == 2
+    box = drawn.first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a tooltip
+    page.wait_for_timeout(300)
+    assert problems == []
+
+
+@pytest.mark.parametrize("chart_server", [{"session_idle": 2}], indirect=True)
+def test_an_idle_session_ends_and_the_page_asks_to_sign_in_again(chart_server, page):
+    sign_in_as_auditor(page, chart_server + "sign-in?next=/chart-probe")
+    assert page.locator("h1").inner_text() == "Charts"
+    page.wait_for_timeout(2500)
+    page.reload()
+    assert "/sign-in?next=/chart-probe" in page.url
+    assert "会话已过期" in page.locator(".flash").inner_text()
+    sign_in_as_auditor(page, page.url)
+    assert page.locator("h1").inner_text() == "Charts"  # back where the session ended

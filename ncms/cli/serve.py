@@ -13,6 +13,16 @@ from .db import require_migrated
 logger = logging.getLogger("ncms.web")
 
 
+def _has_accounts(obj: Context) -> bool:
+    from sqlalchemy import func, select
+
+    from ncms.db import session_scope
+    from ncms.models import User
+
+    with session_scope(obj.engine) as session:
+        return bool(session.scalar(select(func.count()).select_from(User).where(User.active.is_(True))))
+
+
 @click.command("serve")
 @click.option("--host", help="Address to listen on (default 127.0.0.1, or NCMS_HOST).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default 5000, or NCMS_PORT).")
@@ -37,6 +47,8 @@ def serve_command(obj: Context, host: str | None, port: int | None, threads: int
                          "(is another server running there? choose one with --port)") from exc
     log.event(logger, "web.start", host=host, port=port, database=obj.engine.dialect.name)
     click.echo(f"serving on http://{host}:{port}/  (Ctrl+C stops)")
+    if not _has_accounts(obj):
+        click.echo("no account can sign in yet: create one with `ncms users create NAME --role admin`")
     try:
         server.run()
     except KeyboardInterrupt:

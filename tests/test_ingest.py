@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from ncms.db import create_engine, session_scope
 from ncms.exchange.package import Limits
 from ncms.ingest import ingest_package
+from ncms.ingest import items as items_module
 from ncms.ingest import pipeline
 from ncms.ingest.status import timeliness
 from ncms.models import (Batch, BatchStatus, Claim, ClaimItem, Enrolment, FundFinancing, Household, Member,
@@ -229,6 +230,42 @@ def test_items_sent_later_for_a_loaded_claim_replace_its_items(load, loaded_engi
         assert [(r.line, r.code) for r in s.scalars(sa.select(RejectedRow).where(
             RejectedRow.batch_id == result.batch_id))] == [(4, "unknown_claim")]
     assert counts(loaded_engine)["claim_item"] == 4
+
+
+def test_claim_item_checks_hold_again_after_a_load_and_after_a_crash_in_it(load, loaded_engine, tmp_path,
+                                                                          monkeypatch):
+    """SQLite leaves claim_item's CHECK constraints to the screen while a batch's lines go
+    in, and only then: no pooled connection is left without them, even when the load fails."""
+    def enforced() -> None:
+        with loaded_engine.connect() as conn:
+            claim_id = conn.execute(sa.select(Claim.id).limit(1)).scalar_one()
+            conn.rollback()
+            with pytest.raises(sa.exc.IntegrityError), conn.begin():
+                conn.execute(sa.insert(ClaimItem).values(claim_id=claim_id, line_no=0, item_code="D0001",
+                                                         category="drug", quantity=1, unit_price=1, amount=1))
+        if loaded_engine.dialect.name == "sqlite":
+            pooled = [loaded_engine.connect() for _ in range(loaded_engine.pool.checkedin())]
+            try:
+                assert [c.exec_driver_sql("PRAGMA ignore_check_constraints").scalar() for c in pooled] \
+                    == [0] * len(pooled)
+            finally:
+                for conn in pooled:
+                    conn.close()
+
+    load(basic(tmp_path / "p1.zip"), sender=COUNTY)
+    enforced()
+
+    real = items_module.append
+
+    def disk_full(conn, table, frame):
+        if table is ClaimItem.__table__:
+            raise OSError("disk full")
+        real(conn, table, frame)
+
+    monkeypatch.setattr(items_module, "append", disk_full)
+    with pytest.raises(OSError):
+        load(basic(tmp_path / "p2.zip", seq=2), sender=COUNTY)
+    enforced()
 
 
 def test_unknown_item_codes_load_marked_unmapped(load, loaded_engine, tmp_path):

@@ -446,6 +446,11 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
         if engine.dialect.name == "postgresql":
             # compiling each query costs more than it saves here
             session.execute(sa.text("SET LOCAL jit = off"))
+            # a claim meets a small table's rows by a key of several columns (the scheme's terms:
+            # institution, county, year and kind), whose hash buckets the planner judges by one
+            # column alone, a few dozen rows each: it sorted every claim for a merge join instead
+            # (the basis "scheme terms", 300,000 claims, four runs each: 0.32-0.35 -> 0.25-0.27 s)
+            session.execute(sa.text("SET LOCAL enable_mergejoin = off"))
             if side_by_side:  # the rules already share the cores: a parallel plan's workers would
                 # only queue for them, each building its own copy of a hash (duplicate claim's
                 # grouping of a million claims three times over)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Money, Quantity, TimestampMixin, enum_column
@@ -53,6 +53,9 @@ class Claim(TimestampMixin, Base):
 
     __table_args__ = (
         UniqueConstraint("county_code", "source_id"),
+        # the pages' lookups (docs/web.md): a member's claims, an institution's claims of a period
+        Index("ix_claim_member", "member_no", "county_code"),
+        Index("ix_claim_institution_admission", "institution_id", "admission_date"),
         CheckConstraint("total_amount >= 0", name="total_positive"),
         CheckConstraint("eligible_amount >= 0 AND eligible_amount <= total_amount", name="eligible_le_total"),
         CheckConstraint("compensated_amount >= 0", name="compensated_positive"),

@@ -51,6 +51,8 @@ class Finding(Base):
     __table_args__ = (
         UniqueConstraint("rule_code", "subject_key"),
         Index("ix_finding_county_status", "county_code", "status"),
+        Index("ix_finding_claim_id", "claim_id"),  # a claim's findings (the claim page)
+        Index("ix_finding_institution_id", "institution_id"),  # an institution's (its page)
     )
 
 

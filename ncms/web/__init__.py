@@ -57,6 +57,10 @@ def register_blueprints(app: Flask) -> None:
 
     auth.init_app(app)  # sign-in, sign-out, and the gate every request passes
     app.register_blueprint(province.bp)
+    from . import claim, institution, member
+    claim.init_app(app)  # /claim/<id>, and the helpers the institution and member pages share
+    app.register_blueprint(institution.bp)  # /institution/<code>
+    app.register_blueprint(member.bp)  # /member/<id>
     app.register_blueprint(health.bp)
 
 

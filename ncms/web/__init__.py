@@ -53,7 +53,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import auth, health, province
+    from . import auth, data, health, province
 
     auth.init_app(app)  # sign-in, sign-out, and the gate every request passes
     app.register_blueprint(province.bp)
@@ -61,7 +61,10 @@ def register_blueprints(app: Flask) -> None:
     claim.init_app(app)  # /claim/<id>, and the helpers the institution and member pages share
     app.register_blueprint(institution.bp)  # /institution/<code>
     app.register_blueprint(member.bp)  # /member/<id>
+    from . import county
+    county.init_app(app)  # /county/<code>, a county officer's home
     app.register_blueprint(health.bp)
+    app.register_blueprint(data.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

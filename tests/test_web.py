@@ -25,10 +25,7 @@ def test_home_lists_the_counties_in_chinese(client):
     assert "全省统筹县" in html
     codes = re.findall(r'data-county="(\d{6})"', html)
     assert codes == ["520121", "520122", "520123", "520322", "520323", "520422"]
-    assert "开阳县" in html and "普定县" in html
-    assert html.count("集中部署（ETL 抽取）") == 3
-    assert html.count("分布部署（前置交换）") == 3
-    assert "2010–2012" in html
+    assert "开阳县" in html and "普定县" in html  # their figures: tests/test_web_province.py
 
 
 def test_english_is_chosen_and_remembered(client):
@@ -79,8 +76,6 @@ def test_home_shows_what_each_county_has_sent(app, client, settings, loaded_engi
         ingest_package(loaded_engine, settings, basic(tmp_path / f"p{seq}.zip", seq=seq), sender=COUNTY)
     html = client.get("/").get_data(as_text=True)
     row = html.split(f'data-county="{COUNTY}"')[1].split("</tr>")[0]
-    assert "#3 · 截至 2011-03-31" in row
     assert "缺 2 号包" in row
-    assert '<td class="num">2</td>' in row  # claims loaded
     other = html.split('data-county="520121"')[1].split("</tr>")[0]
     assert "尚未报送" in other

@@ -61,6 +61,8 @@ def register_blueprints(app: Flask) -> None:
     claim.init_app(app)  # /claim/<id>, and the helpers the institution and member pages share
     app.register_blueprint(institution.bp)  # /institution/<code>
     app.register_blueprint(member.bp)  # /member/<id>
+    from . import county
+    county.init_app(app)  # /county/<code>, a county officer's home
     app.register_blueprint(health.bp)
     app.register_blueprint(data.bp)
 

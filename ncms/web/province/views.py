@@ -1,0 +1,83 @@
+"""The province at a glance (the auditors' start page): per county its members, claims and
+compensation in the period, its fund against the elapsed share of the year, its findings and
+money at stake, and how current its data is; charts of compensation against financing, money by
+rule and the institutions with the most money at stake. Every figure is ``ncms.indicators``'s
+(summary tables, never the claims). A county officer sees their county's row only."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
+
+from ncms.indicators import start_page
+from ncms.models import County
+
+from ..database import get_session
+from ..scope import scoped, signed_in
+from .filters import (cadence, chosen_counties, chosen_period, data_years, may_link, period_choices, period_label,
+                      rule_title)
+
+bp = Blueprint("province", __name__, template_folder="templates")
+
+
+@bp.get("/")
+@signed_in
+def index():  # type: ignore[no-untyped-def]
+    session = get_session()
+    visible = session.execute(scoped(sa.select(County.code, County.name, County.name_en)
+                                     .order_by(County.code), County.code)).all()
+    known = [code for code, *_ in visible]
+    counties = chosen_counties(known)
+    years = data_years(session, counties if counties is not None else None)
+    period = chosen_period(years)
+    page = start_page(session, period, counties, cadence=cadence(), today=date.today()) if known else None
+    context: dict[str, Any] = dict(
+        page=page, period=period, period_name=period_label(period), periods=period_choices(years, period),
+        counties=visible, county=counties[0] if counties and len(known) > 1 else "",
+        options=chart_options(page) if page else {}, rule_title=rule_title, may_link=may_link)
+    template = "province/_glance.html" if request.headers.get("HX-Request") else "province/index.html"
+    return render_template(template, **context)
+
+
+def chart_options(page: Any) -> dict[str, dict[str, Any]]:
+    """The ECharts options of the page's three charts, built here (no inline script)."""
+    months = [_("%(month)d", month=m) for m in range(1, 13)]
+    *per_county, total = page.series
+    compensation = [{"type": "bar", "stack": "paid", "name": s.name, "data": [_float(v) for v in s.compensation]}
+                    for s in per_county]
+    financing = {"type": "line", "name": _("Financing raised"), "data": [_float(v) for v in total.financing],
+                 "symbol": "circle"}
+    monthly = {"legend": {"type": "scroll", "top": 0}, "grid": {"top": 40, "left": 70, "right": 16, "bottom": 30},
+               "xAxis": {"type": "category", "data": months, "name": _("month")},
+               "yAxis": {"type": "value"}, "series": [*compensation, financing], "ncms": {"format": "money"}}
+    rules = list(reversed(page.rules))  # ECharts draws a horizontal bar chart from the bottom
+    by_rule = {"grid": {"left": 170, "right": 24, "top": 10, "bottom": 30},
+               "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+               "xAxis": {"type": "value"},
+               "yAxis": {"type": "category", "axisLabel": {"interval": 0},
+                         "data": [_short(rule_title(r.rule_code)) for r in rules]},
+               "series": [{"type": "bar", "name": _("Money at stake"),
+                           "data": [_float(r.money_at_stake) for r in rules]}], "ncms": {"format": "money"}}
+    institutions = list(reversed(page.institutions))
+    by_institution = {"grid": {"left": 170, "right": 24, "top": 10, "bottom": 30},
+                      "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+                      "xAxis": {"type": "value"},
+                      "yAxis": {"type": "category", "axisLabel": {"interval": 0},
+                                "data": [_short(i.name) for i in institutions]},
+                      "series": [{"type": "bar", "name": _("Money at stake"),
+                                  "data": [_float(i.money_at_stake) for i in institutions]}],
+                      "ncms": {"format": "money"}}
+    return {"monthly": monthly, "rules": by_rule, "institutions": by_institution}
+
+
+def _float(value: Decimal | None) -> float | None:
+    """A chart's value (JSON has no decimals; the tables beside the charts keep the exact yuan)."""
+    return None if value is None else float(value)
+
+
+def _short(name: str, width: int = 14) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"

@@ -1,0 +1,170 @@
+"""The province at a glance: each county's figures as ncms.indicators computes them, the period
+and county filters, what each role sees; in a real browser, an auditor filtering and drilling
+down from a county to an institution."""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from ncms.config import load_settings
+
+from .conftest import CONFIG_DIR, _postgres_url
+from .webauth import COUNTY, OTHER_COUNTY, add_accounts, sign_in
+
+TODAY = date(2013, 1, 1)
+
+
+def _load(url: str, folder: Path):  # type: ignore[no-untyped-def]
+    """A small synthetic province of two years, loaded and monitored."""
+    from ncms import migrate
+    from ncms.db import create_engine, session_scope
+    from ncms.ingest.pipeline import ingest_package
+    from ncms.monitor import run_monitor
+    from ncms.reference import load_reference, read_reference
+    from ncms.synth import generate, write_packages
+    from ncms.web import create_app
+
+    settings = load_settings({}, data_dir=str(folder / "var"), config_dir=str(CONFIG_DIR), database_url=url)
+    settings.ensure_dirs()
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    with session_scope(engine) as s:
+        load_reference(s, read_reference(CONFIG_DIR))
+    province = generate(read_reference(CONFIG_DIR), seed=5, claims=4_000, years=[2010, 2011])
+    for path in write_packages(province, folder / "packages", months_per_package=12):
+        ingest_package(engine, settings, path, today=TODAY)
+    run_monitor(engine, settings, model=True)
+    add_accounts(engine)
+    return engine, create_app(replace(settings, secret_key="test"), {"TESTING": True})
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def province(request, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """(engine, app) of a synthetic province with its findings and features."""
+    folder = tmp_path_factory.mktemp("glance")
+    if request.param == "sqlite":
+        engine, app = _load(f"sqlite:///{folder / 'ncms.db'}", folder)
+        yield engine, app
+        engine.dispose()
+        return
+    base = _postgres_url()
+    if not base:
+        pytest.skip("NCMS_TEST_DATABASE_URL not set")
+    schema = f"glance_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    try:
+        engine, app = _load(url, folder)
+        yield engine, app
+        engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def client_of(app, username: str):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    assert sign_in(client, username).status_code == 302
+    return client
+
+
+def cells(html: str, marker: str) -> list[str]:
+    """The text of each cell of the table row holding ``marker``."""
+    row = html.split(marker, 1)[1].split("</tr>", 1)[0]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell)).strip()
+            for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", marker + row, flags=re.S)]
+
+
+def expected_cells(app, figures) -> list[str]:  # type: ignore[no-untyped-def]
+    """What a row of the table shows for an ``Indicators``, formatted as the page does (Chinese)."""
+    from ncms.web.formatting import money, money_compact, number, percent
+
+    with app.test_request_context("/"):
+        return [number(figures.members), percent(figures.participation_rate), number(figures.claims().claims),
+                money_compact(figures.compensation), percent(figures.fund_usage_rate),
+                percent(figures.elapsed_share),
+                {"deficit": "赤字", "surplus": "结余过多", "none": "无"}[figures.warning_state],
+                number(figures.undecided), money(figures.money_at_stake)]
+
+
+def indicators_of(engine, period: str, counties=None):  # type: ignore[no-untyped-def]
+    from ncms.db import session_scope
+    from ncms.indicators import Period, indicators
+
+    with session_scope(engine) as s:
+        return indicators(s, Period.parse(period), counties)
+
+
+def test_each_countys_row_and_the_total_are_the_indicators(province):
+    engine, app = province
+    html = client_of(app, "auditor").get("/").get_data(as_text=True)
+    assert "2011" in re.search(r'<option value="2011" selected', html).group(0)  # the newest year by default
+    table = indicators_of(engine, "2011")
+    for figures in table.counties:
+        shown = cells(html, f'data-county="{figures.county_codes[0]}"')
+        assert shown[0].startswith(figures.name)
+        assert shown[1:10] == expected_cells(app, figures), figures.county_codes
+    assert cells(html, "data-total")[1:10] == expected_cells(app, table.total)
+    assert table.total.money_at_stake > 0 and table.total.undecided > 0  # the test shows something
+
+
+def test_the_period_and_county_filters(province):
+    engine, app = province
+    auditor = client_of(app, "auditor")
+    html = auditor.get("/?period=2010-Q3").get_data(as_text=True)
+    for figures in indicators_of(engine, "2010-Q3").counties:
+        assert cells(html, f'data-county="{figures.county_codes[0]}"')[1:10] == expected_cells(app, figures)
+    html = auditor.get(f"/?period=2011-07&county={COUNTY}").get_data(as_text=True)
+    assert re.findall(r'data-county="(\d{6})"', html) == [COUNTY]
+    [figures] = indicators_of(engine, "2011-07", [COUNTY]).counties
+    assert cells(html, f'data-county="{COUNTY}"')[1:10] == expected_cells(app, figures)
+    assert f'href="/county/{COUNTY}?period=2011-07"' in html  # the county's page, same period
+    assert auditor.get("/?period=2011-13").status_code == 404
+    assert auditor.get("/?county=999999").status_code == 404
+    fragment = auditor.get("/?period=2011-Q1", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div id="glance"') and "<html" not in fragment
+
+
+def test_the_charts_and_the_institutions_are_those_of_the_start_page(province):
+    from ncms.db import session_scope
+    from ncms.indicators import Period, start_page
+
+    engine, app = province
+    html = client_of(app, "auditor").get("/?period=2011").get_data(as_text=True)
+    with session_scope(engine) as s:
+        page = start_page(s, Period.parse("2011"))
+    assert html.count(' data-chart=') == 3
+    shown = re.findall(r'data-institution="(\d+)"', html)
+    assert shown == [i.code for i in page.institutions] and shown
+    for rule in page.rules:
+        assert f'data-rule="{rule.rule_code}"' in html
+    if "institution.show" in app.view_functions:
+        assert f'href="/institution/{page.institutions[0].code}"' in html
+
+
+def test_a_county_officer_sees_their_county_only_and_lands_on_its_page(province):
+    _, app = province
+    officer = app.test_client()
+    assert sign_in(officer, "officer").headers["Location"] == f"/county/{COUNTY}"
+    html = officer.get("/").get_data(as_text=True)
+    assert re.findall(r'data-county="(\d{6})"', html) == [COUNTY]
+    assert 'id="county"' not in html  # no county to choose
+    assert officer.get(f"/?county={OTHER_COUNTY}").status_code == 404
+
+
+def test_the_ministry_sees_the_provinces_figures(province):
+    engine, app = province
+    html = client_of(app, "ministry").get("/").get_data(as_text=True)
+    assert len(re.findall(r'data-county="(\d{6})"', html)) == 6
+    assert cells(html, "data-total")[1:10] == expected_cells(app, indicators_of(engine, "2011").total)
+    assert "/member/" not in html and "/claim/" not in html

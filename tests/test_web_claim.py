@@ -1,0 +1,77 @@
+"""The claim page (docs/web.md#the-claim-page): the claim against the database, its items
+against the catalogue, its compensation recomputed beside what was paid, its findings and
+lineage; masked member; a county officer's 404 for another county's claim, the ministry's 403."""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from ncms.compensation import recompute_claim
+from ncms.db import session_scope
+from ncms.models import CatalogueItem, Claim, ClaimItem, Finding, Member
+
+from .webauth import COUNTY, OTHER_COUNTY
+from .webpages import client_of, province  # noqa: F401  (the fixture)
+
+
+def _claim_with(engine, rule: str) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(sa.select(Finding.claim_id).where(Finding.rule_code == rule,
+                                                              Finding.claim_id.is_not(None)).limit(1)).scalar_one()
+
+
+def test_the_claim_page_shows_the_claim_its_items_and_its_findings(province) -> None:  # type: ignore[no-untyped-def]
+    engine, app = province
+    claim_id = _claim_with(engine, "over_standard_price")
+    html = client_of(app, "auditor").get(f"/claim/{claim_id}?lang=en").get_data(as_text=True)
+    with session_scope(engine) as s:
+        claim = s.get(Claim, claim_id)
+        member = s.scalar(sa.select(Member).where(Member.county_code == claim.county_code,
+                                                  Member.member_no == claim.member_no))
+        assert claim.source_id in html and claim.diagnosis_code in html
+        assert f"/member/{member.id}" in html and member.name not in html  # masked
+        assert claim.national_id not in html and claim.national_id[-4:] in html
+        items = s.scalars(sa.select(ClaimItem).where(ClaimItem.claim_id == claim_id)).all()
+        prices = {c.code: c.price for c in s.scalars(sa.select(CatalogueItem))}
+        above = {i.item_code for i in items if i.item_code in prices and i.unit_price > prices[i.item_code]}
+        assert above
+        for item in items:
+            row = re.search(rf'<tr data-item="{re.escape(item.item_code)}"[^>]*>(.*?)</tr>', html, re.S)
+            assert row, item.item_code
+            assert ("above-price" in row.group(1)) == (item.item_code in above)
+        for finding in s.scalars(sa.select(Finding).where(Finding.claim_id == claim_id)):
+            assert f'data-finding="{finding.id}"' in html
+        computation = recompute_claim(s, claim)
+        for step in computation.steps:
+            assert f'data-step="{step.key}"' in html and step.label_en in html
+        assert f"/data/batch/{claim.batch_id}" in html
+        assert f"/data/batch/{claim.batch_id}/source?key={claim.source_id}" in html
+
+
+def test_an_overpaid_claim_shows_what_the_scheme_gives_and_the_difference(province) -> None:  # type: ignore[no-untyped-def]
+    engine, app = province
+    claim_id = _claim_with(engine, "overpayment")
+    html = client_of(app, "auditor").get(f"/claim/{claim_id}?lang=en").get_data(as_text=True)
+    with session_scope(engine) as s:
+        computation = recompute_claim(s, s.get(Claim, claim_id))
+    assert computation.difference is not None and computation.difference > 0
+    verdict = re.search(r'<p class="lead" id="verdict">(.*?)</p>', html, re.S).group(1)
+    assert "too much" in verdict and f"{computation.difference:,}" in verdict
+    assert f"{computation.due:,}" in verdict
+
+
+def test_a_county_officer_sees_their_county_and_not_another(province) -> None:  # type: ignore[no-untyped-def]
+    engine, app = province
+    with engine.connect() as conn:
+        own = conn.execute(sa.select(Claim.id).where(Claim.county_code == COUNTY).limit(1)).scalar_one()
+        other = conn.execute(sa.select(Claim.id).where(Claim.county_code == OTHER_COUNTY).limit(1)).scalar_one()
+        last = conn.execute(sa.select(sa.func.max(Claim.id))).scalar_one()
+    officer = client_of(app, "officer")
+    assert officer.get(f"/claim/{own}").status_code == 200
+    assert officer.get(f"/claim/{other}").status_code == 404
+    assert officer.get(f"/claim/{last + 1}").status_code == 404
+    assert client_of(app, "auditor").get(f"/claim/{other}").status_code == 200
+    ministry = client_of(app, "ministry")
+    assert ministry.get(f"/claim/{own}").status_code == 403
+    assert ministry.get(f"/claim/{last + 1}").status_code == 403

@@ -118,7 +118,7 @@ def test_each_role_signs_in_sees_its_role_switches_language_and_signs_out(server
     shoot(page, tmp_path, "sign-in-zh")
     for username, (chinese, english, counties) in ROLES.items():
         sign_in(page, server, username)
-        assert page.locator("h1").inner_text() == "全省统筹县", username
+        assert page.locator("h1").inner_text() == "全省概览", username
         assert page.locator("#who .role").inner_text().startswith(chinese)
         assert page.locator("#counties tbody tr").count() == counties, username
         if username == "auditor":
@@ -128,13 +128,13 @@ def test_each_role_signs_in_sees_its_role_switches_language_and_signs_out(server
             shoot(page, tmp_path, "province-zh")
         page.get_by_role("link", name="English").click()
         page.wait_for_load_state()
-        assert page.locator("h1").inner_text() == "Counties of the province"
+        assert page.locator("h1").inner_text() == "The province at a glance"
         assert page.locator("#who .role").inner_text().startswith(english)
         if username == "auditor":
-            assert "Centralised (ETL)" in page.locator("#counties").inner_text()
+            assert "Money at stake" in page.locator("#counties").inner_text()
             shoot(page, tmp_path, "province-en")
         page.goto(server)  # the choice is remembered
-        assert page.locator("h1").inner_text() == "Counties of the province"
+        assert page.locator("h1").inner_text() == "The province at a glance"
         page.get_by_role("button", name="Sign out").click()
         page.wait_for_load_state()
         assert "/sign-in" in page.url and page.locator("h1").inner_text() == "Sign in"

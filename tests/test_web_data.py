@@ -17,6 +17,7 @@ from ncms.ingest import ingest_package
 from ncms.models import AuditLog, Batch, BatchStatus
 
 from .packages import COUNTY, basic, claim, member, national_id, package
+from .test_browser import page, server  # noqa: F401 - fixtures: the demo served, a Chromium page
 from .webauth import OTHER_COUNTY, add_accounts, sign_in
 
 TODAY = date(2012, 2, 1)
@@ -200,3 +201,49 @@ def test_the_source_row_is_read_from_the_archive_masked_unless_revealed_and_audi
         assert auditor.get(url).status_code == 404, url
     officer = browsers["officer"]
     assert patient in html(officer.get(f"/data/batch/{batch}/source?table=claim&key=C1&reveal=1"))
+
+
+@pytest.mark.browser
+def test_the_data_pages_in_a_browser(server, page, tmp_path):  # type: ignore[no-untyped-def]
+    """The auditor opens the data page from the menu, filters, opens a batch and a row as sent;
+    no serious accessibility violation; screenshots in both languages (NCMS_SCREENSHOTS)."""
+    from .test_browser import no_serious_accessibility_violations, shoot
+    from .test_browser import sign_in as browser_sign_in
+
+    problems = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    browser_sign_in(page, server, "auditor")
+    page.get_by_role("link", name="数据").first.click()
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "各县数据报送"
+    assert page.locator("#data-counties tbody tr").count() == 6
+    assert page.locator("#data-batches tbody tr").count() > 0
+    no_serious_accessibility_violations(page, server)
+    shoot(page, tmp_path, "data-index-zh")
+    page.locator("#f-status").select_option("partial")
+    page.get_by_role("button", name="筛选").click()
+    page.wait_for_load_state()
+    assert "status=partial" in page.url
+    page.locator("#data-batches tbody tr a").first.click()
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text().startswith("批次")
+    assert page.locator("#batch-sha").inner_text().strip() != "—"
+    assert page.locator("#batch-refused tbody tr").count() > 0
+    no_serious_accessibility_violations(page, server)
+    shoot(page, tmp_path, "data-batch-zh")
+    page.get_by_role("link", name="English").click()
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text().startswith("Batch")
+    shoot(page, tmp_path, "data-batch-en")
+    page.goto(server + "data/")
+    assert page.locator("h1").inner_text() == "Data from the counties"
+    shoot(page, tmp_path, "data-index-en")
+    page.go_back()
+    page.wait_for_load_state()
+    page.locator("#batch-refused tbody tr a").first.click()  # a refused row, as its county sent it
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "Row as sent"
+    assert page.locator("table.source-row tbody tr").count() > 3
+    no_serious_accessibility_violations(page, server)
+    shoot(page, tmp_path, "data-source-en")
+    assert problems == []

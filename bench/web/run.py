@@ -11,6 +11,10 @@ province with its findings) and on the demo's SQLite.
    institution, a member, a claim, the data page and a batch, with codes and ids picked at
    random from the database (a county officer's from their county). Pages whose endpoint the
    app does not have yet are skipped with a note. A warm-up pass opens each page kind a few times first.
+   Between two pages a user reads for NCMS_BENCH_WEB_THINK seconds, drawn evenly from the
+   range (default 1-3, seeded per user: an auditor reads a page before opening the next, as a
+   locust user waits between tasks); ``NCMS_BENCH_WEB_THINK=0`` asks for the next page the
+   moment the last one arrives, a test of throughput rather than of users browsing.
    Bounded: the requests, or NCMS_BENCH_WEB_SECONDS (300) of load, whichever ends first.
 4. Per page: requests, p50, p95, errors (anything but a 200, or no answer). The load
    generator's own CPU (threads and http.client, no browser) and the server's are printed.
@@ -48,6 +52,15 @@ from ncms.db import create_engine  # noqa: E402
 CLAIMS = int(os.environ.get("NCMS_BENCH_CLAIMS", "1000000"))
 REQUESTS = int(os.environ.get("NCMS_BENCH_WEB_REQUESTS", "40"))  # per user
 SECONDS = float(os.environ.get("NCMS_BENCH_WEB_SECONDS", "300"))
+
+
+def think_range(text: str) -> tuple[float, float]:
+    """``"1-3"`` -> (1.0, 3.0); ``"0"`` -> (0.0, 0.0)."""
+    low, _, high = text.partition("-")
+    return float(low), float(high or low)
+
+
+THINK = think_range(os.environ.get("NCMS_BENCH_WEB_THINK", "1-3"))  # seconds a user reads a page
 LIMIT_MS = 300.0
 PASSWORD = "bench-password-2011"
 USERS = {"postgresql": 20, "sqlite": 5}
@@ -169,6 +182,8 @@ def browse(port: int, accounts: list[tuple[str, str, str | None]], kinds: list[s
     def run(index: int, user: User, county: str | None) -> None:
         rng = random.Random(index)
         for n in range(REQUESTS):
+            if n and THINK[1]:
+                time.sleep(rng.uniform(*THINK))
             if time.monotonic() > deadline:
                 return
             kind = kinds[(index + n) % len(kinds)]
@@ -243,7 +258,8 @@ def measure(name: str, url: str, args: list[str], accounts: list[tuple[str, str,
         server.wait(timeout=30)
     client_cpu = (client_after.ru_utime - client_before.ru_utime) + (client_after.ru_stime - client_before.ru_stime)
     total = sum(len(r["ms"]) for r in results.values())
-    print(f"# {name}: {len(accounts)} users, {total} requests in {wall.seconds:.1f} s "
+    print(f"# {name}: {len(accounts)} users reading {THINK[0]:g}-{THINK[1]:g} s a page, "
+          f"{total} requests in {wall.seconds:.1f} s "
           f"(sign-in and warm-up included); CPU: load generator {client_cpu:.1f} s "
           f"({100 * client_cpu / wall.seconds:.0f} % of one core), server {server_after - server_before:.1f} s", flush=True)
     print(f"# {'page':<12} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'errors':>6}")

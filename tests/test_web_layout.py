@@ -44,6 +44,16 @@ def test_numbers_money_and_dates_follow_the_language(app, lang, expected):
     assert shown.split("|") == expected
 
 
+@pytest.mark.parametrize("lang, expected", [
+    ("zh_Hans_CN", ["1,692.93元", "999.5元", "-1,692.93元", "1.23万元", "0元"]),
+    ("en", ["1.69K yuan", "999.5 yuan", "-1.69K yuan", "12.35K yuan", "0 yuan"]),
+])
+def test_a_compact_amount_the_locale_does_not_shorten_is_grouped_as_numbers_are(app, lang, expected):
+    amounts = [Decimal("1692.93"), Decimal("999.5"), Decimal("-1692.93"), Decimal("12345.6"), Decimal("0")]
+    shown = render(app, "|".join(f"{{{{ a[{i}]|money_compact }}}}" for i in range(len(amounts))), lang, a=amounts)
+    assert shown.split("|") == expected
+
+
 def test_a_moment_is_shown_in_the_provinces_time_zone(app):
     at = datetime(2011, 3, 31, 23, 30, tzinfo=timezone.utc)  # 07:30 the next morning in Guizhou
     assert "2011/4/1" in render(app, "{{ at|moment }}", "zh_Hans_CN", at=at)

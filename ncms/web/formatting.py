@@ -38,11 +38,23 @@ def money(value: Any) -> str:
 
 
 def money_compact(value: Any) -> str:
-    """A large amount at a glance: 236.12万元, 2.36M yuan."""
+    """A large amount at a glance: 236.12万元, 2.36M yuan. An amount the locale does not shorten
+    (under 10,000 in Chinese, under 1,000 in English) is grouped as ``number`` groups it: 1,692.93元,
+    not CLDR's bare compact pattern "0" (1692.93元)."""
     if value is None:
         return EMPTY
-    amount = format_compact_decimal(value, locale=get_locale(), fraction_digits=2)
+    locale = get_locale()
+    amount = format_compact_decimal(value, locale=locale, fraction_digits=2)
+    if not _shortened(amount, locale):
+        amount = format_decimal(value, format="#,##0.##")
     return _("%(amount)s yuan", amount=amount)
+
+
+def _shortened(amount: str, locale: Any) -> bool:
+    """Whether a compact number carries a unit (万, K, M…) rather than only digits and signs."""
+    symbols = locale.number_symbols.get("latn", locale.number_symbols)
+    plain = set("0123456789") | {symbols.get(key, "") for key in ("decimal", "group", "minusSign", "plusSign")}
+    return any(char not in plain for char in amount)
 
 
 def percent(value: Any, digits: int = 1) -> str:

@@ -11,7 +11,8 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,7 +28,7 @@ from ncms.db import session_scope
 from ncms.exchange.messages import Problem
 from ncms.exchange.package import Limits, Package, PackageError, RecordFile
 from ncms.exchange.schemas import LOAD_ORDER, RECORD_SCHEMAS
-from ncms.exchange.screen import LINE, screen
+from ncms.exchange.screen import LINE, Screened, screen
 from ncms.indicators.refresh import after_batch
 from ncms.models import Batch, BatchSource, BatchStatus, County, RejectedRow
 from ncms.models.base import utcnow
@@ -121,16 +122,22 @@ class _Loader:
         self.claim_totals: list[pl.DataFrame] = []  # what the item totals are checked against
         self.screened_out_claims: set[str] = set()  # claims the screen refused: their items go too
         self.file_names: list[str] = []  # the package's files, by the index staged rows carry
+        self.record_files: list[RecordFile] = []
         (workdir / "items").mkdir()
         self.items = items.ItemSpool(workdir / "items")
 
     def run(self, package: Package) -> None:
         self.file_names = [f.name for f in package.files]
+        self.record_files = package.files
         lock_county(self.conn, self.county)
         tables = create_staging(self.conn)
-        for record_type in LOAD_ORDER:
-            for record_file in (f for f in package.files if f.record_type == record_type):
-                self.stage_file(package, record_file, tables.get(record_type))
+        files = [f for record_type in LOAD_ORDER for f in package.files if f.record_type == record_type]
+        # read ahead across files: a file is often one chunk, and read file by file the
+        # loader waited for every file's first chunk (300,000 claims in six packages, on a
+        # busy machine: 3-4 s of the 7.5 s spent staging)
+        with closing(prefetch(self.screened(package, files))) as screened:
+            for record_file in files:
+                self.stage_file(record_file, screened, tables.get(record_file.record_type))
         may_repeat = self.keys_that_may_repeat()
         duplicate_items = items.duplicate_lines(self.items, "claim_item" in may_repeat)
         items.stage_claims(self.conn, tables[ITEM_CLAIMS],
@@ -149,14 +156,20 @@ class _Loader:
         drop_staging(self.conn, tables)
         self.close_batch()
 
-    def stage_file(self, package: Package, record_file: RecordFile, table: sa.Table | None) -> None:
-        """Screen a file chunk by chunk and stage its good rows (claim items: spool them)."""
-        schema = RECORD_SCHEMAS[record_file.record_type]
-        screened = (screen(schema, chunk, today=self.today, file=record_file.name)
-                    for chunk in package.chunks(record_file))
-        key = list(schema.key)
-        file_no = package.files.index(record_file)
-        for result in prefetch(screened):
+    def screened(self, package: Package, files: list[RecordFile]) -> Iterator[Screened | None]:
+        """Each file's chunks, screened, and after a file's last chunk None."""
+        for record_file in files:
+            schema = RECORD_SCHEMAS[record_file.record_type]
+            for chunk in package.chunks(record_file):
+                yield screen(schema, chunk, today=self.today, file=record_file.name)
+            yield None
+
+    def stage_file(self, record_file: RecordFile, screened: Iterator[Screened | None], table: sa.Table | None) -> None:
+        """Stage the good rows of a file's chunks, as ``screened`` gives them, up to its end
+        (claim items: spool them)."""
+        key = list(RECORD_SCHEMAS[record_file.record_type].key)
+        file_no = self.record_files.index(record_file)
+        for result in iter(lambda: next(screened), None):
             if table is None:
                 self.items.add(result.good, record_file.name)
             else:

@@ -102,14 +102,9 @@ def cadence() -> dict:
 
 def rule_title(code: str) -> str:
     """A rule's title in the page's language (the code when the catalogue has no such rule)."""
-    from ncms.monitor.catalogue import RULES
+    from ..claim.links import rule_title as title  # the anomaly model's title too
 
-    from ..i18n import current_language
-
-    rule = RULES.get(code)
-    if rule is None:
-        return code
-    return rule.title_en if current_language() == "en" else rule.title_zh
+    return title(code)
 
 
 def may_link(endpoint: str) -> bool:

@@ -23,6 +23,13 @@
     option.tooltip.valueFormatter = function (value) {
       return value === null || value === undefined ? "—" : format.format(value);
     };
+    if (extra.format === "percent") {  // a share's axis reads 53%, not 0.53
+      [].concat(option.xAxis || [], option.yAxis || []).forEach(function (axis) {
+        if (axis.type === "value" && !(axis.axisLabel && axis.axisLabel.formatter)) {
+          axis.axisLabel = Object.assign({}, axis.axisLabel, {formatter: function (value) { return format.format(value); }});
+        }
+      });
+    }
     return option;
   }
 

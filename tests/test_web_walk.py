@@ -1,0 +1,185 @@
+"""Every route of the console walked with REAL ids of a loaded province, by every role and
+anonymously: a county officer gets 404 (or nothing of it) for another county's claim, member,
+batch, institution, county, source row and ``?county=``; the ministry gets 403 on every page of
+personal data and sees no national ID or name on the pages it may open; anonymous visitors are
+sent to sign in everywhere but the sign-in page, health and static files. The walk with made-up
+ids and the probe pages is tests/test_web_scope.py's."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import pytest
+from flask import url_for
+from sqlalchemy import select
+
+from ncms.db import session_scope
+from ncms.models import Batch, BatchStatus, Claim, Finding, Institution, Member
+from ncms.web.scope import PERSONAL_DATA_ROLES, PUBLIC, policy_of
+
+from .webauth import ACCOUNTS, COUNTY, OTHER_COUNTY
+from .webpages import client_of, province  # noqa: F401 - fixture: the loaded province, per database
+
+OPEN_TO_ALL = {"auth.sign_in", "health.healthz", "static"}
+NOT_GET = {"auth.sign_in", "auth.sign_out"}  # the routes that take a POST (a new one must be walked here)
+NATIONAL_ID = re.compile(r"(?<![\d*])\d{6}(?:\d{8}|\*{8})\d{3}[\dX](?![\d*])")  # whole or masked
+MASKED_NAME = re.compile(r"[\u4e00-\u9fff]\*+")
+
+
+@dataclass(frozen=True)
+class Ids:
+    """One county's real ids, as the pages link to them."""
+    county: str
+    claim: int
+    source_id: str
+    member: int
+    batch: int
+    institution: str
+
+
+def ids_of(engine, county: str) -> Ids:  # type: ignore[no-untyped-def]
+    """A claim of ``county`` at one of its institutions with a finding (so its pages show people),
+    its member, batch and institution."""
+    with session_scope(engine) as s:
+        claim = s.scalars(select(Claim).join(Finding, Finding.claim_id == Claim.id)
+                          .join(Institution, Institution.id == Claim.institution_id)
+                          .where(Claim.county_code == county, Institution.area_code == county,
+                                 Claim.batch_id.is_not(None))
+                          .order_by(Claim.id).limit(1)).one()
+        member = s.scalar(select(Member.id).where(Member.county_code == county, Member.member_no == claim.member_no))
+        batch = s.get(Batch, claim.batch_id)
+        assert batch.status in (BatchStatus.LOADED, BatchStatus.PARTIAL) and batch.county_code == county
+        institution = s.get(Institution, claim.institution_id)
+        assert institution.area_code == county
+        return Ids(county, claim.id, claim.source_id, member, batch.id, institution.code)
+
+
+def urls(app, ids: Ids) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    """(endpoint, method, URL) of every route with ``ids`` in its path and query string, each
+    page also with ``?county=`` and ``?reveal=1``."""
+    path_values = {"claim_id": ids.claim, "member_id": ids.member, "batch_id": ids.batch, "kind": "json"}
+    code_of = {"county.show": ids.county, "institution.show": ids.institution}
+    queries = {"data.source_row": {"table": "claim", "key": ids.source_id}}
+    out = []
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if rule.endpoint == "static":
+                continue
+            values = {}
+            for arg in rule.arguments:
+                if arg == "code":
+                    values[arg] = code_of[rule.endpoint]
+                else:
+                    assert arg in path_values, f"{rule.endpoint}: walk its <{arg}> with a real id"
+                    values[arg] = path_values[arg]
+            url = url_for(rule.endpoint, **values, **queries.get(rule.endpoint, {}))
+            joiner = "&" if "?" in url else "?"
+            methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+            assert set(methods) <= {"GET"} or rule.endpoint in NOT_GET, f"{rule.endpoint}: walk its {methods}"
+            if "GET" not in methods:
+                out.append((rule.endpoint, "POST", url))
+                continue
+            out.append((rule.endpoint, "GET", url))
+            out.append((rule.endpoint, "GET", url + joiner + urlencode({"county": ids.county})))
+            out.append((rule.endpoint, "GET", url + joiner + "reveal=1"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def walk(province):  # type: ignore[no-untyped-def]
+    """(app, engine, own county's ids, the other county's ids, a signed-in client per role)."""
+    engine, app = province
+    own, other = ids_of(engine, COUNTY), ids_of(engine, OTHER_COUNTY)
+    clients = {name: client_of(app, name) for name in ACCOUNTS}
+    return app, engine, own, other, clients
+
+
+def fetch(client, method: str, url: str):  # type: ignore[no-untyped-def]
+    return client.open(url, method=method)
+
+
+def test_a_county_officer_never_reads_another_countys_data(walk):
+    app, engine, own, other, clients = walk
+    officer = clients["officer"]
+    with session_scope(engine) as s:
+        other_name = s.scalar(select(Institution.name).where(Institution.code == other.institution))
+    walked = set()
+    for endpoint, method, url in urls(app, other):
+        if method != "GET":
+            continue
+        response = fetch(officer, method, url)
+        walked.add(endpoint)
+        if response.status_code in (302, 404):
+            location = response.headers.get("Location", "")
+            assert response.status_code == 404 or other.county not in location, (url, location)
+            continue
+        assert response.status_code == 200, (url, response.status_code)
+        body = response.get_data(as_text=True)
+        for trace in (f"/claim/{other.claim}\"", other.source_id, other.institution, other_name,
+                      f"/data/batch/{other.batch}\"", f"/member/{other.member}\""):
+            assert trace not in body, (url, trace)
+        assert not re.search(rf"\b{other.county}\d*", body), url  # no code, id or claim number of that county
+    shown = fetch(clients["auditor"], "GET", f"/claim/{other.claim}").get_data(as_text=True)  # the traces are real
+    assert other.source_id in shown and other.institution in shown and f"/member/{other.member}\"" in shown
+    assert {"county.show", "institution.show", "member.show", "claim.show", "data.batch", "data.source_row",
+            "data.receipt", "province.index", "data.index"} <= walked
+    # ... while the same walk of their own county opens its pages: the 404s above are not for nothing
+    for endpoint, method, url in urls(app, own):
+        if method == "GET" and endpoint in {"county.show", "institution.show", "member.show", "claim.show",
+                                            "data.batch", "data.source_row"} and "?county" not in url:
+            assert fetch(officer, method, url).status_code == 200, url
+
+
+def test_the_auditor_opens_every_page_of_either_county(walk):
+    app, _, own, other, clients = walk
+    for ids in (own, other):
+        for endpoint, method, url in urls(app, ids):
+            if method == "GET" and endpoint not in ("data.receipt", "auth.sign_in"):
+                assert fetch(clients["auditor"], method, url).status_code == 200, url
+
+
+def test_the_ministry_is_refused_personal_data_and_sees_no_person(walk):
+    app, engine, own, other, clients = walk
+    ministry = clients["ministry"]
+    with session_scope(engine) as s:
+        people = set(s.scalars(select(Member.name).join(Claim, Claim.member_no == Member.member_no)
+                               .join(Finding, Finding.claim_id == Claim.id)
+                               .where(Member.county_code == Claim.county_code)))
+        people |= set(s.scalars(select(Member.name).where(Member.id.in_([own.member, other.member]))))
+    opened = set()
+    for ids in (own, other):
+        for endpoint, method, url in urls(app, ids):
+            if method != "GET" or endpoint == "auth.sign_in":
+                continue
+            response = fetch(ministry, method, url)
+            if policy_of(app.view_functions[endpoint]) == PERSONAL_DATA_ROLES:
+                assert response.status_code == 403, (url, response.status_code)
+                continue
+            assert response.status_code == 200, (url, response.status_code)
+            opened.add(endpoint)
+            body = response.get_data(as_text=True)
+            assert not NATIONAL_ID.search(body), (url, NATIONAL_ID.search(body).group())
+            assert not MASKED_NAME.search(body), (url, MASKED_NAME.search(body).group())
+            assert [name for name in people if name in body] == [], url
+            assert "/claim/" not in body and "/member/" not in body, url
+    assert {"province.index", "county.show", "institution.show", "data.index", "data.batch"} <= opened
+    seen = clients["auditor"].get(f"/member/{other.member}?reveal=1").get_data(as_text=True)  # the checks see people
+    assert NATIONAL_ID.search(seen) and [name for name in people if name in seen]
+    assert MASKED_NAME.search(clients["auditor"].get(f"/claim/{other.claim}").get_data(as_text=True))
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(walk):
+    app, _, own, other, _clients = walk
+    anonymous = app.test_client()
+    for ids in (own, other):
+        for endpoint, method, url in urls(app, ids):
+            if method != "GET":
+                continue
+            response = fetch(anonymous, method, url)
+            if endpoint in OPEN_TO_ALL:
+                assert response.status_code in (200, 503), (url, response.status_code)
+            else:
+                assert response.status_code == 302, (url, response.status_code)
+                assert response.headers["Location"].startswith("/sign-in?next="), url
+    assert policy_of(app.view_functions["auth.sign_in"]) is PUBLIC

@@ -259,6 +259,30 @@ def test_a_county_officer_opens_their_county_and_no_other(province):
         assert officer.get(f"/county/{code}?period={year}", headers={"HX-Request": "true"}).status_code == 404
 
 
+def test_a_county_officer_is_not_linked_to_another_countys_institution(province):
+    """The county's findings name institutions of other counties too (its members treated
+    there): their officer sees the name, not a link to a page they would find *not found*."""
+    from ncms.db import session_scope
+    from ncms.indicators import top_institutions
+    from ncms.models import County, Role, User
+
+    from .webauth import _hash
+
+    engine, app = province
+    year = newest_year(engine)
+    with session_scope(engine) as s:
+        counties = s.scalars(sa.select(County.code).order_by(County.code)).all()
+        county, elsewhere = next((c, i) for c in counties
+                                 for i in top_institutions(s, Period.parse(str(year)), [c]) if i.area_code != c)
+        s.add(User(username=f"officer-{county}", role=Role.COUNTY, county_code=county, password_hash=_hash[0]))
+    link = f'href="/institution/{elsewhere.code}"'
+    url = f"/county/{county}?period={year}"
+    officer = client_of(app, f"officer-{county}").get(url).get_data(as_text=True)
+    assert f'data-institution="{elsewhere.code}"' in officer and link not in officer
+    assert link in client_of(app, "auditor").get(url).get_data(as_text=True)
+    assert 'href="/institution/' in officer  # their own county's institutions are linked
+
+
 def test_the_ministry_sees_the_figures_but_no_claim_or_member(province):
     from ncms.models import Claim, Member
     from ncms.web.masking import mask_name

@@ -99,6 +99,7 @@ class Subject:
     endpoint: str | None = None
     values: dict[str, Any] | None = None
     name: str | None = None  # the member's name (masked by the template), for the roles that may see it
+    county: str | None = None  # whose page it links to: an institution's may be in another county
 
 
 def findings_page(session: Session, period: Period, county: str,
@@ -128,7 +129,8 @@ def subjects(session: Session, county: str, findings: list[Finding]) -> list[Sub
         .where(Member.county_code == county, Member.member_no.in_(member_nos)))} if member_nos else {}
     institution_ids = {f.institution_id for f in findings if f.institution_id}
     institutions = {i.id: i for i in session.execute(
-        sa.select(Institution.id, Institution.code, Institution.name).where(Institution.id.in_(institution_ids)))
+        sa.select(Institution.id, Institution.code, Institution.name, Institution.area_code)
+        .where(Institution.id.in_(institution_ids)))
     } if institution_ids else {}
     out = []
     for f in findings:
@@ -146,7 +148,7 @@ def subjects(session: Session, county: str, findings: list[Finding]) -> list[Sub
             inst = institutions[f.institution_id]
             window = parts[f.id][2] if kind == "institution" and len(parts[f.id]) > 2 else ""
             out.append(Subject("institution", f"{inst.name} {window}".strip(), "institution.show",
-                               {"code": inst.code}))
+                               {"code": inst.code}, county=inst.area_code))
         else:
             out.append(Subject("other", " ".join(parts[f.id][2:]) or f.subject_key))
     return out

@@ -15,7 +15,7 @@ from ncms.models import BatchStatus, FindingStatus, Role
 
 from ..database import get_session
 from ..province.filters import chosen_period, data_years, may_link, period_choices, period_label, rule_title
-from ..scope import county_or_404, signed_in
+from ..scope import county_or_404, in_scope, signed_in
 from .queries import PAGE_SIZE, anomaly_ranking, batches_of, findings_page, fund_months
 
 bp = Blueprint("county", __name__, template_folder="templates")
@@ -45,7 +45,7 @@ def show(code: str):  # type: ignore[no-untyped-def]
         by_stake=top_institutions(session, period, [county.code], limit=10),
         by_score=anomaly_ranking(session, period, county.code, limit=10),
         findings=findings, found=found, page=page, pages=max(1, -(-found // PAGE_SIZE)),
-        batches=batches_of(session, period, county.code), rule_title=rule_title, may_link=may_link,
+        batches=batches_of(session, period, county.code), rule_title=rule_title, may_link=may_link, in_scope=in_scope,
         personal=current_user.role != Role.MINISTRY, options=chart_options(months), status_label=status_label,
         batch_status=batch_status)
     template = "county/_figures.html" if request.headers.get("HX-Request") else "county/show.html"

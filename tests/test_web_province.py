@@ -152,14 +152,26 @@ def test_the_charts_and_the_institutions_are_those_of_the_start_page(province):
         assert f'href="/institution/{page.institutions[0].code}"' in html
 
 
-def test_a_county_officer_sees_their_county_only_and_lands_on_its_page(province):
+def test_a_county_officer_lands_on_their_countys_page_also_from_the_start_page(province):
+    from .webauth import PASSWORD, csrf_token
+
     _, app = province
     officer = app.test_client()
     assert sign_in(officer, "officer").headers["Location"] == f"/county/{COUNTY}"
-    html = officer.get("/").get_data(as_text=True)
-    assert re.findall(r'data-county="(\d{6})"', html) == [COUNTY]
-    assert 'id="county"' not in html  # no county to choose
+    # signing in from / (next=/) lands on /, which sends them on to their county
+    anonymous = app.test_client()
+    sent = anonymous.get("/").headers["Location"]
+    assert sent.startswith("/sign-in?next=")
+    form = anonymous.get(sent).get_data(as_text=True)
+    landed = anonymous.post(sent, data={"username": "officer", "password": PASSWORD, "next": "/",
+                                        "csrf_token": csrf_token(form)})
+    assert landed.headers["Location"] == "/"
+    assert anonymous.get("/").headers["Location"] == f"/county/{COUNTY}"
+    # the period asked for is kept; another county is not found, as everywhere
+    assert officer.get("/?period=2011-Q3").headers["Location"] == f"/county/{COUNTY}?period=2011-Q3"
+    assert officer.get(f"/?period=2010&county={COUNTY}").headers["Location"] == f"/county/{COUNTY}?period=2010"
     assert officer.get(f"/?county={OTHER_COUNTY}").status_code == 404
+    assert "data-county=" not in officer.get("/", follow_redirects=True).get_data(as_text=True)
 
 
 def test_the_ministry_sees_the_provinces_figures(province):

@@ -2,7 +2,7 @@
 compensation in the period, its fund against the elapsed share of the year, its findings and
 money at stake, and how current its data is; charts of compensation against financing, money by
 rule and the institutions with the most money at stake. Every figure is ``ncms.indicators``'s
-(summary tables, never the claims). A county officer sees their county's row only."""
+(summary tables, never the claims). A county officer is sent to their county's page."""
 from __future__ import annotations
 
 from datetime import date
@@ -10,14 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ncms.indicators import start_page
 from ncms.models import County
 
 from ..database import get_session
-from ..scope import scoped, signed_in
+from ..scope import county_scope, scoped, signed_in
 from .filters import (cadence, chosen_counties, chosen_period, data_years, may_link, period_choices, period_label,
                       rule_title)
 
@@ -27,6 +27,11 @@ bp = Blueprint("province", __name__, template_folder="templates")
 @bp.get("/")
 @signed_in
 def index():  # type: ignore[no-untyped-def]
+    own = county_scope()
+    if own is not None:  # a county officer's start is their county's page (also after signing in from /)
+        if request.args.get("county", "").strip() not in ("", own):
+            abort(404)
+        return redirect(url_for("county.show", code=own, period=request.args.get("period") or None))
     session = get_session()
     visible = session.execute(scoped(sa.select(County.code, County.name, County.name_en)
                                      .order_by(County.code), County.code)).all()

@@ -112,7 +112,8 @@ def count_statements() -> None:
 
 def main() -> None:
     for label, owner, names in (
-        ("pipeline", pipeline, ["create_staging", "index_staging", "run_checks", "load_staged", "drop_staging"]),
+        ("pipeline", pipeline, ["create_staging", "index_staging", "run_checks", "load_staged", "drop_staging",
+                                "after_batch"]),
         ("loader", pipeline._Loader, ["stage_file", "close_batch"]),  # noqa: SLF001
         ("upsert", upsert._Context, ["households", "members", "enrolments", "claims", "financing"]),  # noqa: SLF001
         ("checks", checks, ["mark_duplicates", "mark_item_totals"]),

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from ncms.models import Claim
 
 from .conftest import CONFIG_DIR, _postgres_url
-from .test_browser import free_port, no_serious_accessibility_violations, page, shoot, sign_in  # noqa: F401
+from .test_browser import no_serious_accessibility_violations, page, serving, shoot, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
 OFFICER, OWN, OTHER = "kaiyang", "520121", "520122"  # the demo's county officer, their county, another
@@ -35,28 +35,7 @@ def _serve(url: str, folder: Path):  # type: ignore[no-untyped-def]
     base = ["--data-dir", str(folder / "var"), "--database-url", url, "--config-dir", str(CONFIG_DIR)]
     demo = CliRunner().invoke(main, [*base, "demo", "--claims", "3000"], catch_exceptions=False)
     assert demo.exit_code == 0, demo.output
-    port = free_port()
-    env = dict(os.environ, NCMS_DATA_DIR=str(folder / "var"), NCMS_DATABASE_URL=url, NCMS_CONFIG_DIR=str(CONFIG_DIR))
-    log = (folder / "serve.log").open("wb")  # not a pipe: unread, its request lines would fill it and stall the server
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("ncms")), "serve", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    site = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(site + "healthz", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"ncms serve exited: {(folder / 'serve.log').read_text()}")
-                time.sleep(0.1)
-        else:
-            pytest.fail("ncms serve did not answer within 10 s")
-        yield site
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    yield from serving(url, folder / "var")
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

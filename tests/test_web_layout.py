@@ -68,12 +68,12 @@ def test_personal_fields_are_masked_by_the_filters(app):
 def test_pages_plug_into_the_menu_shown_to_the_roles_that_may_open_them(app):
     from ncms.web.layout import add_nav
 
-    bp = Blueprint("data", __name__)
+    bp = Blueprint("extra", __name__)
 
-    @bp.get("/data")
+    @bp.get("/extra")
     @roles_required(Role.ADMIN, Role.AUDITOR, Role.COUNTY, Role.MINISTRY)
     def index():  # type: ignore[no-untyped-def]
-        return "the data page: its menu entry is there from the start"
+        return "a page every role may open"
 
     @bp.get("/people")
     @personal_data
@@ -81,14 +81,16 @@ def test_pages_plug_into_the_menu_shown_to_the_roles_that_may_open_them(app):
         return "people"
 
     app.register_blueprint(bp)
-    add_nav(app, "data.people", "People")
+    add_nav(app, "extra.index", "Extra")
+    add_nav(app, "extra.people", "People")
     menus = {}
     for name in ("auditor", "ministry"):
         client = app.test_client()
         sign_in(client, name)
         menus[name] = re.findall(r'<nav class="menu"[^>]*>(.*?)</nav>', client.get("/").get_data(as_text=True), re.S)[0]
     assert 'href="/"' in menus["auditor"] and 'href="/"' in menus["ministry"]
-    assert 'href="/data"' in menus["auditor"] and 'href="/data"' in menus["ministry"]
+    assert 'href="/data/"' in menus["auditor"] and 'href="/data/"' in menus["ministry"]  # the data pages' own entry
+    assert 'href="/extra"' in menus["auditor"] and 'href="/extra"' in menus["ministry"]
     assert "People" in menus["auditor"] and "People" not in menus["ministry"]
 
 

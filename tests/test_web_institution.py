@@ -13,16 +13,13 @@ import sqlalchemy as sa
 from ncms.models import Claim, Finding, Institution, InstitutionMonth
 
 from .webauth import COUNTY, OTHER_COUNTY
-from .webpages import client_of, province  # noqa: F401  (the fixture)
+from .webpages import client_of, first_of, province  # noqa: F401  (the fixture)
 
 
 def _scored(engine, county: str | None = None) -> Institution:  # type: ignore[no-untyped-def]
     stmt = (sa.select(Institution).join(InstitutionMonth, InstitutionMonth.institution_id == Institution.id)
-            .where(InstitutionMonth.score.is_not(None)).order_by(InstitutionMonth.score.desc()).limit(1))
-    if county:
-        stmt = stmt.where(Institution.area_code == county)
-    with engine.connect() as conn:
-        return conn.execute(stmt).one()
+            .where(InstitutionMonth.score.is_not(None)).order_by(InstitutionMonth.score.desc()))
+    return first_of(engine, stmt, Institution.area_code, county)
 
 
 def test_the_institution_page_shows_features_against_peers_findings_and_costliest_claims(province) -> None:  # type: ignore[no-untyped-def]

@@ -10,18 +10,15 @@ from ncms.ids import mask_national_id
 from ncms.models import AuditLog, Claim, Enrolment, Finding, Member, MemberYear
 from ncms.web.masking import mask_name
 
-from .webauth import COUNTY, OTHER_COUNTY
-from .webpages import client_of, province  # noqa: F401  (the fixture)
+from .webauth import COUNTY
+from .webpages import client_of, first_of, ids_by_county, province  # noqa: F401  (the fixture)
 
 
 def _member_with_finding(engine, county: str | None = None) -> int:  # type: ignore[no-untyped-def]
     stmt = (sa.select(Member.id).join(Claim, sa.and_(Claim.member_no == Member.member_no,
                                                      Claim.county_code == Member.county_code))
-            .join(Finding, Finding.claim_id == Claim.id).order_by(Member.id).limit(1))
-    if county:
-        stmt = stmt.where(Member.county_code == county)
-    with engine.connect() as conn:
-        return conn.execute(stmt).scalar_one()
+            .join(Finding, Finding.claim_id == Claim.id).order_by(Member.id))
+    return first_of(engine, stmt, Member.county_code, county).id
 
 
 def test_the_member_page_is_masked_and_shows_claims_enrolments_and_findings(province) -> None:  # type: ignore[no-untyped-def]
@@ -67,12 +64,10 @@ def test_showing_the_member_whole_is_audited_and_only_for_roles_that_may(provinc
 
 def test_a_county_officer_gets_404_for_another_county_and_the_ministry_403(province) -> None:  # type: ignore[no-untyped-def]
     engine, app = province
-    with engine.connect() as conn:
-        other = conn.execute(sa.select(Member.id).where(Member.county_code == OTHER_COUNTY).limit(1)).scalar_one()
-        last = conn.execute(sa.select(sa.func.max(Member.id))).scalar_one()
+    _, other, missing = ids_by_county(engine, Member.id, Member.county_code)
     officer = client_of(app, "officer")
     assert officer.get(f"/member/{other}").status_code == 404
     assert officer.get(f"/member/{other}?reveal=1").status_code == 404
-    assert officer.get(f"/member/{last + 1}").status_code == 404
+    assert officer.get(f"/member/{missing}").status_code == 404
     assert client_of(app, "auditor").get(f"/member/{other}").status_code == 200
     assert client_of(app, "ministry").get(f"/member/{other}").status_code == 403

@@ -1,5 +1,5 @@
 """A small synthetic province, loaded and monitored once per database, for the tests of the
-institution, member and claim pages; and a signed-in test client per role."""
+console's pages; a signed-in test client per role; the rows those tests look up."""
 from __future__ import annotations
 
 import uuid
@@ -13,14 +13,14 @@ from sqlalchemy.engine import make_url
 
 from ncms.config import load_settings
 
-from .conftest import CONFIG_DIR, _postgres_url
-from .webauth import add_accounts, sign_in
+from .conftest import CONFIG_DIR, DATABASES, _postgres_url
+from .webauth import COUNTY, OTHER_COUNTY, add_accounts, sign_in
 
 TODAY = date(2013, 1, 1)
 CLAIMS = 6_000
 
 
-def _load(url: str, folder: Path):  # type: ignore[no-untyped-def]
+def _load(url: str, folder: Path, generated: dict):  # type: ignore[no-untyped-def]
     from ncms import migrate
     from ncms.db import create_engine, session_scope
     from ncms.ingest.pipeline import ingest_package
@@ -35,7 +35,7 @@ def _load(url: str, folder: Path):  # type: ignore[no-untyped-def]
     migrate.upgrade(engine)
     with session_scope(engine) as s:
         load_reference(s, read_reference(CONFIG_DIR))
-    province = generate(read_reference(CONFIG_DIR), seed=11, claims=CLAIMS)
+    province = generate(read_reference(CONFIG_DIR), **generated)
     for path in write_packages(province, folder / "packages", months_per_package=12):
         ingest_package(engine, settings, path, today=TODAY)
     run_monitor(engine, settings, model=True)
@@ -44,25 +44,26 @@ def _load(url: str, folder: Path):  # type: ignore[no-untyped-def]
     return engine, app
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def province(request, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """(engine, app) of a synthetic province with its findings and features."""
-    folder = tmp_path_factory.mktemp("pages")
+def synthetic_province(request, tmp_path_factory, name: str, **generated):  # type: ignore[no-untyped-def]
+    """Yields (engine, app) of a synthetic province (``ncms.synth.generate(**generated)``) loaded,
+    monitored (rules and model) and given one account per role, on the database of
+    ``request.param`` ("sqlite" or "postgresql": a schema of its own, dropped after)."""
+    folder = tmp_path_factory.mktemp(name)
     if request.param == "sqlite":
-        engine, app = _load(f"sqlite:///{folder / 'ncms.db'}", folder)
+        engine, app = _load(f"sqlite:///{folder / 'ncms.db'}", folder, generated)
         yield engine, app
         engine.dispose()
         return
     base = _postgres_url()
     if not base:
         pytest.skip("NCMS_TEST_DATABASE_URL not set")
-    schema = f"pages_{uuid.uuid4().hex[:8]}"
+    schema = f"{name}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
     try:
-        engine, app = _load(url, folder)
+        engine, app = _load(url, folder, generated)
         yield engine, app
         engine.dispose()
     finally:
@@ -71,7 +72,31 @@ def province(request, tmp_path_factory):  # type: ignore[no-untyped-def]
         admin.dispose()
 
 
+@pytest.fixture(scope="module", params=DATABASES)
+def province(request, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """(engine, app) of a synthetic province with its findings and features."""
+    yield from synthetic_province(request, tmp_path_factory, "pages", seed=11, claims=CLAIMS)
+
+
 def client_of(app, username: str):  # type: ignore[no-untyped-def]
     client = app.test_client()
     assert sign_in(client, username).status_code == 302
     return client
+
+
+def first_of(engine, stmt, county_column=None, county: str | None = None):  # type: ignore[no-untyped-def]
+    """The first row ``stmt`` selects (of ``county`` by ``county_column`` when one is given)."""
+    if county:
+        stmt = stmt.where(county_column == county)
+    with engine.connect() as conn:
+        return conn.execute(stmt.limit(1)).one()
+
+
+def ids_by_county(engine, id_column, county_column) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    """An id of the county officer's county, one of another county and one past the last: what
+    an officer opens, what is not found for them, and what is not found for anyone."""
+    with engine.connect() as conn:
+        own, other = (conn.execute(sa.select(id_column).where(county_column == county).limit(1)).scalar_one()
+                      for county in (COUNTY, OTHER_COUNTY))
+        last = conn.execute(sa.select(sa.func.max(id_column))).scalar_one()
+    return own, other, last + 1

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from ncms.compensation import recompute_claim
 from ncms.db import session_scope
-from ncms.models import CatalogueItem, Claim, ClaimItem, Finding, Member
+from ncms.models import CatalogueItem, Claim, ClaimItem, Finding, Institution, Member
 
 from .webpages import client_of, ids_by_county, province  # noqa: F401  (the fixture)
 
@@ -71,3 +71,28 @@ def test_a_county_officer_sees_their_county_and_not_another(province) -> None:  
     ministry = client_of(app, "ministry")
     assert ministry.get(f"/claim/{own}").status_code == 403
     assert ministry.get(f"/claim/{missing}").status_code == 403
+
+
+def test_english_pages_name_a_county_as_its_own_page_does(province) -> None:  # type: ignore[no-untyped-def]
+    from ncms.models import County
+
+    engine, app = province
+    claim_id = _claim_with(engine, "over_standard_price")
+    with session_scope(engine) as s:
+        claim = s.get(Claim, claim_id)
+        county = s.get(County, claim.county_code)
+        english, chinese = county.name_en, county.name
+        member = s.scalar(sa.select(Member.id).where(Member.county_code == claim.county_code,
+                                                     Member.member_no == claim.member_no))
+        pages = [f"/claim/{claim_id}", f"/member/{member}", f"/institution/{s.get(Institution, claim.institution_id).code}"]
+    assert english and english != chinese
+    auditor = client_of(app, "auditor")
+    crumb = f'<a href="/county/{claim.county_code}">{{}}</a>'
+    assert english in auditor.get(f"/county/{claim.county_code}?lang=en").get_data(as_text=True)
+    for page in pages:
+        html = auditor.get(f"{page}?lang=en").get_data(as_text=True)
+        assert crumb.format(english) in html and crumb.format(chinese) not in html, page
+        html = auditor.get(f"{page}?lang=zh_Hans_CN").get_data(as_text=True)
+        assert crumb.format(chinese) in html, page
+    facts = auditor.get(f"/claim/{claim_id}?lang=en").get_data(as_text=True).split('id="claim-facts"', 1)[1]
+    assert f"<dd>{english} <span" in facts

@@ -84,6 +84,16 @@ def month(value: date | None) -> str:
     return format_skeleton("yMMM", value, locale=get_locale())
 
 
+def county_name(county: Any, fallback: str = "") -> str:
+    """A county's name in the page's language: its English name (``name_en``) on English pages
+    when it has one, else its name; ``fallback`` (say, its code) for a county not on the register."""
+    if county is None:
+        return fallback
+    if county.name_en and get_locale().language == "en":
+        return county.name_en
+    return county.name
+
+
 FILTERS = {
     "number": number,
     "money": money,
@@ -94,6 +104,7 @@ FILTERS = {
     "month": month,
     "mask_id": mask_national_id,
     "mask_name": mask_name,
+    "county_name": county_name,
 }
 
 

@@ -3,7 +3,9 @@ and county filters, what each role sees; in a real browser, an auditor filtering
 down from a county to an institution."""
 from __future__ import annotations
 
+import json
 import re
+from html import unescape
 
 import pytest
 
@@ -120,3 +122,19 @@ def test_the_ministry_sees_the_provinces_figures(province):
     assert len(re.findall(r'data-county="(\d{6})"', html)) == 6
     assert cells(html, "data-total")[1:10] == expected_cells(app, indicators_of(engine, "2011").total)
     assert "/member/" not in html and "/claim/" not in html
+
+
+def test_the_bar_charts_keep_their_labels_inside_and_the_whole_names_in_the_tooltip(province):
+    from ncms.web.claim.links import rule_title
+
+    _, app = province
+    html = client_of(app, "auditor").get("/?period=2011&lang=en").get_data(as_text=True)
+    options = [json.loads(unescape(o)) for o in re.findall(r'data-chart="([^"]*)"', html)]
+    rules = re.findall(r'data-rule="([^"]+)"', html)
+    with app.test_request_context("/?lang=en"):
+        titles = [rule_title(code) for code in rules]
+    by_rule = next(o for o in options if o["yAxis"].get("data") == titles[::-1])  # whole, the first at the top
+    assert max(len(title) for title in titles) > 20  # a name that would not fit a phone's chart
+    for option in (by_rule, options[-1]):
+        assert option["grid"]["containLabel"] is True
+        assert option["yAxis"]["axisLabel"]["overflow"] == "truncate" and option["yAxis"]["axisLabel"]["width"] > 0

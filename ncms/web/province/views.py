@@ -22,6 +22,7 @@ from .filters import (cadence, chosen_counties, chosen_period, data_years, may_l
                       rule_title)
 
 bp = Blueprint("province", __name__, template_folder="templates")
+LABEL_WIDTH = 140  # px of a bar chart's category labels: about 11 Chinese characters, 20 Latin
 
 
 @bp.get("/")
@@ -59,23 +60,8 @@ def chart_options(page: Any) -> dict[str, dict[str, Any]]:
     monthly = {"legend": {"type": "scroll", "top": 0}, "grid": {"top": 40, "left": 70, "right": 16, "bottom": 30},
                "xAxis": {"type": "category", "data": months, "name": _("month")},
                "yAxis": {"type": "value"}, "series": [*compensation, financing], "ncms": {"format": "money"}}
-    rules = list(reversed(page.rules))  # ECharts draws a horizontal bar chart from the bottom
-    by_rule = {"grid": {"left": 170, "right": 24, "top": 10, "bottom": 30},
-               "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
-               "xAxis": {"type": "value"},
-               "yAxis": {"type": "category", "axisLabel": {"interval": 0},
-                         "data": [_short(rule_title(r.rule_code)) for r in rules]},
-               "series": [{"type": "bar", "name": _("Money at stake"),
-                           "data": [_float(r.money_at_stake) for r in rules]}], "ncms": {"format": "money"}}
-    institutions = list(reversed(page.institutions))
-    by_institution = {"grid": {"left": 170, "right": 24, "top": 10, "bottom": 30},
-                      "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
-                      "xAxis": {"type": "value"},
-                      "yAxis": {"type": "category", "axisLabel": {"interval": 0},
-                                "data": [_short(i.name) for i in institutions]},
-                      "series": [{"type": "bar", "name": _("Money at stake"),
-                                  "data": [_float(i.money_at_stake) for i in institutions]}],
-                      "ncms": {"format": "money"}}
+    by_rule = ranked_bars([rule_title(r.rule_code) for r in page.rules], [r.money_at_stake for r in page.rules])
+    by_institution = ranked_bars([i.name for i in page.institutions], [i.money_at_stake for i in page.institutions])
     return {"monthly": monthly, "rules": by_rule, "institutions": by_institution}
 
 
@@ -84,5 +70,14 @@ def _float(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _short(name: str, width: int = 14) -> str:
-    return name if len(name) <= width else name[: width - 1] + "…"
+def ranked_bars(names: list[str], amounts: list[Decimal]) -> dict[str, Any]:
+    """Money at stake as horizontal bars, the first of ``names`` at the top. A name longer than
+    the axis label's width is cut there with an ellipsis (whole in the tooltip), and the grid
+    holds its labels (``containLabel``), so none runs out of a phone's narrow chart."""
+    return {"grid": {"left": 8, "right": 24, "top": 10, "bottom": 30, "containLabel": True},
+            "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+            "xAxis": {"type": "value"},
+            "yAxis": {"type": "category", "data": names[::-1],  # ECharts draws categories from the bottom
+                      "axisLabel": {"interval": 0, "width": LABEL_WIDTH, "overflow": "truncate"}},
+            "series": [{"type": "bar", "name": _("Money at stake"), "data": [_float(v) for v in amounts[::-1]]}],
+            "ncms": {"format": "money"}}

@@ -11,7 +11,7 @@ from ncms.compensation import recompute_claim
 from ncms.db import session_scope
 from ncms.models import CatalogueItem, Claim, ClaimItem, Finding, Institution, Member
 
-from .webpages import client_of, ids_by_county, province  # noqa: F401  (the fixture)
+from .webpages import client_of, ids_by_county, province, statuses  # noqa: F401  (the fixture)
 
 
 def _claim_with(engine, rule: str) -> int:  # type: ignore[no-untyped-def]
@@ -62,15 +62,9 @@ def test_an_overpaid_claim_shows_what_the_scheme_gives_and_the_difference(provin
 
 def test_a_county_officer_sees_their_county_and_not_another(province) -> None:  # type: ignore[no-untyped-def]
     engine, app = province
-    own, other, missing = ids_by_county(engine, Claim.id, Claim.county_code)
-    officer = client_of(app, "officer")
-    assert officer.get(f"/claim/{own}").status_code == 200
-    assert officer.get(f"/claim/{other}").status_code == 404
-    assert officer.get(f"/claim/{missing}").status_code == 404
-    assert client_of(app, "auditor").get(f"/claim/{other}").status_code == 200
-    ministry = client_of(app, "ministry")
-    assert ministry.get(f"/claim/{own}").status_code == 403
-    assert ministry.get(f"/claim/{missing}").status_code == 403
+    ids = ids_by_county(engine, Claim.id, Claim.county_code)  # own county, another, none
+    assert statuses(app, "/claim/{}", ids) == {"officer": [200, 404, 404], "auditor": [200, 200, 404],
+                                               "ministry": [403, 403, 403]}
 
 
 def test_english_pages_name_a_county_as_its_own_page_does(province) -> None:  # type: ignore[no-untyped-def]

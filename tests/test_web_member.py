@@ -11,7 +11,7 @@ from ncms.models import AuditLog, Claim, Enrolment, Finding, Member, MemberYear
 from ncms.web.masking import mask_name
 
 from .webauth import COUNTY
-from .webpages import client_of, first_of, ids_by_county, province  # noqa: F401  (the fixture)
+from .webpages import client_of, first_of, ids_by_county, province, statuses  # noqa: F401  (the fixture)
 
 
 def _member_with_finding(engine, county: str | None = None) -> int:  # type: ignore[no-untyped-def]
@@ -64,10 +64,7 @@ def test_showing_the_member_whole_is_audited_and_only_for_roles_that_may(provinc
 
 def test_a_county_officer_gets_404_for_another_county_and_the_ministry_403(province) -> None:  # type: ignore[no-untyped-def]
     engine, app = province
-    _, other, missing = ids_by_county(engine, Member.id, Member.county_code)
-    officer = client_of(app, "officer")
-    assert officer.get(f"/member/{other}").status_code == 404
-    assert officer.get(f"/member/{other}?reveal=1").status_code == 404
-    assert officer.get(f"/member/{missing}").status_code == 404
-    assert client_of(app, "auditor").get(f"/member/{other}").status_code == 200
-    assert client_of(app, "ministry").get(f"/member/{other}").status_code == 403
+    ids = ids_by_county(engine, Member.id, Member.county_code)  # own county, another, none
+    for url in ("/member/{}", "/member/{}?reveal=1"):
+        assert statuses(app, url, ids) == {"officer": [200, 404, 404], "auditor": [200, 200, 404],
+                                           "ministry": [403, 403, 403]}, url

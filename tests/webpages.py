@@ -92,6 +92,13 @@ def first_of(engine, stmt, county_column=None, county: str | None = None):  # ty
         return conn.execute(stmt.limit(1)).one()
 
 
+def statuses(app, url: str, ids) -> dict[str, list[int]]:  # type: ignore[no-untyped-def]
+    """The status of ``url.format(id)`` for each of ``ids``, as the county officer, the auditor
+    and the ministry viewer."""
+    clients = {username: client_of(app, username) for username in ("officer", "auditor", "ministry")}
+    return {username: [client.get(url.format(i)).status_code for i in ids] for username, client in clients.items()}
+
+
 def ids_by_county(engine, id_column, county_column) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
     """An id of the county officer's county, one of another county and one past the last: what
     an officer opens, what is not found for them, and what is not found for anyone."""

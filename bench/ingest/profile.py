@@ -5,7 +5,8 @@ docs/ingestion.md. It generates a synthetic province (NCMS_BENCH_CLAIMS, default
 claims), ingests it in this process with NCMS_INGEST_JOBS loaders (default 1, so the
 steps do not overlap), and prints
 
-- the wall time of each pipeline step, summed over batches (and over loaders);
+- the wall time and this process's CPU time (the calling thread's) of each pipeline step,
+  summed over batches (and over loaders): on SQLite the CPU is the step's own work;
 - on PostgreSQL, the database backend's CPU seconds per statement (read from
   /proc/<backend pid>/stat around each statement and each COPY), the biggest first;
 - the CPU seconds of this process and of all PostgreSQL processes during the ingest.
@@ -40,21 +41,23 @@ from ncms.synth import generate, write_packages  # noqa: E402
 CLAIMS = int(os.environ.get("NCMS_BENCH_CLAIMS", "300000"))
 CLOCK = os.sysconf("SC_CLK_TCK")
 steps: dict[str, float] = collections.defaultdict(float)
+step_cpu: dict[str, float] = collections.defaultdict(float)
 statements: dict[str, float] = collections.defaultdict(float)
 _started = threading.local()
 
 
 def timed(owner: Any, name: str, label: str) -> None:
-    """Wrap ``owner.name`` so that its wall time adds up under ``label``."""
+    """Wrap ``owner.name`` so that its wall and CPU time add up under ``label``."""
     original = getattr(owner, name)
 
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             return original(*args, **kwargs)
         finally:
             steps[label] += time.perf_counter() - start
+            step_cpu[label] += time.thread_time() - cpu
 
     setattr(owner, name, wrapper)
 
@@ -135,6 +138,7 @@ def main() -> None:
                 cli([*args, "db", "load-config"], standalone_mode=False)
                 os.environ.setdefault("NCMS_INGEST_JOBS", "1")
                 steps.clear()
+                step_cpu.clear()
                 statements.clear()
                 own, pg = resource.getrusage(resource.RUSAGE_SELF), postgres_cpu()
                 start = time.perf_counter()
@@ -145,9 +149,9 @@ def main() -> None:
                   f"{os.environ['NCMS_INGEST_JOBS']} loader(s)")
             print(f"# CPU: this process {after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime:.1f} s, "
                   f"PostgreSQL {postgres_cpu() - pg:.1f} s")
-            print("# wall seconds per step (summed over batches and loaders):")
+            print("# wall and CPU seconds per step (summed over batches and loaders):")
             for label, value in sorted(steps.items(), key=lambda kv: -kv[1]):
-                print(f"  {value:7.2f}  {label}")
+                print(f"  {value:7.2f}  {step_cpu[label]:7.2f}  {label}")
             if statements:
                 print("# database backend CPU seconds per statement:")
                 for label, value in sorted(statements.items(), key=lambda kv: -kv[1])[:20]:

@@ -312,8 +312,10 @@ def _stays(scope: Scope) -> Any:
         order_by=(Claim.admission_date, sa.case((inpatient, 1), else_=0), Claim.id), rows=(None, -1))
     at_institution = dict(partition_by=(*_members(Claim), Claim.institution_id, Claim.kind),
                           order_by=(Claim.admission_date, Claim.id))
-    # only people with a stay: their claims picked out in one scan, before the window's sort
-    stayed = sa.select(Claim.national_id).where(inpatient, *scope.theirs(Claim.id))
+    # only members with a stay (the windows' partitions holding one; no other can hold a hit):
+    # their claims looked up by the member index, not each claim looked up among them (SQLite, a
+    # million claims, the basis's query alone, in turns: 1.73-1.80 -> 1.50-1.54 s)
+    stayed = sa.select(*_members(Claim)).where(inpatient, *scope.theirs(Claim.id))
     return _history(scope, latest.label("stay"),
                     sa.func.lag(Claim.discharge_date, type_=sa.Date).over(**at_institution).label("previous_discharge"),
                     sa.func.lag(Claim.source_id, type_=sa.String).over(**at_institution).label("previous_claim"),
@@ -323,7 +325,7 @@ def _stays(scope: Scope) -> Any:
                     .label("previous_settlement"),
                     sa.func.lag(Claim.total_amount, type_=Claim.total_amount.type).over(**at_institution)
                     .label("previous_total"),
-                    where=[Claim.national_id.in_(stayed)]).cte("stays")
+                    where=[sa.tuple_(*_members(Claim)).in_(stayed)]).cte("stays")
 
 
 def _inpatient(scope: Scope) -> tuple[Any, sa.ColumnElement[int], list[sa.ColumnElement[bool]]]:

@@ -9,6 +9,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -95,10 +96,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ncms.db'}"
         return
+    with postgres_schema(f"t_{RUN_ID}") as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """The URL of a new PostgreSQL schema (``prefix`` and a random suffix) of
+    NCMS_TEST_DATABASE_URL, dropped on leaving; the test is skipped when that is not set."""
     base = _postgres_url()
     if not base:
         pytest.skip("NCMS_TEST_DATABASE_URL not set")
-    schema = f"t_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))

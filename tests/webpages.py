@@ -2,18 +2,17 @@
 console's pages; a signed-in test client per role; the rows those tests look up."""
 from __future__ import annotations
 
-import uuid
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from ncms.config import load_settings
 
-from .conftest import CONFIG_DIR, DATABASES, _postgres_url
+from .conftest import CONFIG_DIR, DATABASES, postgres_schema
 from .webauth import COUNTY, OTHER_COUNTY, add_accounts, sign_in
 
 TODAY = date(2013, 1, 1)
@@ -49,27 +48,11 @@ def synthetic_province(request, tmp_path_factory, name: str, **generated):  # ty
     monitored (rules and model) and given one account per role, on the database of
     ``request.param`` ("sqlite" or "postgresql": a schema of its own, dropped after)."""
     folder = tmp_path_factory.mktemp(name)
-    if request.param == "sqlite":
-        engine, app = _load(f"sqlite:///{folder / 'ncms.db'}", folder, generated)
-        yield engine, app
-        engine.dispose()
-        return
-    base = _postgres_url()
-    if not base:
-        pytest.skip("NCMS_TEST_DATABASE_URL not set")
-    schema = f"{name}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    try:
+    sqlite = nullcontext(f"sqlite:///{folder / 'ncms.db'}")
+    with sqlite if request.param == "sqlite" else postgres_schema(name) as url:
         engine, app = _load(url, folder, generated)
         yield engine, app
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module", params=DATABASES)

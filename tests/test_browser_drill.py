@@ -11,17 +11,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from sqlalchemy.engine import make_url
 
 from ncms.models import Claim
 
-from .conftest import CONFIG_DIR, _postgres_url
+from .conftest import CONFIG_DIR, postgres_schema
 from .test_browser import no_serious_accessibility_violations, page, serving, shoot, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -48,22 +46,12 @@ def demo(request, tmp_path_factory):  # type: ignore[no-untyped-def]
         yield from ((site, engine) for site in _serve(url, folder))
         engine.dispose()
         return
-    base = _postgres_url()
-    if not base:
-        pytest.skip("NCMS_TEST_DATABASE_URL not set")
-    schema = f"drill_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    engine = sa.create_engine(url)
-    try:
-        yield from ((site, engine) for site in _serve(url, folder))
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("drill") as url:
+        engine = sa.create_engine(url)
+        try:
+            yield from ((site, engine) for site in _serve(url, folder))
+        finally:
+            engine.dispose()
 
 
 def follow(page, link) -> None:  # type: ignore[no-untyped-def]

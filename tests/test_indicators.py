@@ -300,6 +300,22 @@ def test_a_batch_load_refreshes_what_it_touched(loaded_engine, settings, tmp_pat
     assert _snapshot(loaded_engine) == kept
 
 
+def test_a_batch_refreshes_the_months_and_years_its_loader_names(loaded_engine, settings, tmp_path
+                                                                 ) -> None:  # type: ignore[no-untyped-def]
+    settings.ensure_dirs()
+    batch = ingest_package(loaded_engine, settings, basic(tmp_path / "p1.zip"), today=date(2011, 9, 1)).batch_id
+    kept = _snapshot(loaded_engine)
+    with session_scope(loaded_engine) as s:  # the summaries lost; the loader named nothing: nothing is read back
+        s.execute(sa.delete(CountyMonth))
+        s.execute(sa.delete(CountyYear))
+        done = refresh_batch(s, batch, months=[], years=[])
+        assert done.months == [] and s.scalar(sa.select(sa.func.count()).select_from(CountyMonth)) == 0
+        # basic(): both stays settled 6 March, both enrolments of 2011
+        done = refresh_batch(s, batch, months=[(2011, 3)], years=[2011])
+    assert (done.months, done.years, done.whole) == ([(2011, 3)], [2011], False)
+    assert _snapshot(loaded_engine) == kept
+
+
 def test_a_claim_moved_out_of_a_month_not_refreshed_recomputes_the_county(loaded_engine, settings, tmp_path
                                                                           ) -> None:  # type: ignore[no-untyped-def]
     settings.ensure_dirs()

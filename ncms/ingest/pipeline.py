@@ -104,7 +104,7 @@ def ingest_package(engine: Engine, settings: Settings, path: Path, *, sender: st
             except Exception as exc:
                 _fail(engine, batch_id, exc, settings)
                 raise
-            return _finish(engine, settings, batch_id, started)
+            return _finish(engine, settings, batch_id, started, loader.touched)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -123,6 +123,7 @@ class _Loader:
         self.screened_out_claims: set[str] = set()  # claims the screen refused: their items go too
         self.file_names: list[str] = []  # the package's files, by the index staged rows carry
         self.record_files: list[RecordFile] = []
+        self.touched: dict[str, set[Any]] = {"months": set(), "years": set()}  # what the indicators recompute
         (workdir / "items").mkdir()
         self.items = items.ItemSpool(workdir / "items")
 
@@ -174,7 +175,11 @@ class _Loader:
                 self.items.add(result.good, record_file.name)
             else:
                 append(self.conn, table, result.good.with_columns(pl.lit(file_no, pl.Int16).alias(FILE_NO)))
+            if record_file.record_type == "enrolment":
+                self.touched["years"].update(int(y) for y in result.good["year"].unique())
             if record_file.record_type == "claim":
+                settled = result.good["settlement_date"].str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+                self.touched["months"].update((d.year, d.month) for d in settled.dt.truncate("1mo").unique() if d)
                 self.claim_totals.append(result.good.select("claim_id", "total_amount"))
                 self.screened_out_claims.update(p.record["claim_id"] for p in result.problems
                                                 if p.record and p.record.get("claim_id"))
@@ -344,7 +349,8 @@ def _fail(engine: Engine, batch_id: int, exc: BaseException, settings: Settings 
     log.event(logger, "ingest.failed", level=logging.ERROR, batch=batch_id, error=str(exc))
 
 
-def _finish(engine: Engine, settings: Settings, batch_id: int, started: float) -> IngestResult:
+def _finish(engine: Engine, settings: Settings, batch_id: int, started: float,
+            touched: Mapping[str, Any] | None = None) -> IngestResult:
     with session_scope(engine) as session:
         batch = session.get(Batch, batch_id)
         receipt, _ = write_receipt(session, batch, settings.spool_dir)
@@ -354,5 +360,7 @@ def _finish(engine: Engine, settings: Settings, batch_id: int, started: float) -
     log.event(logger, "ingest.batch", batch=result.batch_id, county=result.county_code, status=result.status.value,
               rows_read=result.rows_read, rows_loaded=result.rows_loaded, rows_rejected=result.rows_rejected,
               seconds=round(result.seconds, 3), error=result.error)
-    after_batch(engine, result.batch_id)  # the indicators' summary tables, once the batch has committed
+    # the indicators' summary tables, once the batch has committed; the loader says which
+    # months and years its rows are of (None: read from the rows)
+    after_batch(engine, result.batch_id, **(touched or {}))
     return result

@@ -191,7 +191,8 @@ def _claim_months(session: Session, county: str, keys: list[tuple[int, int]] | N
     if keys is not None:
         where.append(sa.or_(*(c.settlement_date.between(first, last) for first, last in _day_ranges(keys))))
         old.append(sa.or_(*(sa.and_(CountyMonth.year == y, CountyMonth.month == m) for y, m in keys)))
-    day = (sa.select(c.settlement_date.label("day"), c.kind, c.institution_id, c.voided, sa.func.count().label("claims"),
+    day = (sa.select(c.settlement_date.label("day"), c.kind, c.institution_id, c.voided,
+                     sa.func.count().label("claims"),
                      sa.func.count(sa.case((c.compensated_amount > 0, 1))).label("compensated"),
                      sa.func.count(sa.case((c.referral, 1))).label("referred"),
                      sa.func.sum(sa.case((c.kind == ClaimKind.INPATIENT, stay_days))).label("bed_days"),

@@ -86,8 +86,10 @@ CLAIMS = [
     visit("V1", "M16", "2011-08-05"),                                   # inside: hit
     visit("V2", "M16", "2011-08-10"),                                   # the day of discharge: no hit
     visit("V3", "M16", "2011-08-01"),                                   # the day of admission: no hit
-    # not enrolled: M5 enrolled for 2010 only
+    # not enrolled: M5 enrolled for 2010 only; each of the member's claims of the year is a hit
     visit("N1", "M5", "2011-09-01"),
+    visit("N2", "M5", "2011-09-20"),
+    visit("N3", "M5", "2011-11-03"),
     # restricted by sex: M1 is a man, M2 a woman
     visit("X1", "M1", "2011-10-01", total="20.00"),          # prenatal examination for a man: hit
     visit("X2", "M2", "2011-10-01", total="20.00"),          # for a woman: no hit
@@ -172,7 +174,7 @@ EXPECTED = {
     "overlapping_stays": {"O2"},
     "split_admission": {"A2"},
     "outpatient_during_stay": {"V1"},
-    "not_enrolled": {"N1"},
+    "not_enrolled": {"N1", "N2", "N3"},
     "sex_restricted_item": {"X1"},
     "sex_restricted_diagnosis": {"G1"},
     "age_restricted_item": {"Y1"},
@@ -225,7 +227,7 @@ def test_a_rule_hits_its_cases_and_not_its_near_misses(province, settings, rule)
 
 SHARED = {"fund years": "fund AS", "stays": "stays AS", "items of note": "items_of_note AS",
           "listed diagnoses": "listed_diagnoses AS",
-          "scheme terms": "paid_above_terms AS"}  # each basis and its CTE
+          "scheme terms": "paid_above_terms AS", "member years": "member_years AS"}  # each basis and its CTE
 
 
 def test_every_basis_is_tested_here() -> None:
@@ -340,11 +342,11 @@ def test_the_rules_that_took_longest_last_time_start_first(province, settings) -
     run_monitor(province, settings, counties=[COUNTY])
     with session_scope(province) as s:  # as if these had been slow
         s.execute(sa.update(RuleRun).values(seconds=0.01))
-        s.execute(sa.update(RuleRun).where(RuleRun.rule_code == "not_enrolled").values(seconds=5.0))
+        s.execute(sa.update(RuleRun).where(RuleRun.rule_code == "duplicate_claim").values(seconds=5.0))
         s.execute(sa.update(RuleRun).where(RuleRun.rule_code.in_(["fund_surplus", "fund_overspend"]))
                   .values(seconds=2.0))
     order = [[step.rule.code for step in group] for group in monitor_engine._longest_first(province, groups)]
-    assert order[0] == ["not_enrolled"]
+    assert order[0] == ["duplicate_claim"]
     assert order[1] == ["fund_overspend", "fund_surplus", "fund_cumulative_surplus"]  # a basis: its rules' sum
     assert sorted(map(tuple, order)) == sorted(map(tuple, first))
 

@@ -810,7 +810,8 @@ def _fund_years(scope: Scope) -> Any:
     daily = (sa.select(Claim.county_code, Claim.settlement_date.label("day"),
                        sa.func.sum(Claim.compensated_amount).label("spent"))
              .where(*scope.county(Claim.county_code), Claim.voided.is_(False))
-             .group_by(Claim.county_code, Claim.settlement_date).subquery("daily"))
+             # the day first: it tells most claims apart at once (the county, six equal characters)
+             .group_by(Claim.settlement_date, Claim.county_code).subquery("daily"))
     year = year_of(daily.c.day)
     spent = (sa.select(daily.c.county_code, year.label("year"), sa.func.sum(daily.c.spent).label("spent"),
                        sa.func.max(month_of(daily.c.day)).label("months"))

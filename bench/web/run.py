@@ -16,7 +16,8 @@ province with its findings) and on the demo's SQLite.
    locust user waits between tasks); ``NCMS_BENCH_WEB_THINK=0`` asks for the next page the
    moment the last one arrives, a test of throughput rather than of users browsing.
    Bounded: the requests, or NCMS_BENCH_WEB_SECONDS (300) of load, whichever ends first.
-4. Per page: requests, p50, p95, errors (anything but a 200, or no answer). The load
+4. Per page: requests, p50, p95, errors (anything but a 200 once the site's own redirects are
+   followed as a browser follows them, or no answer; a redirect to sign in is an error). The load
    generator's own CPU (threads and http.client, no browser) and the server's are printed.
 
 Prints ``RESULT web <db> value=<p95 ms of the slowest page> unit=ms limit=300 ratio=<300/p95>``
@@ -146,10 +147,20 @@ class User:
         for value in response.headers.get_all("Set-Cookie") or []:
             name, _, rest = value.partition("=")
             self.cookies[name] = rest.split(";", 1)[0]
+        self.location = response.headers.get("Location", "")
         return response.status, data.decode("utf-8", "replace")
 
     def get(self, path: str) -> tuple[int, str]:
-        return self.request("GET", path)
+        """A page as a browser opens it: a redirect within the site is followed (a county officer's
+        ``/`` is their county's page), its time counted; one to sign in is not (the session was lost)."""
+        status, page = self.request("GET", path)
+        for _ in range(3):
+            target = urllib.parse.urlsplit(self.location)
+            if status not in (301, 302, 303) or target.path.startswith("/sign-in") \
+                    or (target.netloc and target.netloc != f"127.0.0.1:{self.conn.port}"):
+                break
+            status, page = self.request("GET", urllib.parse.urlunsplit(("", "", target.path, target.query, "")))
+        return status, page
 
 
 def browse(port: int, accounts: list[tuple[str, str, str | None]], kinds: list[str],

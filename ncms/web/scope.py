@@ -80,6 +80,13 @@ def may_open(view: Callable[..., Any] | None, user: Any = None) -> bool:
     return policy is PUBLIC or (user.is_authenticated and user.role in policy)
 
 
+def may_link(endpoint: str) -> bool:
+    """Whether a page may link to ``endpoint``: the app has it and the current user may open it."""
+    from flask import current_app
+
+    return may_open(current_app.view_functions.get(endpoint))
+
+
 def county_scope() -> str | None:
     """The one county the current user may read, or None for every county."""
     if current_user.is_authenticated and current_user.role == Role.COUNTY:

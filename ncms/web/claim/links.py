@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import get_locale, gettext as _
 
 from ncms.monitor.anomaly import MODEL
 from ncms.monitor.catalogue import RULES
 
-from ..scope import may_open
+from ..scope import may_link
 
 
 def english() -> bool:
@@ -29,10 +29,7 @@ def rule_title(code: str) -> str:
 
 def link(endpoint: str, **values: Any) -> str | None:
     """The URL of ``endpoint`` when it exists and the user may open it, else None (no link)."""
-    view = current_app.view_functions.get(endpoint)
-    if view is None or not may_open(view):
-        return None
-    return url_for(endpoint, **values)
+    return url_for(endpoint, **values) if may_link(endpoint) else None
 
 
 def init_app(app: Any) -> None:

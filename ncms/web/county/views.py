@@ -14,8 +14,9 @@ from ncms.indicators import fund_warnings, indicators, top_institutions
 from ncms.models import BatchStatus, FindingStatus, Role
 
 from ..database import get_session
-from ..province.filters import chosen_period, data_years, may_link, period_choices, period_label, rule_title
-from ..scope import county_or_404, in_scope, signed_in
+from ..claim.links import rule_title
+from ..province.filters import chosen_period, data_years, period_choices, period_label
+from ..scope import county_or_404, in_scope, may_link, signed_in
 from .queries import PAGE_SIZE, anomaly_ranking, batches_of, findings_page, fund_months
 
 bp = Blueprint("county", __name__, template_folder="templates")

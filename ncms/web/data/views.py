@@ -13,7 +13,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
 
@@ -28,7 +28,7 @@ from ncms.models import Batch, BatchSource, BatchStatus, County, RejectedRow
 from ..audit import record_personal_view
 from ..database import get_session
 from ..masking import mask_name, may_unmask
-from ..scope import (county_or_404, county_scope, in_scope, may_open, personal_data, scoped, scoped_get_or_404,
+from ..scope import (county_or_404, county_scope, in_scope, personal_data, scoped, scoped_get_or_404,
                      signed_in)
 from .source import archived_file, find_rows
 
@@ -63,13 +63,7 @@ TABLE_LABELS = {
 def _labels() -> dict:
     return {"batch_status_label": lambda s: STATUS_LABELS.get(s, s),
             "batch_source_label": lambda s: SOURCE_LABELS.get(s, s),
-            "record_table_label": lambda t: TABLE_LABELS.get(t, t), "link_to": _link_to}
-
-
-def _link_to(endpoint: str, **values: object) -> str | None:
-    """The URL of another area's page, if that page exists and the user may open it."""
-    view = current_app.view_functions.get(endpoint)
-    return url_for(endpoint, **values) if view is not None and may_open(view) else None
+            "record_table_label": lambda t: TABLE_LABELS.get(t, t)}
 
 
 def _settings():  # type: ignore[no-untyped-def]

@@ -98,18 +98,3 @@ def cadence() -> dict:
             cached = {}
         current_app.extensions["ncms.cadence"] = cached
     return cached
-
-
-def rule_title(code: str) -> str:
-    """A rule's title in the page's language (the code when the catalogue has no such rule)."""
-    from ..claim.links import rule_title as title  # the anomaly model's title too
-
-    return title(code)
-
-
-def may_link(endpoint: str) -> bool:
-    """Whether a page may link to ``endpoint``: it exists (another builder's page may not yet)
-    and the user may open it."""
-    from ..scope import may_open
-
-    return may_open(current_app.view_functions.get(endpoint))

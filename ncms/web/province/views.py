@@ -16,10 +16,10 @@ from flask_babel import gettext as _
 from ncms.indicators import start_page
 from ncms.models import County
 
+from ..claim.links import rule_title
 from ..database import get_session
-from ..scope import county_scope, scoped, signed_in
-from .filters import (cadence, chosen_counties, chosen_period, data_years, may_link, period_choices, period_label,
-                      rule_title)
+from ..scope import county_scope, may_link, scoped, signed_in
+from .filters import cadence, chosen_counties, chosen_period, data_years, period_choices, period_label
 
 bp = Blueprint("province", __name__, template_folder="templates")
 LABEL_WIDTH = 140  # px of a bar chart's category labels: about 11 Chinese characters, 20 Latin

@@ -5,13 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # WeasyPrint (pango, harfbuzz subsetting), the CJK font of reports and UI, the stock
 # OpenSSH client for gateway tests and sshd (with its sftp-server) as their baseline,
-# Chromium for page tests.
+# Chromium for page tests, poppler-utils (pdftotext, pdftoppm, pdffonts) to read the reports' PDFs back.
 SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig \
-	fonts-noto-cjk openssh-client openssh-server chromium
+	fonts-noto-cjk openssh-client openssh-server chromium poppler-utils
 TRANSLATIONS := $(patsubst %.po,%.mo,$(wildcard ncms/web/translations/*/LC_MESSAGES/messages.po))
 BENCHES := $(notdir $(patsubst %/,%,$(dir $(wildcard bench/*/run.py))))
 
-.PHONY: demo test faults bench system-packages install install-test translations clean airflow-trial
+.PHONY: demo test faults bench system-packages install install-test translations clean airflow-trial bench-workbench
 
 demo: system-packages install
 	$(BIN)/ncms demo
@@ -25,11 +25,15 @@ test: system-packages install-test
 faults: install-test
 	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
-bench: $(addprefix bench-,$(BENCHES))
+bench: $(addprefix bench-,$(BENCHES)) bench-workbench
 	@[ -n "$(BENCHES)" ] || echo "no benchmarks yet (bench/*/run.py)"
 
 bench-%: install-test
 	$(BIN)/python bench/$*/run.py
+
+# the findings workbench under 20 users at 100,000 findings (bench/web/workbench.py)
+bench-workbench: install-test
+	$(BIN)/python bench/web/workbench.py
 
 # A real Airflow (PostgreSQL metadata, Celery on the local Redis) running the county DAGs side
 # by side, then stopped: docs/operations.md.

@@ -87,6 +87,23 @@ def loaded_database(tmp: Path, name: str, url: str, packages: list[Path]) -> Ite
         yield db_url, args
 
 
+@contextmanager
+def loaded_province(tmp: Path, name: str, url: str, claims: int) -> Iterator[tuple[str, list[str]]]:
+    """The synthetic province of ``claims`` claims (seed 1, the year 2011) generated, written as
+    a year's package per county under ``tmp`` and loaded into a fresh database
+    (``loaded_database``); the generation's time is printed."""
+    from ncms.reference import read_reference
+    from ncms.synth import generate, write_packages
+
+    with Timer() as gen:
+        province = generate(read_reference(ROOT / "config"), seed=1, claims=claims, years=(2011,))
+        packages = write_packages(province, tmp / "packages", months_per_package=12)
+    print(f"# {province.frames['claim'].height} claims generated in {gen.seconds:.1f} s", flush=True)
+    del province
+    with loaded_database(tmp, name, url, packages) as loaded:
+        yield loaded
+
+
 def run_ncms(args: list[str], *command: str) -> subprocess.CompletedProcess:
     """``ncms`` with ``args`` and ``command`` in a child process (which prints its peak memory
     on stderr); exits the bench with the child's output if it fails."""

@@ -32,10 +32,34 @@ SECRET_KEY_FILE = "secret_key"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOCALES = ("zh_Hans_CN", "en")
 MAX_AUTO_JOBS = 4  # the database, not this process, is what parallel loading saturates
+# The ministry's SFTP endpoint that reports are published to (docs/reports.md): ``[ministry]`` in
+# the instance file, or ``NCMS_MINISTRY_HOST`` and its siblings. Without a host nothing is published.
+MINISTRY_KEYS = ("host", "port", "user", "key", "known_hosts", "remote_dir", "retries", "backoff", "retry_after")
 
 
 class ConfigError(NcmsError):
     """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class MinistryEndpoint:
+    """Where reports go: an SFTP account at the ministry, logged into with a key, whose host key
+    must be the one in ``known_hosts`` (never trusted on first use)."""
+
+    host: str
+    user: str
+    key: Path  # the province's private key (OpenSSH or PEM, unencrypted)
+    known_hosts: Path  # the ministry's host key, OpenSSH known_hosts format
+    port: int = 22
+    remote_dir: str = "inbox"  # the folder packages are uploaded to
+    retries: int = 5  # connections in a row that move nothing before a push gives up
+    backoff: float = 2.0  # seconds before the first reconnection, doubled each time (at most 60)
+    retry_after: int = 300  # seconds before a failed send is tried again, doubled each failure (at most 6 h)
+
+    @property
+    def label(self) -> str:
+        """``user@host:port/folder``: how sends name the endpoint."""
+        return f"{self.user}@{self.host}:{self.port}/{self.remote_dir.strip('/')}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +82,7 @@ class Settings:
     secure_cookies: bool = False  # session cookie sent over HTTPS only: set it behind TLS
     secret_key: str | None = field(default=None, repr=False)
     source_file: Path | None = None
+    ministry: MinistryEndpoint | None = None  # None: reports are built, not published
 
     @property
     def spool_dir(self) -> Path:
@@ -120,11 +145,18 @@ def load_settings(
     values: dict[str, Any] = {}
 
     origin: dict[str, str] = {}  # where each value came from, for a refusal to name
+    ministry: dict[str, Any] = {}
     config_file = env.get(f"{ENV_PREFIX}CONFIG_FILE")
     if config_file:
         path = _resolve(base, config_file)
         values.update(_read_file(path))
         origin.update({key: f"{path}:{_line_in(path, key)}: {key}" for key in values})
+        ministry.update(_read_ministry(path))
+        origin.update({f"ministry_{key}": f"{path}:{_line_in(path, key)}: [ministry] {key}" for key in ministry})
+    for key in MINISTRY_KEYS:
+        if f"{ENV_PREFIX}MINISTRY_{key.upper()}" in env:
+            ministry[key] = env[f"{ENV_PREFIX}MINISTRY_{key.upper()}"]
+            origin[f"ministry_{key}"] = f"{ENV_PREFIX}MINISTRY_{key.upper()}"
     for key in KEYS:
         if f"{ENV_PREFIX}{key.upper()}" in env:
             values[key] = env[f"{ENV_PREFIX}{key.upper()}"]
@@ -150,6 +182,36 @@ def load_settings(
         secure_cookies=_flag(values, origin, "secure_cookies"),
         secret_key=env.get(f"{ENV_PREFIX}SECRET_KEY") or None,
         source_file=_resolve(base, config_file) if config_file else None,
+        ministry=_ministry(ministry, origin, base),
+    )
+
+
+def _ministry(values: dict[str, Any], origin: dict[str, str], base: Path) -> MinistryEndpoint | None:
+    """The ministry's endpoint, or None when no host is set; a host without its user, key or
+    known host key is refused, naming what is missing."""
+    if not str(values.get("host") or "").strip():
+        return None
+    missing = [k for k in ("user", "key", "known_hosts") if not str(values.get(k) or "").strip()]
+    if missing:
+        where = origin.get("ministry_host", f"{ENV_PREFIX}MINISTRY_HOST")
+        raise ConfigError(f"{where}: the ministry's endpoint also needs "
+                          + ", ".join(f"{ENV_PREFIX}MINISTRY_{k.upper()} ([ministry] {k})" for k in missing))
+    numbers = {f"ministry_{k}": values[k] for k in ("port", "retries", "retry_after") if k in values}
+    backoff = values.get("backoff", 2.0)
+    try:
+        backoff = float(backoff) if not isinstance(backoff, bool) else -1.0
+    except ValueError:
+        backoff = -1.0
+    if not backoff > 0:
+        raise ConfigError(f"{origin.get('ministry_backoff')}: {values['backoff']!r} is not allowed; "
+                          "allowed: seconds, more than 0 (e.g. 2 or 0.5)")
+    return MinistryEndpoint(
+        host=str(values["host"]).strip(), user=str(values["user"]).strip(),
+        key=_resolve(base, str(values["key"])), known_hosts=_resolve(base, str(values["known_hosts"])),
+        port=_number(numbers, origin, "ministry_port", 22, minimum=1),
+        remote_dir=str(values.get("remote_dir") or "inbox").strip(),
+        retries=_number(numbers, origin, "ministry_retries", 5, minimum=1), backoff=backoff,
+        retry_after=_number(numbers, origin, "ministry_retry_after", 300, minimum=1),
     )
 
 
@@ -208,9 +270,21 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"NCMS_CONFIG_FILE points at {path}, which does not exist") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    section = data.get("ncms", data)
+    section = {k: v for k, v in data.get("ncms", data).items() if not (k == "ministry" and isinstance(v, dict))}
     unknown = sorted(set(section) - set(KEYS))
     if unknown:
         raise ConfigError(f"{path}:{_line_in(path, unknown[0])}: {unknown[0]}: no such setting; "
                           f"allowed: {', '.join(KEYS)}")
     return dict(section)
+
+
+def _read_ministry(path: Path) -> dict[str, Any]:
+    """The ``[ministry]`` table of the instance file (the file was read once already: it is valid)."""
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    table = data.get("ministry") or data.get("ncms", {}).get("ministry") or {}
+    unknown = sorted(set(table) - set(MINISTRY_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}:{_line_in(path, unknown[0])}: [ministry] {unknown[0]}: no such setting; "
+                          f"allowed: {', '.join(MINISTRY_KEYS)}")
+    return dict(table)

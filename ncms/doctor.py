@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from . import migrate
 from .config import ConfigError, Settings
 from .models import DeploymentMode
 from .reference import DELIVERIES, Reference, read_reference
+from .review.calendar import read_calendar
 
 if TYPE_CHECKING:
     from .ingest.etl import SourceQueries
@@ -83,10 +85,17 @@ def check_writable(name: str, path: Path) -> Check:
 def check_config(settings: Settings) -> Check:
     try:
         ref = read_reference(settings.config_dir)
+        calendar = read_calendar(settings.config_dir)
     except ConfigError as exc:
         return Check("configuration files", FAIL, str(exc), "fix the file named, or set NCMS_CONFIG_DIR")
-    return Check("configuration files", OK,
-                 f"{settings.config_dir}: {len(ref.counties)} counties, {len(ref.schemes)} schemes")
+    detail = (f"{settings.config_dir}: {len(ref.counties)} counties, {len(ref.schemes)} schemes; "
+              f"counties answer findings in {calendar.response_working_days} working days")
+    year = date.today().year
+    if not any(day.year == year for day in calendar.holidays):
+        return Check("configuration files", WARN, f"{detail}, but calendar.yaml lists no public holiday of {year}",
+                     f"add {year}'s holidays and make-up working days to calendar.yaml (docs/review.md): "
+                     "until then the counties' deadlines count every weekday")
+    return Check("configuration files", OK, detail)
 
 
 def check_etl_mappings(settings: Settings, environ: Mapping[str, str] | None = None) -> Check:

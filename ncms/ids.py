@@ -124,6 +124,17 @@ def is_valid_national_id(value: str) -> bool:
     return True
 
 
+def mask_name(name: str | None) -> str:
+    """张三 -> 张*, 欧阳娜娜 -> 欧***, Li Wei -> L* W**: the first character of each word kept."""
+    if not name:
+        return ""
+    words = str(name).split()
+    if len(words) > 1:
+        return " ".join(w[0] + "*" * (len(w) - 1) for w in words)
+    text = words[0] if words else ""
+    return text[0] + "*" * max(1, len(text) - 1)
+
+
 def mask_national_id(value: str) -> str:
     """Safe to call on anything a county sends, because it runs on display paths."""
     text = "" if value is None else str(value).strip()

@@ -51,6 +51,7 @@ OUT_OF_COUNTY_LEVELS = (InstitutionLevel.MUNICIPAL, InstitutionLevel.PROVINCIAL,
 class Reference:
     province_code: str
     province_name: str
+    province_name_en: str | None = None
     counties: list[dict[str, Any]] = field(default_factory=list)
     institutions: list[dict[str, Any]] = field(default_factory=list)
     schemes: list[dict[str, Any]] = field(default_factory=list)
@@ -114,7 +115,16 @@ def _scheme(where: str, s: dict[str, Any], county_codes: set[str]) -> dict[str, 
     county = str(s["county"])
     if county not in county_codes:
         raise ConfigError(f"{where}: county {county} is not in province.yaml")
-    where = f"{where} ({county} {s['year']})"
+    return dict(county_code=county, year=int(s["year"]), **scheme_terms_entry(f"{where} ({county} {s['year']})", s))
+
+
+def scheme_terms_entry(where: str, s: dict[str, Any]) -> dict[str, Any]:
+    """The terms of a scheme entry without its county and year (``levels``, ``annual_cap``,
+    ``outpatient_annual_cap``, ``referral_required``), checked as ``ncms db load-config`` checks
+    schemes.yaml: a candidate scheme (ncms.simulation) is read by this too. A mistake raises
+    ConfigError starting with ``where``."""
+    if not isinstance(s, dict):
+        raise ConfigError(f"{where}: {s!r} is not allowed; allowed: a scheme (annual_cap, inpatient, outpatient, ...)")
     levels = []
     for kind, allowed in ((ClaimKind.INPATIENT, INPATIENT_LEVELS), (ClaimKind.OUTPATIENT, OUTPATIENT_LEVELS)):
         for name, values in (s.get(kind.value) or {}).items():
@@ -134,7 +144,7 @@ def _scheme(where: str, s: dict[str, Any], county_codes: set[str]) -> dict[str, 
             if terms["kind"] is ClaimKind.INPATIENT and terms["level"] is level:
                 terms["unreferred_ratio_cut"] = cut
     return dict(
-        county_code=county, year=int(s["year"]), levels=levels,
+        levels=levels,
         annual_cap=_check(f"{where}: annual_cap", lambda: to_money(str(s["annual_cap"]))),
         outpatient_annual_cap=_cap(f"{where}: outpatient_annual_cap", s.get("outpatient_annual_cap")),
         referral_required=bool(s.get("referral_required", True)),
@@ -262,7 +272,8 @@ def _province(raw: Any) -> Reference:
         raise ConfigError(f"{place(file, line_of(raw, 'province'), 'province')}: is missing; "
                           'allowed: {code: "62", name: 甘肃省}')
     code = _province_code(place(file, line_of(head, "code"), "province.code"), _need(file, head, "code", "province"))
-    ref = Reference(province_code=code, province_name=str(_need(file, head, "name", "province")))
+    ref = Reference(province_code=code, province_name=str(_need(file, head, "name", "province")),
+                    province_name_en=head.get("name_en"))
     province_cadence = read_cadence(file, raw, "", default=None)
     prefectures = {}
     for i, p in enumerate(_entries(raw, "prefectures", file)):

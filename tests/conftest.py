@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,30 @@ def pytest_report_header(config: pytest.Config) -> str:
     url = _postgres_url()
     return (f"databases: sqlite{', ' + make_url(url).render_as_string() if url else ' (NCMS_TEST_DATABASE_URL unset: PostgreSQL not tested)'}"
             f"; county databases (ETL): {make_url(MARIADB_URL).render_as_string()}")
+
+
+_ENGINES: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+@sa.event.listens_for(Engine, "engine_connect")
+def _remember_engine(connection: sa.Connection) -> None:
+    """Every server engine a test opens (its own, an app's, a command's) is remembered, weakly."""
+    if connection.engine.dialect.name != "sqlite":
+        _ENGINES.add(connection.engine)
+
+
+@pytest.fixture(autouse=True)
+def _close_idle_connections() -> Iterator[None]:
+    """After each test, the idle connections of every engine it opened are closed.
+
+    An app or command made in a test keeps its pool until the garbage collector finds it, which
+    may be many tests later: over the whole suite PostgreSQL ran out of connections ("too many
+    clients already"). Disposing closes only idle connections; an engine a wider fixture still
+    holds opens new ones when next used.
+    """
+    yield
+    for engine in list(_ENGINES):
+        engine.dispose()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -26,7 +26,17 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(cli, settings):
-    demo = cli("demo", "--claims", "3000")
+    yield from served_demo(cli, settings)
+
+
+@pytest.fixture
+def unreviewed_server(cli, settings):
+    """The demo with every finding still open (``--no-review``): for tests that count the loop's figures."""
+    yield from served_demo(cli, settings, "--no-review")
+
+
+def served_demo(cli, settings, *options: str):  # type: ignore[no-untyped-def]
+    demo = cli("demo", "--claims", "3000", *options)
     assert demo.exit_code == 0
     from ncms.cli.demo import DEMO_ACCOUNTS
 
@@ -51,7 +61,7 @@ def serving(database_url: str, data_dir: Path):  # type: ignore[no-untyped-def]
                                 stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}/"
         try:
-            for _ in range(100):
+            for _ in range(300):  # a loaded machine (CI beside other work) may take a while to start Python
                 try:
                     urllib.request.urlopen(url + "healthz", timeout=1)
                     break
@@ -60,7 +70,7 @@ def serving(database_url: str, data_dir: Path):  # type: ignore[no-untyped-def]
                         pytest.fail(f"ncms serve exited: {log_path.read_text(errors='replace')}")
                     time.sleep(0.1)
             else:
-                pytest.fail("ncms serve did not answer within 10 s")
+                pytest.fail("ncms serve did not answer within 30 s")
             yield url
         finally:
             proc.terminate()

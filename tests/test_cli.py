@@ -7,9 +7,9 @@ import pytest
 import sqlalchemy as sa
 
 from ncms.cli import main
-from ncms.db import create_engine
+from ncms.db import create_engine, session_scope
 from ncms.migrate import head_revision
-from ncms.models import AuditLog, Claim, County, User
+from ncms.models import AuditLog, Claim, County, Finding, FindingAttachment, FindingStatus, User
 
 
 def count(url: str, model) -> int:  # type: ignore[no-untyped-def]
@@ -46,6 +46,18 @@ def test_demo_twice_in_a_row(cli, settings):
     assert re.search(r"^  520122: [\d,]+\.\d\d yuan at stake", first.output, re.M)
     # the demo's schemes give terms for every claim it makes: each rule judged each claim it read
     assert "unchecked: none (every rule judged every claim it read)" in first.output
+    # the demo province's reports to the ministry, built through the reports package's entry point
+    assert re.search(r"^report: annual 2011 of the province, revision 1: .*ncms-520000-annual-2011-zh-r1-\w{8}\.zip$",
+                     first.output, re.M)
+    assert "report: quarterly 2011-Q4 of 520121, revision 1" in first.output
+    # a few findings taken through the review loop, so that the workbench and the inbox show it
+    assert re.search(r"^review: 10 findings assigned to the auditor; 9 pushed", first.output, re.M)
+    with session_scope(create_engine(settings.database_url)) as s:
+        states = dict(s.execute(sa.select(Finding.status, sa.func.count()).group_by(Finding.status)).all())
+        assert (states[FindingStatus.SENT_TO_COUNTY], states[FindingStatus.CONFIRMED],
+                states[FindingStatus.DISMISSED]) == (8, 1, 1)
+        assert s.scalar(sa.select(sa.func.count()).select_from(FindingAttachment)) == 2  # one file, twice answered
+        assert s.scalar(sa.select(Finding.amount_recovered).where(Finding.status == FindingStatus.CONFIRMED)) > 0
     claims = count(settings.database_url, Claim)
     assert 2500 < claims <= 3000  # a few malformed claims are refused, the late package is held back
     second = cli("demo", "--claims", "3000")
@@ -53,6 +65,8 @@ def test_demo_twice_in_a_row(cli, settings):
     assert count(settings.database_url, County) == 6
     assert count(settings.database_url, Claim) == claims  # the same seed: the same data, loaded once
     assert "extracted 0 batches" in second.output  # the county databases hold nothing past the watermarks
+    assert "report: annual 2011 of the province built already" in second.output
+    assert "review: the demo's findings are under review already" in second.output
     receipts = list((settings.spool_dir / "520122" / "outbox").glob("receipt-*.json"))
     assert len(receipts) == 8  # 4 packages, twice: every batch gets its receipt
 

@@ -47,7 +47,7 @@ dags = {i: {"retries": d.default_args.get("retries"), "tasks": sorted(t.task_id 
             "timetable": type(d.timetable).__name__, "catchup": d.catchup, "max_active_runs": d.max_active_runs,
             "start": d.start_date.isoformat() if d.start_date else None} for i, d in bag.dags.items()}
 print(json.dumps({"errors": bag.import_errors, "seconds": seconds, "dags": dags,
-                  "ncms_imported": sorted(m for m in sys.modules if m == "ncms" or m.startswith("ncms."))}))
+                  "ncms_imported": sorted(m for m in sys.modules if m in ("ncms", "reports") or m.startswith(("ncms.", "reports.")))}))
 """
 
 
@@ -70,12 +70,13 @@ def test_the_dagbag_loads_every_dag_fast_touching_nothing(tmp_path) -> None:  # 
     assert report["errors"] == {}
     assert set(report["dags"]) == EXPECTED  # one ETL DAG per etl county of config/province.yaml
     assert report["seconds"] < 2, report["seconds"]
-    assert report["ncms_imported"] == []  # ncms is imported inside tasks only
+    assert report["ncms_imported"] == []  # ncms and reports are imported inside tasks only
     for dag_id, dag in report["dags"].items():
         assert dag["retries"] >= 1 and dag["max_active_runs"] == 1 and dag["catchup"] is False, dag_id
         assert dag["start"] == "2025-12-31T16:00:00+00:00", dag_id  # 2026-01-01 in Beijing: fixed, never the clock
     assert report["dags"]["ncms_etl_520121"]["tasks"] == ["extract_and_load"]
     assert report["dags"]["ncms_etl_520121"]["timetable"] == "CronDataIntervalTimetable"
+    assert report["dags"]["ncms_reporting"]["tasks"] == ["build_reports", "month_deliveries", "publish_reports"]
 
 
 def test_no_dag_file_reads_the_clock() -> None:

@@ -190,3 +190,17 @@ def test_the_statuses_offered_are_the_findings_statuses() -> None:
 def test_an_unmigrated_database_is_refused_with_the_fix(cli) -> None:  # type: ignore[no-untyped-def]
     done = cli("findings", "list")
     assert done.exit_code == 1 and "run `ncms db upgrade`" in done.output
+
+
+def test_export_csv_quotes_text_excel_would_take_for_a_formula() -> None:
+    from ncms.cli.findings import _write_csv
+    from ncms.monitor.listing import COLUMNS
+
+    row = {name: None for name in COLUMNS}
+    row.update(id=7, rule="duplicate_claim", claim_no='=HYPERLINK("http://x","C1")', subject="@SUM(1)",
+               amount="10.50", evidence={"note": "-1"})
+    out = io.StringIO()
+    assert _write_csv([row], out) == 1
+    written = next(csv.DictReader(io.StringIO(out.getvalue().lstrip("\ufeff"))))
+    assert written["claim_no"] == '\'=HYPERLINK("http://x","C1")' and written["subject"] == "'@SUM(1)"
+    assert (written["id"], written["amount"]) == ("7", "10.50")  # numbers and amounts as they were

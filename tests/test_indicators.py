@@ -316,6 +316,25 @@ def test_a_batch_refreshes_the_months_and_years_its_loader_names(loaded_engine, 
     assert _snapshot(loaded_engine) == kept
 
 
+def test_a_member_moved_to_another_household_refreshes_the_years_of_its_enrolments(
+        loaded_engine, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings.ensure_dirs()
+    enrolled = [dict(member_no=m, year=y, contribution="30.00", enrolled_on=None)
+                for m in ("M1", "M2") for y in ("2010", "2011")]
+    ingest_package(loaded_engine, settings, basic(tmp_path / "p1.zip", enrolments=enrolled), today=date(2011, 9, 1))
+
+    def households() -> dict[int, int]:
+        with session_scope(loaded_engine) as s:
+            return {y: n for y, n in s.execute(sa.select(CountyYear.year, CountyYear.households))}
+
+    assert households() == {2010: 1, 2011: 1}  # M1 and M2 of household HM1
+    # M2 moves to a household of its own; the batch has no enrolment, M1 is sent unchanged
+    moved = package(tmp_path / "p2.zip", seq=2, members=[member("M1"), member("M2", household_no="HM2")])
+    assert ingest_package(loaded_engine, settings, moved, today=date(2011, 9, 1)).status.value == "loaded"
+    assert households() == {2010: 2, 2011: 2}
+    assert _snapshot(loaded_engine) == _rebuilt(loaded_engine)
+
+
 def test_a_claim_moved_out_of_a_month_not_refreshed_recomputes_the_county(loaded_engine, settings, tmp_path
                                                                           ) -> None:  # type: ignore[no-untyped-def]
     settings.ensure_dirs()

@@ -28,7 +28,8 @@ finally:
 NEVER = ("sklearn", "scipy", "flask", "weasyprint")  # not for any command that does not use them
 NOT_FOR_HELP = (*NEVER, "polars", "pyarrow", "numpy", "paramiko")
 
-COMMANDS = ["db", "users", "ingest", "etl", "monitor", "findings", "indicators", "synth", "demo", "serve", "doctor"]
+COMMANDS = ["db", "users", "tokens", "ingest", "etl", "monitor", "findings", "indicators", "scheme", "synth", "demo", "serve",
+            "doctor", "report"]  # report: reports.cli's, found through the ncms.commands entry point
 
 
 def ncms(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], set[str]]:
@@ -49,7 +50,8 @@ def test_every_command_is_listed_by_the_help() -> None:
 
 @pytest.mark.parametrize("args", [["--help"], *[[command, "--help"] for command in COMMANDS],
                                   ["ingest", "status", "--help"], ["monitor", "run", "--help"],
-                                  ["findings", "list", "--help"], ["findings", "export", "--help"]],
+                                  ["findings", "list", "--help"], ["findings", "export", "--help"],
+                                  ["report", "build", "--help"], ["report", "list", "--help"]],
                          ids=lambda args: " ".join(args))
 def test_help_imports_no_heavy_library(args: list[str]) -> None:
     done, imported = ncms(*args)

@@ -6,7 +6,9 @@ sent to sign in everywhere but the sign-in page, health and static files. The wa
 ids and the probe pages is tests/test_web_scope.py's."""
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -15,14 +17,17 @@ from flask import url_for
 from sqlalchemy import select
 
 from ncms.db import session_scope
-from ncms.models import Batch, BatchStatus, Claim, Finding, Institution, Member
-from ncms.web.scope import PERSONAL_DATA_ROLES, PUBLIC, policy_of
+from ncms.models import Batch, BatchStatus, Claim, Finding, Institution, Member, Role
+from ncms.web.scope import PUBLIC, policy_of
 
 from .webauth import ACCOUNTS, COUNTY, OTHER_COUNTY
 from .webpages import client_of, province  # noqa: F401 - fixture: the loaded province, per database
 
 OPEN_TO_ALL = {"auth.sign_in", "health.healthz", "static"}
-NOT_GET = {"auth.sign_in", "auth.sign_out"}  # the routes that take a POST (a new one must be walked here)
+# the routes that take a POST (a new one must be walked here; a finding's steps: tests/test_web_finding.py)
+NOT_GET = {"auth.sign_in", "auth.sign_out", "reports.build", "findings.act", "findings.bulk", "findings.save_filter",
+           "findings.delete_filter", "findings.revoke_exception",
+           "simulation.index", "simulation.export_pdf", "simulation.export_xlsx"}  # tests/test_web_simulation.py
 NATIONAL_ID = re.compile(r"(?<![\d*])\d{6}(?:\d{8}|\*{8})\d{3}[\dX](?![\d*])")  # whole or masked
 MASKED_NAME = re.compile(r"[\u4e00-\u9fff]\*+")
 
@@ -36,6 +41,10 @@ class Ids:
     member: int
     batch: int
     institution: str
+    report: int = 0  # the county's own report (tests/test_web_reports.py's make_run)
+    report_file: str = ""
+    finding: int = 0  # a finding of the county's, with a file (with_finding)
+    attachment: int = 0
 
 
 def ids_of(engine, county: str) -> Ids:  # type: ignore[no-untyped-def]
@@ -55,16 +64,48 @@ def ids_of(engine, county: str) -> Ids:  # type: ignore[no-untyped-def]
         return Ids(county, claim.id, claim.source_id, member, batch.id, institution.code)
 
 
+def with_report(engine, app, ids: Ids) -> Ids:  # type: ignore[no-untyped-def]
+    """``ids`` with a quarterly report of its county built (statistics, a stand-in PDF) and one of its files."""
+    from dataclasses import replace
+
+    from .test_web_reports import make_run
+
+    run_id = make_run(engine, app.config["NCMS_SETTINGS"], ids.county, period="2011-Q4")
+    return replace(ids, report=run_id, report_file="claims_by_level.csv")
+
+
+def with_finding(engine, app, ids: Ids) -> Ids:  # type: ignore[no-untyped-def]
+    """``ids`` with a finding of its claim pushed to the county and given a comment carrying a PDF (the
+    finding's and the file's ids)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from ncms.models import User
+    from ncms.review import attachments, workflow
+    from ncms.review.calendar import WorkCalendar
+
+    with session_scope(engine) as s:
+        finding = s.scalar(select(Finding).where(Finding.claim_id == ids.claim).order_by(Finding.id).limit(1))
+        auditor = s.scalar(select(User).where(User.username == "auditor"))
+        workflow.push(s, auditor, [finding.id], WorkCalendar(), "explain")  # pushed: the county's notice lists it
+        event = workflow.comment(s, auditor, finding.id, "the county's scan")
+        [row] = attachments.attach(s, auditor, finding, event, [attachments.Upload("scan.pdf", b"%PDF-1.4\n%%EOF\n")],
+                                   Path(app.config["NCMS_SETTINGS"].data_dir))
+        return replace(ids, finding=finding.id, attachment=row.id)
+
+
 def urls(app, ids: Ids) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     """(endpoint, method, URL) of every route with ``ids`` in its path and query string, each
     page also with ``?county=`` and ``?reveal=1``."""
-    path_values = {"claim_id": ids.claim, "member_id": ids.member, "batch_id": ids.batch, "kind": "json"}
-    code_of = {"county.show": ids.county, "institution.show": ids.institution}
+    path_values = {"claim_id": ids.claim, "member_id": ids.member, "batch_id": ids.batch, "kind": "json",
+                   "run_id": ids.report, "name": ids.report_file, "finding_id": ids.finding,
+                   "attachment_id": ids.attachment}
+    code_of = {"county.show": ids.county, "institution.show": ids.institution, "findings.notice": ids.county}
     queries = {"data.source_row": {"table": "claim", "key": ids.source_id}}
     out = []
     with app.test_request_context():
         for rule in app.url_map.iter_rules():
-            if rule.endpoint == "static":
+            if rule.endpoint == "static" or rule.rule.startswith("/api/"):  # the API: tests/test_api.py
                 continue
             values = {}
             for arg in rule.arguments:
@@ -90,9 +131,18 @@ def urls(app, ids: Ids) -> list[tuple[str, str, str]]:  # type: ignore[no-untype
 def walk(province):  # type: ignore[no-untyped-def]
     """(app, engine, own county's ids, the other county's ids, a signed-in client per role)."""
     engine, app = province
-    own, other = ids_of(engine, COUNTY), ids_of(engine, OTHER_COUNTY)
+    own, other = (with_finding(engine, app, with_report(engine, app, ids_of(engine, c)))
+                  for c in (COUNTY, OTHER_COUNTY))
     clients = {name: client_of(app, name) for name in ACCOUNTS}
     return app, engine, own, other, clients
+
+
+def text_of(response) -> str:  # type: ignore[no-untyped-def]
+    """A page's text; an Excel download's: the XML of its sheets and strings."""
+    if response.mimetype.endswith("spreadsheetml.sheet"):
+        with zipfile.ZipFile(io.BytesIO(response.get_data())) as book:
+            return "".join(book.read(name).decode() for name in book.namelist() if name.endswith(".xml"))
+    return response.get_data(as_text=True)
 
 
 def fetch(client, method: str, url: str):  # type: ignore[no-untyped-def]
@@ -110,12 +160,16 @@ def test_a_county_officer_never_reads_another_countys_data(walk):
             continue
         response = fetch(officer, method, url)
         walked.add(endpoint)
+        policy = policy_of(app.view_functions[endpoint])
+        if policy is not PUBLIC and Role.COUNTY not in policy:  # the province's pages (rule exceptions)
+            assert response.status_code == 403, (url, response.status_code)
+            continue
         if response.status_code in (302, 404):
             location = response.headers.get("Location", "")
             assert response.status_code == 404 or other.county not in location, (url, location)
             continue
         assert response.status_code == 200, (url, response.status_code)
-        body = response.get_data(as_text=True)
+        body = text_of(response)
         for trace in (f"/claim/{other.claim}\"", other.source_id, other.institution, other_name,
                       f"/data/batch/{other.batch}\"", f"/member/{other.member}\""):
             assert trace not in body, (url, trace)
@@ -123,11 +177,18 @@ def test_a_county_officer_never_reads_another_countys_data(walk):
     shown = fetch(clients["auditor"], "GET", f"/claim/{other.claim}").get_data(as_text=True)  # the traces are real
     assert other.source_id in shown and other.institution in shown and f"/member/{other.member}\"" in shown
     assert {"county.show", "institution.show", "member.show", "claim.show", "data.batch", "data.source_row",
-            "data.receipt", "province.index", "data.index"} <= walked
+            "data.receipt", "province.index", "data.index", "reports.index", "reports.show",
+            "reports.download", "findings.index", "findings.export_csv", "findings.export_xlsx",
+            "findings.exceptions"} <= walked
     # ... while the same walk of their own county opens its pages: the 404s above are not for nothing
     for endpoint, method, url in urls(app, own):
         if method == "GET" and endpoint in {"county.show", "institution.show", "member.show", "claim.show",
-                                            "data.batch", "data.source_row"} and "?county" not in url:
+                                            "data.batch", "data.source_row", "reports.show",
+                                            "reports.download"} and "?county" not in url:
+            assert fetch(officer, method, url).status_code == 200, url
+    assert {"findings.show", "findings.attachment", "findings.inbox"} <= walked  # a finding, its file, the inbox
+    for endpoint, method, url in urls(app, own):  # and their own county's finding and file open
+        if method == "GET" and endpoint in {"findings.show", "findings.attachment"} and "?" not in url:
             assert fetch(officer, method, url).status_code == 200, url
 
 
@@ -153,17 +214,19 @@ def test_the_ministry_is_refused_personal_data_and_sees_no_person(walk):
             if method != "GET" or endpoint == "auth.sign_in":
                 continue
             response = fetch(ministry, method, url)
-            if policy_of(app.view_functions[endpoint]) == PERSONAL_DATA_ROLES:
+            policy = policy_of(app.view_functions[endpoint])
+            if policy is not PUBLIC and Role.MINISTRY not in policy:  # personal data; the province's own pages
                 assert response.status_code == 403, (url, response.status_code)
                 continue
             assert response.status_code == 200, (url, response.status_code)
             opened.add(endpoint)
-            body = response.get_data(as_text=True)
+            body = text_of(response)
             assert not NATIONAL_ID.search(body), (url, NATIONAL_ID.search(body).group())
             assert not MASKED_NAME.search(body), (url, MASKED_NAME.search(body).group())
             assert [name for name in people if name in body] == [], url
             assert "/claim/" not in body and "/member/" not in body, url
-    assert {"province.index", "county.show", "institution.show", "data.index", "data.batch"} <= opened
+    assert {"province.index", "county.show", "institution.show", "data.index", "data.batch", "reports.index",
+            "reports.show", "reports.download"} <= opened
     seen = clients["auditor"].get(f"/member/{other.member}?reveal=1").get_data(as_text=True)  # the checks see people
     assert NATIONAL_ID.search(seen) and [name for name in people if name in seen]
     assert MASKED_NAME.search(clients["auditor"].get(f"/claim/{other.claim}").get_data(as_text=True))

@@ -93,6 +93,9 @@ def test_the_installed_wheel_migrates_a_database_and_serves_the_chinese_page(  #
     assert "up to date" in run(*base, "db", "current", cwd=tmp_path).stdout
     run(*base, "db", "load-config", cwd=tmp_path)
     run(*base, "users", "create", "wang", "--role", "auditor", cwd=tmp_path, NCMS_NEW_PASSWORD="long-enough-secret")
+    # `ncms report`, found through its entry point, with its templates and schema from the wheel
+    built = run(*base, "report", "build", "--kind", "monthly", "--period", "2011-01", cwd=tmp_path)
+    assert "revision 1" in built.stdout and list((tmp_path / "var" / "reports").rglob("*-2011-01-zh.pdf"))
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NCMS_") and k != "PYTHONPATH"}

@@ -9,10 +9,14 @@ steps do not overlap), and prints
   summed over batches (and over loaders): on SQLite the CPU is the step's own work;
 - on PostgreSQL, the database backend's CPU seconds per statement (read from
   /proc/<backend pid>/stat around each statement and each COPY), the biggest first;
-- the CPU seconds of this process and of all PostgreSQL processes during the ingest.
+- the CPU seconds of this process and of the loaders' PostgreSQL backends during the ingest.
+
+NCMS_BENCH_DROP_INDEXES (names, comma-separated) drops those indexes after the migrations,
+to weigh what their upkeep costs the load against the same run with them.
 
     .venv/bin/python bench/ingest/profile.py                      # SQLite
     NCMS_BENCH_DATABASES=postgresql .venv/bin/python bench/ingest/profile.py
+    NCMS_BENCH_DATABASES=postgresql NCMS_BENCH_DROP_INDEXES=ix_claim_member .venv/bin/python bench/ingest/profile.py
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import ROOT, databases, migrated_database  # noqa: E402
 
 from ncms.cli import main as cli  # noqa: E402
+from ncms.db import normalise_url  # noqa: E402
 from ncms.exchange.schemas import RECORD_SCHEMAS  # noqa: E402
 from ncms.ingest import checks, items, pipeline, staging, upsert  # noqa: E402
 from ncms.reference import read_reference  # noqa: E402
@@ -43,6 +48,7 @@ CLOCK = os.sysconf("SC_CLK_TCK")
 steps: dict[str, float] = collections.defaultdict(float)
 step_cpu: dict[str, float] = collections.defaultdict(float)
 statements: dict[str, float] = collections.defaultdict(float)
+backends: dict[int, list[float]] = {}  # backend pid: its CPU seconds when first and last seen
 _started = threading.local()
 
 
@@ -67,18 +73,6 @@ def backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK
 
 
-def postgres_cpu() -> float:
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if "(postgres)" in text:
-            total += backend_cpu(int(stat.parent.name))
-    return total
-
-
 def count_statements() -> None:
     """Backend CPU per statement (its first 70 characters) and per COPY target table."""
     def pid(conn: sa.Connection) -> int | None:
@@ -96,6 +90,17 @@ def count_statements() -> None:
         if started:
             statements[" ".join(statement.split())[:70]] += backend_cpu(started[0]) - started[1]
 
+    # a backend's CPU is read when its connection is handed out and given back: the ingest
+    # closes its connections before it returns, and a backend gone can no longer be read
+    def seen(dbapi_connection, *_: Any) -> None:  # noqa: ANN001
+        backend = getattr(getattr(dbapi_connection, "info", None), "backend_pid", None)
+        if backend:
+            cpu = backend_cpu(backend)
+            backends.setdefault(backend, [cpu, cpu])[1] = cpu
+
+    sa.event.listen(sa.pool.Pool, "checkout", seen)
+    sa.event.listen(sa.pool.Pool, "checkin", seen)
+
     def counting(original: Callable[..., Any], label: Callable[..., str]) -> Callable[..., Any]:
         @functools.wraps(original)
         def wrapper(conn: sa.Connection, *args: Any, **kwargs: Any) -> Any:
@@ -111,6 +116,18 @@ def count_statements() -> None:
     append = counting(staging.append, lambda table, frame: f"COPY {table.name}")
     for module in (staging, items, pipeline):
         module.append = append
+
+
+def drop_indexes(url: str) -> list[str]:
+    """Drop the indexes NCMS_BENCH_DROP_INDEXES names; the names dropped."""
+    names = [n for n in os.environ.get("NCMS_BENCH_DROP_INDEXES", "").split(",") if n]
+    if names:
+        engine = sa.create_engine(normalise_url(url))
+        with engine.begin() as conn:
+            for index in names:
+                conn.execute(sa.text(f"DROP INDEX {index}"))
+        engine.dispose()
+    return names
 
 
 def main() -> None:
@@ -135,26 +152,28 @@ def main() -> None:
         del province
         for name, url in databases(tmp):
             with migrated_database(tmp, name, url) as (schema_url, args):
+                dropped = drop_indexes(schema_url)
                 cli([*args, "db", "load-config"], standalone_mode=False)
                 os.environ.setdefault("NCMS_INGEST_JOBS", "1")
                 steps.clear()
                 step_cpu.clear()
                 statements.clear()
-                own, pg = resource.getrusage(resource.RUSAGE_SELF), postgres_cpu()
+                backends.clear()
+                own = resource.getrusage(resource.RUSAGE_SELF)
                 start = time.perf_counter()
                 cli([*args, "ingest", *map(str, packages)], standalone_mode=False)
                 seconds = time.perf_counter() - start
                 after = resource.getrusage(resource.RUSAGE_SELF)
             print(f"\n# {name}: {rows} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s), "
-                  f"{os.environ['NCMS_INGEST_JOBS']} loader(s)")
+                  f"{os.environ['NCMS_INGEST_JOBS']} loader(s)" + (f"; without {', '.join(dropped)}" if dropped else ""))
             print(f"# CPU: this process {after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime:.1f} s, "
-                  f"PostgreSQL {postgres_cpu() - pg:.1f} s")
+                  f"PostgreSQL backends {sum(last - first for first, last in backends.values()):.1f} s")
             print("# wall and CPU seconds per step (summed over batches and loaders):")
             for label, value in sorted(steps.items(), key=lambda kv: -kv[1]):
                 print(f"  {value:7.2f}  {step_cpu[label]:7.2f}  {label}")
             if statements:
                 print("# database backend CPU seconds per statement:")
-                for label, value in sorted(statements.items(), key=lambda kv: -kv[1])[:20]:
+                for label, value in sorted(statements.items(), key=lambda kv: -kv[1])[:30]:
                     print(f"  {value:7.2f}  {label}")
 
 

@@ -4,7 +4,9 @@ province with its findings) and on the demo's SQLite.
 1. PostgreSQL: the synthetic province (NCMS_BENCH_CLAIMS, default 1,000,000 claims) is loaded
    with ``ncms ingest`` into an empty schema and ``ncms monitor run`` files its findings (not
    timed). SQLite: ``ncms demo`` (its own size) in a folder of its own.
-2. ``ncms serve`` (waitress, its default threads) in a child process on a free port of 127.0.0.1.
+2. ``ncms serve`` with its defaults (waitress in one process on SQLite; on PostgreSQL gunicorn,
+   one worker process per core, each with eight threads) in a child process on a free port of
+   127.0.0.1; the server's CPU is its processes' together.
 3. NCMS_BENCH_WEB_USERS users (20 on PostgreSQL, 5 on SQLite) sign in, each on its own
    connection and session (auditors, and one in five the county officer of one county), and
    each opens NCMS_BENCH_WEB_REQUESTS pages (40) in turn: the start page, a county, an
@@ -32,7 +34,6 @@ import random
 import re
 import resource
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,7 +44,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import ROOT, Timer, databases, loaded_database  # noqa: E402
+from common import ROOT, Timer, databases, loaded_province  # noqa: E402
 from common import run_ncms as ncms  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
@@ -222,9 +223,28 @@ def browse(port: int, accounts: list[tuple[str, str, str | None]], kinds: list[s
 
 
 def cpu_of(pid: int) -> float:
-    """CPU seconds (user + system) of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) of a process and the processes it started, so far (``ncms
+    serve`` on PostgreSQL serves from several worker processes)."""
+    seconds = 0.0
+    for one in (pid, *descendants(pid)):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        seconds += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def descendants(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
 
 
 def p(values: list[float], q: float) -> float:
@@ -289,12 +309,14 @@ def measure(name: str, url: str, args: list[str], accounts: list[tuple[str, str,
           flush=True)
 
 
-def accounts_for(args: list[str], url: str, users: int) -> list[tuple[str, str, str | None]]:
+def accounts_for(args: list[str], url: str, users: int, *, busiest: str = "claim",
+                 prefix: str = "") -> list[tuple[str, str, str | None]]:
     """``users`` accounts made with ``ncms users create``: auditors, and every fifth the
-    county officer of the county with most claims."""
+    county officer of the county with most rows in ``busiest`` (claims; the workbench's: findings)."""
+    assert busiest in ("claim", "finding")
     engine = create_engine(url)
     with engine.connect() as conn:
-        county = conn.execute(sa.text("SELECT county_code FROM claim GROUP BY county_code "
+        county = conn.execute(sa.text(f"SELECT county_code FROM {busiest} GROUP BY county_code "
                                       "ORDER BY count(*) DESC LIMIT 1")).scalar()
     engine.dispose()
     made = []
@@ -302,7 +324,7 @@ def accounts_for(args: list[str], url: str, users: int) -> list[tuple[str, str, 
     try:
         for n in range(users):
             officer = n % 5 == 4
-            username = f"{'officer' if officer else 'auditor'}{n + 1:02d}"
+            username = f"{prefix}{'officer' if officer else 'auditor'}{n + 1:02d}"
             role = ["--role", "county", "--county", county] if officer else ["--role", "auditor"]
             ncms(args, "users", "create", username, *role)
             made.append((username, PASSWORD, county if officer else None))
@@ -312,9 +334,6 @@ def accounts_for(args: list[str], url: str, users: int) -> list[tuple[str, str, 
 
 
 def main() -> None:
-    from ncms.reference import read_reference
-    from ncms.synth import generate, write_packages
-
     with tempfile.TemporaryDirectory(prefix="ncms-bench-web-") as tmp_name:
         tmp = Path(tmp_name)
         for name, url in databases(tmp):
@@ -327,12 +346,7 @@ def main() -> None:
                 print(f"# sqlite: ncms demo in {demo.seconds:.1f} s", flush=True)
                 measure(name, args[3], args, accounts_for(args, args[3], users))
                 continue
-            with Timer() as gen:
-                province = generate(read_reference(ROOT / "config"), seed=1, claims=CLAIMS, years=(2011,))
-                packages = write_packages(province, tmp / "packages", months_per_package=12)
-            print(f"# {province.frames['claim'].height} claims generated in {gen.seconds:.1f} s", flush=True)
-            del province
-            with loaded_database(tmp, name, url, packages) as (db_url, args):
+            with loaded_province(tmp, name, url, CLAIMS) as (db_url, args):
                 with Timer() as run:
                     done = ncms(args, "monitor", "run")
                 print(f"# {name}: monitor run in {run.seconds:.1f} s: "

@@ -6,6 +6,7 @@ command's function: `ncms etl COUNTY` must not pay for the anomaly model, nor `-
 anything (tests/test_startup.py)."""
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -59,11 +60,13 @@ class UsageError(click.ClickException):
 COMMANDS = {
     "db": ("db", "db_group"),
     "users": ("users", "users_group"),
+    "tokens": ("tokens", "tokens_group"),
     "ingest": ("ingest", "ingest_group"),
     "etl": ("etl", "etl_command"),
     "monitor": ("monitor", "monitor_group"),
     "findings": ("findings", "findings_group"),
     "indicators": ("indicators", "indicators_group"),
+    "scheme": ("scheme", "scheme_group"),
     "synth": ("synth", "synth_command"),
     "demo": ("demo", "demo_command"),
     "serve": ("serve", "serve_command"),
@@ -71,17 +74,33 @@ COMMANDS = {
 }
 
 
+# Commands other packages of the platform add without ncms importing them by name (`ncms report`
+# is reports.cli's): entry points of this group, name = module:attribute (setup.cfg).
+ENTRY_POINT_GROUP = "ncms.commands"
+
+
+@functools.cache
+def plugin_commands() -> dict[str, Any]:
+    """The commands the installed distributions declare in ``ncms.commands``, by name; read only
+    for the help or for a name ``COMMANDS`` does not hold."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in COMMANDS}
+
+
 class NcmsGroup(click.Group):
-    """Loads a command's module on first use (``COMMANDS``), and turns the errors an operator
-    can act on into one clear line instead of a traceback."""
+    """Loads a command's module on first use (``COMMANDS``, then the ``ncms.commands`` entry
+    points), and turns the errors an operator can act on into one clear line instead of a traceback."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self.commands, *COMMANDS})
+        return sorted({*self.commands, *COMMANDS, *plugin_commands()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             module, attribute = COMMANDS[cmd_name]
             self.add_command(getattr(importlib.import_module(f"{__name__}.{module}"), attribute), cmd_name)
+        elif cmd_name not in self.commands and cmd_name in plugin_commands():
+            self.add_command(plugin_commands()[cmd_name].load(), cmd_name)
         return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:

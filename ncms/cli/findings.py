@@ -26,7 +26,8 @@ STATUSES = ("open", "sent_to_county", "county_responded", "confirmed", "dismisse
 @click.group("findings")
 def findings_group() -> None:
     """The findings the rules and the anomaly model filed: `ncms findings list` to read them,
-    `ncms findings export` to take them out as CSV or JSON."""
+    `ncms findings export` to take them out as CSV or JSON; their review (push, answer, decide,
+    recover, dismiss, reopen: docs/review.md)."""
 
 
 def filters(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -164,16 +165,18 @@ def _check_institutions(obj: Context, codes: tuple[str, ...]) -> None:
 
 def _write_csv(rows: Iterable[dict[str, Any]], stream: IO[str]) -> int:
     """CSV with a byte-order mark first: without one, Excel reads UTF-8 as the local code page and
-    garbles every Chinese name. Evidence is its JSON text."""
+    garbles every Chinese name. Evidence is its JSON text. A text that Excel would take for a
+    formula (a county's claim number ``=HYPERLINK(…)``) is quoted (``ncms.spreadsheet``)."""
     stream.write("\ufeff")
     from ncms.monitor.listing import COLUMNS
+    from ncms.spreadsheet import neutral
 
     writer = csv.writer(stream, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     n = 0
     for row in rows:
         evidence = json.dumps(row["evidence"], ensure_ascii=False, default=str) if row["evidence"] else None
-        writer.writerow([evidence if name == "evidence" else row[name] for name in COLUMNS])
+        writer.writerow([neutral(evidence if name == "evidence" else row[name]) for name in COLUMNS])
         n += 1
     stream.flush()
     return n
@@ -195,3 +198,8 @@ def _write_json(rows: Iterable[dict[str, Any]], stream: IO[str]) -> int:
 def _line(cells: Iterable[Any], widths: Iterable[int]) -> str:
     """One table line; a negative width aligns its cell to the right."""
     return " ".join(fit(str(cell), width) for cell, width in zip(cells, widths)).rstrip()
+
+
+from .review import register  # noqa: E402  (the review loop's steps: ncms/cli/review.py)
+
+register(findings_group)

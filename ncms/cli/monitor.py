@@ -109,6 +109,10 @@ def echo_outcomes(result: MonitorResult) -> None:
     for code in hits:
         money = f"{'fund' if code in FUND_RULES else 'apart':>16}" if code in APART else f"{amount[code]:>16,.2f}"
         click.echo(f"{code:<26} {hits[code]:>7,} {raised[code]:>6,} {closed[code]:>6,} {money} {seconds[code]:>8.2f}")
+    excepted = {code: n for code, n in result.per_rule("excepted").items() if n}
+    if excepted:  # hits a rule exception in force covers: not filed, and said so
+        click.echo("passed over by rule exceptions (`ncms findings exceptions`): "
+                   + ", ".join(f"{code} {n:,}" for code, n in excepted.items()))
     if result.people is not None:
         click.echo(f"incremental: {result.people:,} people with rows loaded since the last run re-examined")
     held = "findings hold" if result.people is None else "findings hold among them"

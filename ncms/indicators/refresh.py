@@ -71,11 +71,14 @@ def refresh_summaries(session: Session, county_code: str, *, months: Iterable[tu
 
 def refresh_batch(session: Session, batch_id: int, *, months: Iterable[tuple[int, int]] | None = None,
                   years: Iterable[int] | None = None) -> Refreshed:
-    """The summaries a batch changed: its claims' months and its enrolments' years, in its county.
+    """The summaries a batch changed: its claims' months, and the years of its enrolments and of
+    its members' enrolments (a member moved to another household changes its years' count of
+    households), in its county.
 
-    The loader knows the months (year, month) of the claims it wrote and the years of its
-    enrolments, and gives them (``months``, ``years``: a superset does no harm); without them
-    they are read from the rows the batch wrote, which carry no index by batch."""
+    The loader knows the months (year, month) of the claims it wrote, the years of its
+    enrolments and of the enrolments of the members it moved, and gives them (``months``,
+    ``years``: a superset does no harm); without them they are read from the rows the batch
+    wrote, which carry no index by batch."""
     from ncms.monitor.catalogue import month_of, year_of
 
     batch = session.execute(sa.select(Batch.county_code, Batch.status).where(Batch.id == batch_id)).first()
@@ -87,12 +90,11 @@ def refresh_batch(session: Session, batch_id: int, *, months: Iterable[tuple[int
         months = session.execute(sa.select(year_of(settled), month_of(settled))
                                  .where(Claim.county_code == county, Claim.batch_id == batch_id).distinct()).all()
     if years is None:
-        years = session.scalars(sa.select(Enrolment.year).where(Enrolment.county_code == county,
-                                                                Enrolment.batch_id == batch_id).distinct())
-    years = set(years)
-    years.update(session.scalars(  # a member moved to another household changes its years' households
-        sa.select(Enrolment.year).join(Member, Member.id == Enrolment.member_id)
-        .where(Member.county_code == county, Member.batch_id == batch_id).distinct()))
+        years = set(session.scalars(sa.select(Enrolment.year).where(Enrolment.county_code == county,
+                                                                    Enrolment.batch_id == batch_id).distinct()))
+        years.update(session.scalars(  # the members it wrote: any of them may have moved
+            sa.select(Enrolment.year).join(Member, Member.id == Enrolment.member_id)
+            .where(Member.county_code == county, Member.batch_id == batch_id).distinct()))
     return refresh_summaries(session, county, months=[tuple(m) for m in months], enrolment_years=years)
 
 
@@ -224,11 +226,15 @@ def _claims_agree(session: Session, county: str) -> bool:
 
 
 def _enrolment_years(session: Session, county: str, years: list[int]) -> None:
+    """Replace the county's rows of ``years`` from its enrolments, read by county
+    (``ix_enrolment_county_year``), and its members: an enrolment's member is of its county,
+    and so named PostgreSQL hashes the county's members, not the province's."""
     e, m = Enrolment, Member
     query = (sa.select(e.county_code, e.year, sa.func.count(), sa.func.count(sa.distinct(m.household_id)),
                        sa.func.coalesce(sa.func.sum(e.contribution), 0),
                        sa.literal(utcnow(), CountyYear.computed_at.type))
-             .outerjoin(m, m.id == e.member_id).where(e.county_code == county, e.year.in_(years))
+             .outerjoin(m, sa.and_(m.id == e.member_id, m.county_code == county))
+             .where(e.county_code == county, e.year.in_(years))
              .group_by(e.county_code, e.year))
     session.execute(sa.delete(CountyYear).where(CountyYear.county_code == county, CountyYear.year.in_(years)))
     session.execute(sa.insert(CountyYear).from_select(

@@ -152,7 +152,7 @@ class _Loader:
         refused_claims = items.refused_by_claim(self.conn, tables[ITEM_CLAIMS])
         self.save(self.problems("claim_item", items.refused_rows(self.items, duplicate_items, refused_claims)))
         items.drop_resent(self.conn, tables[ITEM_CLAIMS], self.county)
-        load_staged(self.conn, tables, self.county, self.batch_id)
+        self.touched["years"].update(load_staged(self.conn, tables, self.county, self.batch_id))
         items.load(self.conn, self.items, tables[ITEM_CLAIMS], self.county, duplicate_items, refused_claims)
         drop_staging(self.conn, tables)
         self.close_batch()

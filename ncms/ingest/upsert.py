@@ -30,16 +30,20 @@ from ncms.models.base import utcnow
 from .staging import ERROR
 
 
-def load_staged(conn: Connection, tables: dict[str, sa.Table], county_code: str, batch_id: int) -> None:
+def load_staged(conn: Connection, tables: dict[str, sa.Table], county_code: str, batch_id: int) -> set[int]:
+    """Upsert the staged rows; the years of the enrolments (not in the batch) of the members
+    it moves to another household: the indicators' household counts of those years change."""
     ctx = _Context(conn, county_code, batch_id, utcnow())
     s = {name: t.alias("s") for name, t in tables.items()}
     ctx.households(s["member"])
     # enrolments belong to members: a county with no member before this batch has none
     known_people = ctx.has_rows(Member.__table__)
+    moved = ctx.moved_years(s["member"]) if known_people else set()
     ctx.members(s["member"])
     ctx.enrolments(s["enrolment"], known_people)
     ctx.claims(s["claim"])
     ctx.financing(s["financing"])
+    return moved
 
 
 class _Context:
@@ -84,6 +88,16 @@ class _Context:
                   .where(s.c[ERROR].is_(None)))
         self.upsert(Member.__table__, ["county_code", "member_no", "household_id", "national_id", "name", "sex",
                                        "birth_date", "death_date"], select, key=["county_code", "member_no"])
+
+    def moved_years(self, s: sa.Table) -> set[int]:
+        """The years of the enrolments of the known members whose staged household is another
+        than theirs (before ``members`` moves them)."""
+        h, m, e = Household.__table__, Member.__table__, Enrolment.__table__
+        moved = (sa.select(m.c.id)
+                 .join(s, sa.and_(m.c.county_code == self.county, m.c.member_no == s.c.member_no))
+                 .join(h, sa.and_(h.c.county_code == self.county, h.c.household_no == s.c.household_no))
+                 .where(s.c[ERROR].is_(None), m.c.household_id.is_distinct_from(h.c.id)))
+        return set(self.conn.scalars(sa.select(e.c.year).where(e.c.member_id.in_(moved)).distinct()))
 
     def enrolments(self, s: sa.Table, known_people: bool) -> None:
         m = Member.__table__

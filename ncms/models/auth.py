@@ -124,3 +124,30 @@ class SignInAttempt(Base):
         Index("ix_sign_in_attempt_username_at", "username", "at"),
         Index("ix_sign_in_attempt_remote_addr_at", "remote_addr", "at"),
     )
+
+
+class TokenScope(str, enum.Enum):
+    READ = "read"  # GET only
+    WRITE = "write"  # read, and every step a person of the same role may take (POST …)
+
+
+class ApiToken(Base):
+    """A bearer token of the REST API (/api/v1, docs/api.md), for a person or a service account:
+    it acts as its user, with the user's role and county. Only the SHA-256 of the secret is kept
+    (the secret is 256 random bits, shown once); ``prefix`` names it in lists and logs."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[TokenScope] = mapped_column(enum_column(TokenScope, "token_scope"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))  # username, or "cli"
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_api_token_user_id", "user_id"),)

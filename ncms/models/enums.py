@@ -77,12 +77,17 @@ class FindingStatus(str, enum.Enum):
     OPEN = "open"
     SENT_TO_COUNTY = "sent_to_county"
     COUNTY_RESPONDED = "county_responded"
-    CONFIRMED = "confirmed"
+    CONFIRMED = "confirmed"  # determined a violation (认定): money to recover
     DISMISSED = "dismissed"
     CLOSED = "closed"  # no longer holds (data corrected or rule parameters changed)
 
 
 class FindingEventKind(str, enum.Enum):
+    """A step of a finding's life (``finding_event.kind``). The rules write raised, updated,
+    closed and (when a closed finding holds again) reopened; people write the review loop's
+    steps (docs/review.md): assigned, pushed (疑点推送), county_response (说明/申诉), sent_back
+    (复核退回), determined (认定), recovered (追回), dismissed (排除), reopened, comment."""
+
     RAISED = "raised"
     UPDATED = "updated"
     STATUS = "status"
@@ -90,6 +95,28 @@ class FindingEventKind(str, enum.Enum):
     COUNTY_RESPONSE = "county_response"
     CLOSED = "closed"
     REOPENED = "reopened"
+    ASSIGNED = "assigned"
+    PUSHED = "pushed"
+    SENT_BACK = "sent_back"
+    DETERMINED = "determined"
+    RECOVERED = "recovered"
+    DISMISSED = "dismissed"
+    EXCEPTION = "exception"  # an exception for the rule and subject made (or revoked) from a decision
+
+
+class AnswerKind(str, enum.Enum):
+    """What the county says to a pushed finding."""
+
+    EXPLANATION = "explanation"  # 情况说明: the facts
+    APPEAL = "appeal"  # 申诉: the county disputes the finding
+
+
+class ExceptionSubject(str, enum.Enum):
+    """What a rule exception is about: findings of the rule on this subject are not raised."""
+
+    INSTITUTION = "institution"  # an institution code
+    ITEM = "item"  # an item code of the catalogue
+    DIAGNOSIS = "diagnosis"  # an ICD-10 code (a prefix: "J18" covers J18.9)
 
 
 class Role(str, enum.Enum):

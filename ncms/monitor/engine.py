@@ -61,6 +61,7 @@ class RuleOutcome:
     seconds: float
     unchecked: int = 0  # the claims read but not judged (rule_run.unchecked): not in rows_scanned
     unchecked_reasons: dict[str, int] = field(default_factory=dict)  # {reason: claims}
+    excepted: int = 0  # hits a rule exception in force passed over (rule_run.excepted; among ``hits``)
 
 
 @dataclass
@@ -276,7 +277,7 @@ def _record(engine: Engine, result: MonitorResult, steps: list[_Step], period: t
                          rows_scanned=outcome.rows_scanned, unchecked=outcome.unchecked,
                          unchecked_reasons=outcome.unchecked_reasons, hits=outcome.hits,
                          raised=outcome.raised, closed=outcome.closed, seconds=outcome.seconds,
-                         through_batch=through, incremental=step.since is not None))
+                         excepted=outcome.excepted, through_batch=through, incremental=step.since is not None))
     if runs:
         with engine.begin() as conn:
             conn.execute(sa.insert(RuleRun), runs)
@@ -479,8 +480,9 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
             by_county: dict[str, list[Any]] = {county: [] for county in group}
             for hit in hits:
                 by_county[hit["county_code"]].append(hit)
-            raised, closed = file_findings(session, rule, chosen.params, chosen.severity,
-                                   replace(scope, counties=tuple(judged)), hits, by_person) if judged else ({}, {})
+            raised, closed, excepted = file_findings(
+                session, rule, chosen.params, chosen.severity, replace(scope, counties=tuple(judged)), hits,
+                by_person) if judged else ({}, {}, {})
             # and by the counties: one query for all of them
             seconds = (queried + time.perf_counter() - filing) / len(group)
             reasons = _unchecked_reasons(found.get(unchecked_of.get(rule.code, ""), []))
@@ -491,7 +493,7 @@ def _run_steps(engine: Engine, steps: list[_Step], run_id: str, period: tuple[da
                 outcomes.append(RuleOutcome(
                     rule.code, county, read, len(theirs), raised.get(county, 0), closed.get(county, 0),
                     sum((Decimal(h["amount"] or 0) for h in theirs), Decimal("0")), seconds,
-                    sum(unjudged.values()), unjudged))
+                    sum(unjudged.values()), unjudged, excepted.get(county, 0)))
             log.event(logger, "monitor.rule", run=run_id, rule=rule.code, counties=len(group), hits=len(hits),
                       incremental=step.since is not None, seconds=round(seconds * len(group), 3))
     return outcomes
@@ -553,21 +555,22 @@ def _run_model(engine: Engine, settings: Settings, run_id: str, counties: list[s
         members = store_member_years(conn, months)
         found = [hit for hit in anomaly.hits(scored, codes, lambda wanted: anomaly.top_claims(
             conn, wanted, chosen.top_claims)) if hit["county_code"] in counties]
-        raised, closed = file_findings(session, MODEL, chosen.params, Severity.SUSPICIOUS,
-                                       Scope(tuple(counties), period), found)
+        raised, closed, excepted = file_findings(session, MODEL, chosen.params, Severity.SUSPICIOUS,
+                                                 Scope(tuple(counties), period), found)
     seconds = time.perf_counter() - started
     judged = scored.filter(pl.col("score").is_not_null()).group_by("county_code").len()
     rows = dict(judged.iter_rows())
     outcomes = [RuleOutcome(MODEL.code, county, rows.get(county, 0), sum(h["county_code"] == county for h in found),
                             raised.get(county, 0), closed.get(county, 0),
                             sum((h["amount"] for h in found if h["county_code"] == county), Decimal("0")),
-                            seconds / len(counties)) for county in counties]
+                            seconds / len(counties), excepted=excepted.get(county, 0)) for county in counties]
     with engine.begin() as conn:
         conn.execute(sa.insert(RuleRun), [
             dict(run_id=run_id, rule_code=MODEL.code, rule_version=MODEL.version, county_code=o.county_code,
                  period_start=period[0] if period else None, period_end=period[1] if period else None,
                  parameters=chosen.params, rows_scanned=o.rows_scanned, hits=o.hits, raised=o.raised,
-                 closed=o.closed, seconds=o.seconds, through_batch=through, incremental=incremental)
+                 closed=o.closed, seconds=o.seconds, excepted=o.excepted, through_batch=through,
+                 incremental=incremental)
             for o in outcomes])
     log.event(logger, "monitor.model", run=run_id, months=scored.height, scored=judged["len"].sum(), members=members,
               hits=len(found), seconds=round(seconds, 3))

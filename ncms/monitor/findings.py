@@ -1,6 +1,9 @@
 """Filing findings: raised once per rule and subject, updated on a rerun, closed with the reason
-when they no longer hold; an auditor's decision stands (the change goes to the finding's history).
-Rules and the anomaly model file theirs the same way."""
+when they no longer hold; an auditor's decision stands (the change goes to the finding's history),
+and so does the county's turn: a finding pushed to the county that no longer holds is marked so
+(``stopped_holding_at``), never closed under the county's feet. Hits a rule exception in force
+covers are not filed (``ncms.review.exceptions``). Rules and the anomaly model file theirs the
+same way."""
 from __future__ import annotations
 
 from collections import Counter
@@ -18,6 +21,7 @@ from ncms.models.base import utcnow
 from .catalogue import Scope
 
 UNDECIDED = (FindingStatus.OPEN, FindingStatus.SENT_TO_COUNTY, FindingStatus.COUNTY_RESPONDED)
+WITH_COUNTY = (FindingStatus.SENT_TO_COUNTY, FindingStatus.COUNTY_RESPONDED)
 FEN = Decimal("0.01")
 # the evidence that is an amount of money, in yuan (a rule's ``ev_`` column, or a key of the
 # anomaly model's claims): written as a fen-exact string ("123.40") on every database
@@ -27,13 +31,17 @@ MONEY_EVIDENCE = frozenset({"annual_cap", "balance_carried", "ceiling", "cost_pe
 
 
 def file_findings(session: Session, rule: Any, params: dict[str, Any], severity: Any, scope: Scope,
-                  hits: list[Any], touched: Any = None) -> tuple[Counter[str], Counter[str]]:
+                  hits: list[Any], touched: Any = None) -> tuple[Counter[str], Counter[str], Counter[str]]:
     """Raise, update, reopen and close this rule's findings in the scope (of the counties it names);
-    the findings raised and closed, per county. An incremental run (``touched``) closes only
+    the findings raised and closed, and the hits rule exceptions passed over, per county. An incremental run (``touched``) closes only
     findings about the people it re-examined. In bulk: a run may file tens of thousands of
     findings, one statement per kind of change for all the counties (per county, the statements
     of a catalogue's 126 filings took 0.3 s on PostgreSQL when there was nothing to find)."""
-    in_scope = (sa.select(Finding.id, Finding.subject_key, Finding.status, Finding.claim_id, Finding.county_code)
+    from ncms.review.exceptions import pass_over
+
+    hits, covered, excepted = pass_over(session, rule.code, hits)
+    in_scope = (sa.select(Finding.id, Finding.subject_key, Finding.status, Finding.claim_id, Finding.county_code,
+                          Finding.stopped_holding_at)
                 .where(Finding.rule_code == rule.code, Finding.county_code.in_(scope.counties)))
     if scope.period:
         in_scope = in_scope.where(Finding.claim_id.in_(sa.select(Claim.id).where(*scope.claims(Claim))))
@@ -44,11 +52,12 @@ def file_findings(session: Session, rule: Any, params: dict[str, Any], severity:
         missing = list(hit_keys - set(existing))
         for start in range(0, len(missing), 500):
             existing.update({row.subject_key: row for row in session.execute(
-                sa.select(Finding.id, Finding.subject_key, Finding.status, Finding.county_code)
+                sa.select(Finding.id, Finding.subject_key, Finding.status, Finding.county_code,
+                          Finding.stopped_holding_at)
                 .where(Finding.rule_code == rule.code, Finding.subject_key.in_(missing[start:start + 500])))})
     now, why = utcnow(), _why(rule, params)
     values = dict(rule_version=rule.version, parameters=params, severity=severity, last_seen_at=now)
-    new, seen, reopened = [], [], []
+    new, seen, reopened, holding_again = [], [], [], []
     for hit in hits:
         fields = dict(values, county_code=hit["county_code"], claim_id=hit["claim_id"],
                       institution_id=hit["institution_id"], amount_at_stake=Decimal(hit["amount"] or 0),
@@ -60,6 +69,8 @@ def file_findings(session: Session, rule: Any, params: dict[str, Any], severity:
                             status=FindingStatus.OPEN))
         elif finding.status is FindingStatus.CLOSED:
             reopened.append(dict(fields, id=finding.id, status=FindingStatus.OPEN, closed_at=None, closed_reason=None))
+        elif finding.stopped_holding_at is not None and finding.status in WITH_COUNTY:
+            holding_again.append(dict(fields, id=finding.id, stopped_holding_at=None))
         else:
             seen.append(dict(fields, id=finding.id))
     if new:
@@ -78,19 +89,29 @@ def file_findings(session: Session, rule: Any, params: dict[str, Any], severity:
             sa.select(Finding.id, *raised_event).where(
                 Finding.rule_code == rule.code, Finding.county_code.in_(scope.counties), Finding.first_seen_at == now)))
     events = []
-    for rows in (seen, reopened):
+    for rows in (seen, reopened, holding_again):
         if rows:
             session.execute(sa.update(Finding), rows)
     events += [dict(finding_id=row["id"], at=now, kind=FindingEventKind.REOPENED, from_status=FindingStatus.CLOSED,
                     to_status=FindingStatus.OPEN, text=f"holds again: {why}") for row in reopened]
+    events += [dict(finding_id=row["id"], at=now, kind=FindingEventKind.UPDATED,
+                    text=f"holds again while with the county: {why}") for row in holding_again]
     reason = f"no longer holds: {why}"
     gone = [f for key, f in existing.items() if key not in hit_keys and f.status is not FindingStatus.CLOSED]
-    undecided = [f for f in gone if f.status in UNDECIDED]
+    undecided = [f for f in gone if f.status is FindingStatus.OPEN]
     if undecided:
+        why_closed = {f.id: f"passed over by rule exception {covered[f.subject_key]}" if f.subject_key in covered
+                      else reason for f in undecided}
         session.execute(sa.update(Finding), [dict(id=f.id, status=FindingStatus.CLOSED, closed_at=now,
-                                                  closed_reason=reason) for f in undecided])
+                                                  closed_reason=why_closed[f.id]) for f in undecided])
         events += [dict(finding_id=f.id, at=now, kind=FindingEventKind.CLOSED, from_status=f.status,
-                        to_status=FindingStatus.CLOSED, text=reason) for f in undecided]
+                        to_status=FindingStatus.CLOSED, text=why_closed[f.id]) for f in undecided]
+    stopped = [f for f in gone if f.status in WITH_COUNTY and f.stopped_holding_at is None]
+    if stopped:  # the county has it: marked, and the auditor decides
+        session.execute(sa.update(Finding), [dict(id=f.id, stopped_holding_at=now) for f in stopped])
+        events += [dict(finding_id=f.id, at=now, kind=FindingEventKind.UPDATED,
+                        text=f"no longer holds while with the county: {why}") for f in stopped]
+    _count_changes(session, [row["id"] for row in reopened + holding_again] + [f.id for f in undecided + stopped])
     decided = [f.id for f in gone if f.status not in UNDECIDED]  # an auditor's decision stands:
     if decided:  # the change goes to its history, once
         last = (sa.select(FindingEvent.finding_id, sa.func.max(FindingEvent.id).label("id"))
@@ -101,7 +122,15 @@ def file_findings(session: Session, rule: Any, params: dict[str, Any], severity:
                    for i in decided if i not in noted]
     if events:
         session.execute(sa.insert(FindingEvent), events)
-    return Counter(row["county_code"] for row in new), Counter(f.county_code for f in undecided)
+    return Counter(row["county_code"] for row in new), Counter(f.county_code for f in undecided), excepted
+
+
+def _count_changes(session: Session, ids: list[int]) -> None:
+    """One up the version of the findings whose state a run changed, as the review loop counts
+    changes (ncms.review.workflow): an auditor deciding one of them meanwhile is told, not overrun."""
+    for start in range(0, len(ids), 900):
+        session.execute(sa.update(Finding).where(Finding.id.in_(ids[start:start + 900]))
+                        .values(version=Finding.version + 1).execution_options(synchronize_session=False))
 
 
 def _why(rule: Any, params: dict[str, Any]) -> str:

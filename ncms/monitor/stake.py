@@ -67,8 +67,10 @@ class Stake:
 
 
 def holding() -> list[sa.ColumnElement[bool]]:
-    """The findings whose money is at stake now: they hold and no auditor dismissed them."""
-    return [Finding.status.not_in((FindingStatus.CLOSED, FindingStatus.DISMISSED))]
+    """The findings whose money is at stake now: they hold and no auditor dismissed them (one
+    with the county that a rerun found no longer holds counts no more, until it holds again)."""
+    return [Finding.status.not_in((FindingStatus.CLOSED, FindingStatus.DISMISSED)),
+            Finding.stopped_holding_at.is_(None)]
 
 
 def counted(*where: Any) -> sa.Select:

@@ -65,6 +65,14 @@ def register_blueprints(app: Flask) -> None:
     county.init_app(app)  # /county/<code>, a county officer's home
     app.register_blueprint(health.bp)
     app.register_blueprint(data.bp)
+    from . import reports
+    reports.init_app(app)  # /reports/: the reports to the ministry, their files and sends
+    from . import findings
+    findings.init_app(app)  # /findings/ (workbench, a finding), /inbox/ (a county's), the audit notice
+    from . import simulation
+    simulation.init_app(app)  # /simulation/: candidate schemes tested on a year's claims, PDF and Excel
+    from . import api
+    api.init_app(app)  # /api/v1: the REST API, bearer tokens, its OpenAPI document
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -39,5 +39,9 @@ def _csrf(_error: CSRFError) -> Any:
 def _http(error: HTTPException) -> Any:
     if error.code is None or error.code < 400:
         return error
+    from .api import error_response, is_api_request
+
+    if is_api_request():
+        return error_response(error)  # the API's one error body (ncms/web/api)
     return _page(error.code)
 

@@ -7,7 +7,7 @@ landing page is set with ``set_home(app, role, endpoint_of_user)``.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ ROLE_LABELS = {
 class NavItem:
     endpoint: str
     label: LazyString | str
+    roles: frozenset[Role] | None = None  # shown to these roles only (of those the view lets in)
 
 
 def init_app(app: Flask) -> None:
@@ -41,10 +42,11 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(nav_items=nav_items, url_with=url_with, role_label=role_label)
 
 
-def add_nav(app: Flask, endpoint: str, label: LazyString | str) -> None:
+def add_nav(app: Flask, endpoint: str, label: LazyString | str, roles: Iterable[Role] | None = None) -> None:
+    """A menu link to ``endpoint``, for the roles its view lets in (and only ``roles`` when given)."""
     items = app.extensions["ncms.nav"]
     if all(item.endpoint != endpoint for item in items):
-        items.append(NavItem(endpoint, label))
+        items.append(NavItem(endpoint, label, None if roles is None else frozenset(roles)))
 
 
 def set_home(app: Flask, role: Role, home: Callable[[Any], str]) -> None:
@@ -62,7 +64,7 @@ def nav_items() -> list[tuple[NavItem, str, bool]]:
     shown = []
     for item in current_app.extensions["ncms.nav"]:
         view = current_app.view_functions.get(item.endpoint)
-        if view is not None and may_open(view):
+        if view is not None and may_open(view) and (item.roles is None or current_user.role in item.roles):
             here = request.endpoint == item.endpoint
             shown.append((item, url_for(item.endpoint), here))
     return shown

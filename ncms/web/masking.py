@@ -10,24 +10,13 @@ from dataclasses import dataclass
 
 from flask_login import current_user
 
-from ncms.ids import mask_national_id
+from ncms.ids import mask_name, mask_national_id
 from ncms.models import Role
 
 from .audit import record_personal_view
 from .scope import PERSONAL_DATA_ROLES, in_scope
 
 __all__ = ["Identity", "identity", "mask_name", "mask_national_id", "may_unmask"]
-
-
-def mask_name(name: str | None) -> str:
-    """张三 -> 张*, 欧阳娜娜 -> 欧***, Li Wei -> L* W**: the first character of each word kept."""
-    if not name:
-        return ""
-    words = str(name).split()
-    if len(words) > 1:
-        return " ".join(w[0] + "*" * (len(w) - 1) for w in words)
-    text = words[0] if words else ""
-    return text[0] + "*" * max(1, len(text) - 1)
 
 
 def may_unmask(county_code: str | None) -> bool:

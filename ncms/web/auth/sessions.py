@@ -44,6 +44,8 @@ def guard() -> Any:
     """Before every view: public, signed in and not expired, and allowed by the view's policy."""
     if request.endpoint is None:
         return None  # no such route: 404 follows
+    if request.path.startswith("/api/"):
+        return None  # the API's own gate: bearer tokens, never this session (ncms/web/api)
     view = current_app.view_functions.get(request.endpoint)
     policy = policy_of(view)
     if request.endpoint == "static" or request.endpoint.endswith(".static") or policy is PUBLIC:

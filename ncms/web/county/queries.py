@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ncms.indicators import Indicators, Period, monthly_series
 from ncms.indicators.figures import ZERO, rate
-from ncms.models import Batch, Claim, CountyMonth, Finding, Institution, InstitutionMonth, Member
+from ncms.models import Batch, CountyMonth, Finding, Institution, InstitutionMonth
 
 PAGE_SIZE = 25
 
@@ -117,40 +117,21 @@ def findings_page(session: Session, period: Period, county: str,
 
 
 def subjects(session: Session, county: str, findings: list[Finding]) -> list[Subject]:
-    """Each finding's subject, its claims, members and institutions read by key, a query each."""
-    claim_ids = [f.claim_id for f in findings if f.claim_id]
-    claims = {c.id: c for c in session.execute(
-        sa.select(Claim.id, Claim.source_id, Claim.member_no).where(Claim.id.in_(claim_ids)))} if claim_ids else {}
-    parts = {f.id: f.subject_key.split(":") for f in findings}
-    member_nos = {c.member_no for c in claims.values()} | {
-        p[2] for p in parts.values() if p[0] in ("member", "enrolment") and len(p) > 2}
-    members = {m.member_no: m for m in session.execute(
-        sa.select(Member.id, Member.member_no, Member.name)
-        .where(Member.county_code == county, Member.member_no.in_(member_nos)))} if member_nos else {}
-    institution_ids = {f.institution_id for f in findings if f.institution_id}
-    institutions = {i.id: i for i in session.execute(
-        sa.select(Institution.id, Institution.code, Institution.name, Institution.area_code)
-        .where(Institution.id.in_(institution_ids)))
-    } if institution_ids else {}
+    """Each finding's subject (``ncms.monitor.subjects``) with the page it links to."""
+    from ncms.monitor.subjects import subjects as read
+
     out = []
-    for f in findings:
-        kind = parts[f.id][0]
-        if f.claim_id and f.claim_id in claims:
-            claim = claims[f.claim_id]
-            member = members.get(claim.member_no)
-            out.append(Subject("claim", claim.source_id, "claim.show", {"claim_id": f.claim_id},
-                               member.name if member else None))
-        elif kind in ("member", "enrolment") and len(parts[f.id]) > 2:
-            member = members.get(parts[f.id][2])
-            out.append(Subject("member", parts[f.id][2], "member.show" if member else None,
-                               {"member_id": member.id} if member else None, member.name if member else None))
-        elif f.institution_id and f.institution_id in institutions:
-            inst = institutions[f.institution_id]
-            window = parts[f.id][2] if kind == "institution" and len(parts[f.id]) > 2 else ""
-            out.append(Subject("institution", f"{inst.name} {window}".strip(), "institution.show",
-                               {"code": inst.code}, county=inst.area_code))
+    for s in read(session, county, findings):
+        if s.kind == "claim":
+            out.append(Subject("claim", s.label, "claim.show", {"claim_id": s.claim_id}, s.name))
+        elif s.kind == "member":
+            out.append(Subject("member", s.label, "member.show" if s.member_id else None,
+                               {"member_id": s.member_id} if s.member_id else None, s.name))
+        elif s.kind == "institution":
+            out.append(Subject("institution", f"{s.label} {s.window}".strip(), "institution.show",
+                               {"code": s.institution_code}, county=s.area_code))
         else:
-            out.append(Subject("other", " ".join(parts[f.id][2:]) or f.subject_key))
+            out.append(Subject("other", s.label))
     return out
 
 

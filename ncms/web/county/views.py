@@ -11,7 +11,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ncms.indicators import fund_warnings, indicators, top_institutions
-from ncms.models import BatchStatus, FindingStatus, Role
+from ncms.indicators.supervision import Review, overdue_findings, review
+from ncms.models import BatchStatus, Role
+from ncms.review.calendar import local_day
 
 from ..database import get_session
 from ..claim.links import rule_title
@@ -40,25 +42,21 @@ def show(code: str):  # type: ignore[no-untyped-def]
     findings, found = findings_page(session, period, county.code, page)
     if page > 1 and not findings:
         abort(404)
+    today = local_day()  # the review loop's day: deadlines are days of the province's clock
+    loop = next(iter(review(session, [county.code], today=today)), None) or Review(county.code)
+    overdue, overdue_count = overdue_findings(session, county.code, today=today)
     context: dict[str, Any] = dict(
+        loop=loop, overdue=overdue, overdue_count=overdue_count, today=today,
         county=county, period=period, period_name=period_label(period), periods=period_choices(years, period),
         counties=[], figures=figures, months=months, warnings=fund_warnings(session, period.year, [county.code]),
         by_stake=top_institutions(session, period, [county.code], limit=10),
         by_score=anomaly_ranking(session, period, county.code, limit=10),
         findings=findings, found=found, page=page, pages=max(1, -(-found // PAGE_SIZE)),
         batches=batches_of(session, period, county.code), rule_title=rule_title, may_link=may_link, in_scope=in_scope,
-        personal=current_user.role != Role.MINISTRY, options=chart_options(months), status_label=status_label,
+        personal=current_user.role != Role.MINISTRY, options=chart_options(months),
         batch_status=batch_status)
     template = "county/_figures.html" if request.headers.get("HX-Request") else "county/show.html"
     return render_template(template, **context)
-
-
-def status_label(value: str) -> str:
-    """Where a finding's review stands, in the page's language."""
-    labels = {FindingStatus.OPEN: _("open"), FindingStatus.SENT_TO_COUNTY: _("sent to the county"),
-              FindingStatus.COUNTY_RESPONDED: _("answered by the county"), FindingStatus.CONFIRMED: _("confirmed"),
-              FindingStatus.DISMISSED: _("dismissed"), FindingStatus.CLOSED: _("closed")}
-    return labels.get(FindingStatus(value), value)
 
 
 def batch_status(value: BatchStatus) -> str:

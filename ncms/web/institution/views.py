@@ -10,6 +10,7 @@ figures, never a claim or a person.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request
@@ -110,6 +111,25 @@ def chart_option(name: str, series: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def peer_charts(institution: Institution, windows: list[InstitutionMonth] | None = None,
+                features: Iterable[str] | None = None) -> list[tuple[str, Any, dict[str, Any]]]:
+    """(feature, label, ECharts option) for each feature of the institution's windows (read by
+    institution when not given) against its peers' of the same level and windows; only
+    ``features`` when named (a finding's page draws the features that explain it)."""
+    session = get_session()
+    if windows is None:
+        windows = list(session.scalars(select(InstitutionMonth).where(InstitutionMonth.institution_id == institution.id)
+                                       .order_by(InstitutionMonth.year, InstitutionMonth.month)))
+    peers = session.scalars(select(InstitutionMonth).where(
+        InstitutionMonth.level == institution.level, InstitutionMonth.institution_id != institution.id,
+        tuple_(InstitutionMonth.year, InstitutionMonth.month).in_({(w.year, w.month) for w in windows}))).all() \
+        if windows else []
+    wanted = None if features is None else list(features)
+    series = feature_series(windows, list(peers))
+    names = list(series) if wanted is None else [name for name in wanted if name in series]
+    return [(name, FEATURE_LABELS.get(name, name), chart_option(name, series[name])) for name in names]
+
+
 def chosen_period(own: list[InstitutionMonth]) -> Period | None:
     """The period of the query string (``?period=2011``), else the latest year with windows."""
     text = request.args.get("period")
@@ -134,12 +154,7 @@ def show(code: str):  # type: ignore[no-untyped-def]
     period = chosen_period(list(windows))
     years = sorted({w.year for w in windows}, reverse=True)
     shown = list(windows)  # every window over time; the period picks the findings and the claims
-    peers = session.scalars(select(InstitutionMonth).where(
-        InstitutionMonth.level == institution.level, InstitutionMonth.institution_id != institution.id,
-        tuple_(InstitutionMonth.year, InstitutionMonth.month).in_({(w.year, w.month) for w in shown}))).all() \
-        if shown else []
-    series = feature_series(shown, list(peers))
-    charts = [(name, FEATURE_LABELS.get(name, name), chart_option(name, s)) for name, s in series.items()]
+    charts = peer_charts(institution, shown)
     personal = current_user.role != Role.MINISTRY
     findings: list[Finding] = []
     if personal:

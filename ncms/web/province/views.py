@@ -14,7 +14,9 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ncms.indicators import start_page
+from ncms.indicators.supervision import Review, review
 from ncms.models import County
+from ncms.review.calendar import local_day
 
 from ..claim.links import rule_title
 from ..database import get_session
@@ -40,11 +42,16 @@ def index():  # type: ignore[no-untyped-def]
     counties = chosen_counties(known)
     years = data_years(session, counties if counties is not None else None)
     period = chosen_period(years)
-    page = start_page(session, period, counties, cadence=cadence(), today=date.today()) if known else None
+    today = date.today()
+    page = start_page(session, period, counties, cadence=cadence(), today=today) if known else None
+    reviews = {r.county_code: r for r in review(session, counties, today=local_day())} if page else {}
+    shown = [row.county_codes[0] for row in page.table.counties] if page else []
     context: dict[str, Any] = dict(
         page=page, period=period, period_name=period_label(period), periods=period_choices(years, period),
         counties=visible, county=counties[0] if counties and len(known) > 1 else "",
-        options=chart_options(page) if page else {}, rule_title=rule_title, may_link=may_link)
+        options=chart_options(page) if page else {}, rule_title=rule_title, may_link=may_link,
+        reviews={code: reviews.get(code) or Review(code) for code in shown},
+        review_total=sum((reviews.get(code) or Review(code) for code in shown), Review()), today=today)
     template = "province/_glance.html" if request.headers.get("HX-Request") else "province/index.html"
     return render_template(template, **context)
 

@@ -1,0 +1,157 @@
+"""The API's request and response schemas (marshmallow), and the checks every text input passes."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ncms.models import AnswerKind, FindingEventKind, FindingStatus, Severity
+from ncms.review.workflow import MAX_TEXT
+
+
+def _printable(value: str) -> None:
+    if "\x00" in value:
+        raise ValidationError("must not contain NUL characters")
+
+
+def Text(max_length: int = 200, **kwargs):  # type: ignore[no-untyped-def]  # noqa: N802
+    """A string that a database can hold (no NUL) of at most ``max_length`` characters."""
+    return fields.String(validate=[validate.Length(max=max_length), _printable], **kwargs)
+
+
+def Money(**kwargs):  # type: ignore[no-untyped-def]  # noqa: N802
+    """An amount of yuan as text, to the fen: 1250, 1250.5, 1250.50 (never a float)."""
+    return fields.String(validate=validate.Regexp(r"^-?[0-9]{1,11}(\.[0-9]{1,2})?$",
+                                                  error="not an amount of yuan (1250.50)"),
+                         metadata={"example": "1250.50", **kwargs.pop("metadata", {})}, **kwargs)
+
+
+class Amount(fields.Decimal):
+    """Money or a quantity in an answer: a decimal as text ("1250.50"), exact; documented as a
+    string of format decimal (``ncms.web.api.init_app`` registers it)."""
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(as_string=True, **kwargs)
+
+
+def Values(enum_cls):  # type: ignore[no-untyped-def]  # noqa: N802
+    return [m.value for m in enum_cls]
+
+
+class PageSchema(Schema):
+    next_cursor = fields.String(allow_none=True, required=True,
+                                metadata={"description": "pass as ?cursor= for the next page; null on the last"})
+
+
+class PageQuery(Schema):
+    cursor = Text(400, metadata={"description": "the next_cursor of the previous page"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+
+
+class FindingQuery(PageQuery):
+    """The workbench's filters (docs/web.md, "The workbench"), with the same names."""
+
+    rule = fields.List(Text(64))
+    county = Text(6)
+    institution = fields.List(Text(32))
+    severity = fields.List(fields.String(validate=validate.OneOf(Values(Severity))))
+    status = fields.List(fields.String(validate=validate.OneOf(Values(FindingStatus))))
+    period = Text(16, metadata={"description": "2011, 2011-Q3 or 2011-07"})
+    min = Money(metadata={"description": "money at stake, at least"})
+    max = Money(metadata={"description": "money at stake, at most"})
+    age_min = fields.Integer(validate=validate.Range(0, 99_999))
+    age_max = fields.Integer(validate=validate.Range(0, 99_999))
+    seen_from = fields.Date()
+    seen_to = fields.Date()
+    assignee = fields.String(validate=validate.Regexp(r"^(mine|unassigned|[0-9]{1,9})$"))
+    overdue = fields.Boolean()
+    sort = fields.String(load_default="first_seen",
+                         validate=validate.OneOf(["id", "rule", "county", "severity", "status", "amount",
+                                                  "first_seen"]))
+    dir = fields.String(validate=validate.OneOf(["asc", "desc"]),
+                        metadata={"description": "default: desc by first_seen and amount, asc otherwise"})
+
+
+class FindingSchema(Schema):
+    id = fields.Integer(required=True)
+    version = fields.Integer(required=True, metadata={"description": "send it back with a step (409 if stale)"})
+    rule_code = fields.String(required=True)
+    county_code = fields.String(required=True)
+    institution_id = fields.Integer(allow_none=True)
+    claim_id = fields.Integer(allow_none=True)
+    subject_key = fields.String(required=True)
+    severity = fields.Enum(Severity, by_value=True, required=True)
+    status = fields.Enum(FindingStatus, by_value=True, required=True)
+    amount_at_stake = Amount(required=True)
+    period_start = fields.Date(allow_none=True)
+    period_end = fields.Date(allow_none=True)
+    first_seen_at = fields.DateTime(required=True)
+    last_seen_at = fields.DateTime(required=True)
+    assignee_id = fields.Integer(allow_none=True)
+    due_on = fields.Date(allow_none=True)
+    pushed_at = fields.DateTime(allow_none=True)
+    answered_at = fields.DateTime(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    amount_to_recover = Amount(allow_none=True)
+    amount_recovered = Amount(allow_none=True)
+    send_backs = fields.Integer()
+
+
+class FindingPageSchema(PageSchema):
+    items = fields.List(fields.Nested(FindingSchema), required=True)
+
+
+class EventSchema(Schema):
+    id = fields.Integer(required=True)
+    at = fields.DateTime(required=True)
+    user_id = fields.Integer(allow_none=True)
+    kind = fields.Enum(FindingEventKind, by_value=True, required=True)
+    from_status = fields.Enum(FindingStatus, by_value=True, allow_none=True)
+    to_status = fields.Enum(FindingStatus, by_value=True, allow_none=True)
+    text = fields.String(allow_none=True)
+    amount = Amount(allow_none=True)
+    due_on = fields.Date(allow_none=True)
+    answer_kind = fields.Enum(AnswerKind, by_value=True, allow_none=True)
+    assignee_id = fields.Integer(allow_none=True)
+
+
+class FindingDetailSchema(FindingSchema):
+    evidence = fields.Dict(allow_none=True)
+    parameters = fields.Dict(allow_none=True)
+    events = fields.List(fields.Nested(EventSchema), required=True)
+
+
+# --- the steps of the review (ncms.review.workflow) ----------------------------------------------
+
+class Step(Schema):
+    version = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1),
+                             metadata={"description": "the finding's version the client read"})
+
+
+class AssignStep(Step):
+    assignee_id = fields.Integer(allow_none=True, required=True, validate=validate.Range(1, 2**31 - 1),
+                                 metadata={"description": "an auditor's user id, or null for no one"})
+
+
+class PushStep(Step):
+    note = Text(MAX_TEXT, load_default="")
+    due_on = fields.Date(allow_none=True)
+
+
+class TextStep(Step):
+    text = Text(MAX_TEXT, required=True)
+
+
+class AnswerStep(TextStep):
+    kind = fields.String(required=True, validate=validate.OneOf(Values(AnswerKind)))
+
+
+class SendBackStep(TextStep):
+    due_on = fields.Date(allow_none=True)
+
+
+class AmountStep(Step):
+    amount = Money(required=True)
+    text = Text(MAX_TEXT, load_default="")
+
+
+class CommentStep(Schema):
+    text = Text(MAX_TEXT, required=True)

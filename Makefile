@@ -17,8 +17,11 @@ demo: system-packages install
 	$(BIN)/ncms demo
 	$(BIN)/ncms serve
 
+# Each test file runs whole on one of PYTEST_WORKERS processes (pytest-xdist, --dist loadfile:
+# a file's module fixtures are built once); PYTEST_WORKERS=0 runs them one after another.
+PYTEST_WORKERS ?= 4
 test: system-packages install-test
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # kill -9 of ingest, ETL, gateway and monitor at seeded moments, and the re-upload race:
 # docs/faults.md (one seed: NCMS_FAULT_SEED=7 make faults). Also part of `make test`.

@@ -59,7 +59,8 @@ def api(settings, loaded_engine):  # type: ignore[no-untyped-def]
     headers = {name: {"Authorization": f"Bearer {_token(loaded_engine, name)}"}
                for name in ("admin", "auditor", "officer", "ministry")}
     headers["auditor_read"] = {"Authorization": f"Bearer {_token(loaded_engine, 'auditor', 'read')}"}
-    app = create_app(replace(settings, secret_key="test"), {"TESTING": True})
+    # a limit no test reaches (schemathesis sends hundreds a token); tests/test_api_limits.py tries one
+    app = create_app(replace(settings, secret_key="test"), {"TESTING": True, "NCMS_API_RATE_LIMIT": "100000/minute"})
     return app.test_client(), loaded_engine, headers, ids, claims
 
 

@@ -11,6 +11,7 @@ with a token of the same role can do here, with the same county scoping.
 - Writes (any method but GET, HEAD, OPTIONS) need a token of scope ``write`` (else 403), and
   each one that succeeds is a line of the audit log (``api.<view>``, the token's prefix).
 - One error body for every 4xx and 5xx: ``{"status", "code", "message", "errors": {field: [..]}}``.
+- Rate limits per token (``limits``): 429 with ``Retry-After`` over the limit.
 """
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ _DEFAULT_MESSAGES = {
     405: "This resource does not take that method.",
     413: f"The request is larger than the {MAX_REQUEST // 2**20} MiB allowed.",
     422: "Some fields are not valid: see errors.",
+    429: "This token made more requests than its limit allows: wait for Retry-After seconds.",
     500: "Something went wrong; the error has been logged.",
 }
 
@@ -100,7 +102,9 @@ def error_response(error: HTTPException) -> Response:
     data = getattr(error, "data", None) or {}
     errors = data.get("errors") or (_flatten(data["messages"]) if "messages" in data else None)
     message = data.get("message")
-    if message is None and error.description and code not in (404, 405, 500) and \
+    if code == 429:  # Flask-Limiter's description is the limit ("600 per 1 minute")
+        message = f"{_DEFAULT_MESSAGES[429]} The limit: {error.description}."
+    elif message is None and error.description and code not in (404, 405, 500) and \
             error.description != type(error).description:
         message = error.description
     response = jsonify(error_body(code, message, errors))
@@ -127,7 +131,7 @@ def init_app(app: Flask) -> None:
     api = Api(app, spec_kwargs={"servers": [{"url": "/"}], "security": [{"bearer": []}]})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
                                                   "description": "ncms tokens create USER --scope read|write"})
-    from . import batches, figures, findings, reference
+    from . import batches, figures, findings, limits, reference
     from .schemas import Amount
 
     api.register_field(Amount, "string", "decimal")
@@ -144,6 +148,8 @@ def init_app(app: Flask) -> None:
     app.extensions["ncms.api"] = api
     app.before_request(gate)
     app.after_request(audit_write)
+    limits.init_app(app)  # after the gate: counted by its token
+    limits.document(api.spec)
 
 
 @public

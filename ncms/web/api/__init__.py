@@ -19,7 +19,8 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint as Blueprint_, Flask, Response, current_app, g, jsonify, render_template, request
-from flask_smorest import Api as _Api
+from flask_smorest import Api as _Api, Blueprint as _Blueprint
+from flask_smorest.exceptions import NotModified
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -53,6 +54,22 @@ class Api(_Api):
     def _register_error_handlers(self) -> None:
         """None app-wide: the console keeps its error pages; ``ncms.web.errors`` hands errors of
         paths under /api/ to ``error_response``."""
+
+
+class ApiBlueprint(_Blueprint):
+    """flask-smorest's blueprint (``etag``: an ETag of the answer's data, If-None-Match -> 304),
+    whose 304 carries the ETag it matched, as RFC 9110 asks, and no body."""
+
+    def _check_not_modified(self, etag: str) -> None:
+        if request.method in self.METHODS_CHECKING_NOT_MODIFIED and etag in request.if_none_match:
+            response = Response(status=304)
+            response.set_etag(etag)
+            raise NotModified(response=response)
+
+    @staticmethod
+    def etag_of(data: Any, schema: Any) -> str:
+        """The ETag ``etag`` gives the answer ``data`` dumped by ``schema`` (for If-Match)."""
+        return _Blueprint._generate_etag(schema().dump(data))
 
 
 def is_api_request() -> bool:

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from flask import current_app, send_file
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from werkzeug.utils import secure_filename
 
@@ -20,7 +19,7 @@ from ncms.models import Batch, BatchSource, BatchStatus, Role
 
 from ..database import get_session
 from ..scope import county_or_404, personal_data, roles_required, scoped, scoped_get_or_404, signed_in
-from . import abort, paging
+from . import ApiBlueprint as Blueprint, abort, paging
 from .schemas import PageQuery, PageSchema, Text, Values
 
 blp = Blueprint("api_batches", __name__, description="Data packages, their batches and receipts")
@@ -141,6 +140,7 @@ class Batches(MethodView):
 @blp.route(f"/batches/<{ID}:batch_id>")
 class BatchOne(MethodView):
     @signed_in
+    @blp.etag
     @blp.response(200, BatchSchema)
     def get(self, batch_id: int) -> Batch:
         """A batch: its status and counts (another county's: 404)."""

@@ -8,7 +8,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import send_file
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from ncms.indicators.period import Period, PeriodError
@@ -16,7 +15,7 @@ from ncms.models import ReportRun, ReportStatus
 
 from ..database import get_session
 from ..scope import county_or_404, county_scope, scoped, scoped_get_or_404, signed_in
-from . import abort, paging
+from . import ApiBlueprint as Blueprint, abort, paging
 from .schemas import PageQuery, PageSchema, Text
 
 blp = Blueprint("api_figures", __name__, description="Indicators, and the reports to the ministry")
@@ -121,6 +120,7 @@ class Reports(MethodView):
 @blp.route(f"/reports/<{ID}:run_id>")
 class ReportOne(MethodView):
     @signed_in
+    @blp.etag
     @blp.response(200, ReportSchema)
     def get(self, run_id: int) -> ReportRun:
         """A report and the names of its files (another county's: 404)."""

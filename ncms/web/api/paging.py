@@ -35,14 +35,18 @@ def encode(sort: str, descending: bool, value: Any, ident: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(cursor: str, sort: str, descending: bool, kind: str) -> tuple[Any, int]:
-    """The key of the last row of the previous page; 400 for a cursor not made for this sort."""
+def decode(cursor: str, sort: str, descending: bool, kind: str, nullable: bool = False) -> tuple[Any, int]:
+    """The key of the last row of the previous page; 400 for a cursor not made for this sort.
+    A ``nullable`` sort's key may be null (JSON null): the last row was among the empty ones."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         said_sort, said_desc, value, ident = json.loads(raw)
         if said_sort != sort or said_desc != descending or not isinstance(ident, int) or not 0 < ident < 2**63:
             raise ValueError
-        if kind == "datetime":
+        if value is None:
+            if not nullable:
+                raise ValueError
+        elif kind == "datetime":
             value = datetime.fromisoformat(value)
         elif kind == "date":
             value = date.fromisoformat(value)
@@ -61,16 +65,26 @@ def decode(cursor: str, sort: str, descending: bool, kind: str) -> tuple[Any, in
     return value, ident
 
 
-def after(column: Any, id_column: Any, descending: bool, value: Any, ident: int) -> sa.ColumnElement[bool]:
-    """Rows after (value, ident) in the order (column, id) both descending or both ascending."""
+def after(column: Any, id_column: Any, descending: bool, value: Any, ident: int,
+          nullable: bool = False) -> sa.ColumnElement[bool]:
+    """Rows after (value, ident) in the order (column, id) both descending or both ascending,
+    a ``nullable`` column's empty rows last in either direction (``order``)."""
     if column is id_column:
         return id_column < ident if descending else id_column > ident
-    if descending:
-        return sa.or_(column < value, sa.and_(column == value, id_column < ident))
-    return sa.or_(column > value, sa.and_(column == value, id_column > ident))
+    beyond = id_column < ident if descending else id_column > ident
+    if nullable and value is None:  # among the empty ones, which come last: by the id alone
+        return sa.and_(column.is_(None), beyond)
+    rest = sa.or_(column < value if descending else column > value, sa.and_(column == value, beyond))
+    return sa.or_(rest, column.is_(None)) if nullable else rest
 
 
-def order(column: Any, id_column: Any, descending: bool) -> list[Any]:
+def order(column: Any, id_column: Any, descending: bool, nullable: bool = False) -> list[Any]:
+    """The sort column then the id, in one direction; a ``nullable`` column's empty rows last
+    either way, said as NULLS LAST so that SQLite and PostgreSQL order alike (PostgreSQL would
+    put them first when descending)."""
     if column is id_column:
         return [id_column.desc() if descending else id_column.asc()]
-    return [column.desc(), id_column.desc()] if descending else [column.asc(), id_column.asc()]
+    ordered = column.desc() if descending else column.asc()
+    if nullable:
+        ordered = ordered.nulls_last()
+    return [ordered, id_column.desc() if descending else id_column.asc()]

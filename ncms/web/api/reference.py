@@ -6,16 +6,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from ncms.exchange.schemas import ClaimItemRecord, ClaimRecord, MemberRecord
 from ncms.models import Claim, ClaimKind, Institution, InstitutionLevel, ItemCategory, Member, Sex
 
 from ..database import get_session
 from ..masking import mask_name, mask_national_id
 from ..scope import county_or_404, personal_data, scoped, scoped_get_or_404, signed_in
-from . import abort, paging
-from .schemas import Amount, PageQuery, PageSchema, Text, Values
+from . import ApiBlueprint as Blueprint, abort, paging
+from .schemas import PageQuery, PageSchema, Text, Values, exchanged
 
 blp = Blueprint("api_reference", __name__, description="Claims, members and institutions (read only)")
 ID = "int(max=2147483647)"
@@ -78,6 +78,7 @@ class Institutions(MethodView):
 @blp.route("/institutions/<code>")
 class InstitutionOne(MethodView):
     @signed_in
+    @blp.etag
     @blp.response(200, InstitutionSchema)
     def get(self, code: str) -> Institution:
         """An institution by its code (another county's: 404)."""
@@ -92,34 +93,23 @@ class InstitutionOne(MethodView):
 
 # --- claims ------------------------------------------------------------------------------------
 
-class ClaimItemSchema(Schema):
-    line_no = fields.Integer(required=True)
-    item_code = fields.String(required=True)
-    item_name = fields.String(allow_none=True)
-    category = fields.Enum(ItemCategory, by_value=True, required=True)
-    quantity = Amount(required=True)
-    unit_price = Amount(required=True)
-    amount = Amount(required=True)
+ClaimItemSchema = Schema.from_dict(exchanged(ClaimItemRecord, ("line_no", "item_code", "item_name", "category",
+                                                                "quantity", "unit_price", "amount"),
+                                              {"category": ItemCategory}), name="ClaimItemSchema")
 
 
-class ClaimSchema(Schema):
+class ClaimSchema(Schema.from_dict(exchanged(ClaimRecord, (
+        "kind", "member_no", "admission_date", "discharge_date", "settlement_date", "diagnosis_code", "total_amount",
+        "eligible_amount", "compensated_amount", "referral", "voided"), {"kind": ClaimKind}), name="ClaimRecordFields")):
+    """A claim: the fields of the exchange format's claim record as the county sent them, with
+    the province's ids (its own, the institution's, the batch's) and the national id masked."""
+
     id = fields.Integer(required=True)
     county_code = fields.String(required=True)
-    source_id = fields.String(required=True)
-    kind = fields.Enum(ClaimKind, by_value=True, required=True)
-    member_no = fields.String(required=True)
+    source_id = fields.String(required=True, metadata={"description": "the county's claim_id"})
     national_id = fields.Function(lambda c: mask_national_id(c.national_id), required=True,
                                   metadata={"description": "masked, as the console shows it"})
     institution_id = fields.Integer(required=True)
-    admission_date = fields.Date(required=True)
-    discharge_date = fields.Date(allow_none=True)
-    settlement_date = fields.Date(required=True)
-    diagnosis_code = fields.String(required=True)
-    total_amount = Amount(required=True)
-    eligible_amount = Amount(required=True)
-    compensated_amount = Amount(required=True)
-    referral = fields.Boolean(required=True)
-    voided = fields.Boolean(required=True)
     batch_id = fields.Integer(allow_none=True)
 
 
@@ -167,6 +157,7 @@ class Claims(MethodView):
 @blp.route(f"/claims/<{ID}:claim_id>")
 class ClaimOne(MethodView):
     @personal_data
+    @blp.etag
     @blp.response(200, ClaimDetailSchema)
     def get(self, claim_id: int) -> Claim:
         """A claim with its items (another county's: 404)."""
@@ -177,17 +168,19 @@ class ClaimOne(MethodView):
 
 # --- members -----------------------------------------------------------------------------------
 
-class MemberSchema(Schema):
+class MemberSchema(Schema.from_dict(exchanged(MemberRecord, ("member_no", "death_date")), name="MemberRecordFields")):
+    """A member: the exchange record's member number and date of death, and the province's
+    reading of the rest (its id, the household's, sex and birth from the national id), the
+    national id and the name masked."""
+
     id = fields.Integer(required=True)
     county_code = fields.String(required=True)
-    member_no = fields.String(required=True)
     household_id = fields.Integer(allow_none=True)
     national_id = fields.Function(lambda m: mask_national_id(m.national_id), required=True,
                                   metadata={"description": "masked, as the console shows it"})
     name = fields.Function(lambda m: mask_name(m.name), required=True, metadata={"description": "masked"})
     sex = fields.Enum(Sex, by_value=True, required=True)
     birth_date = fields.Date(required=True)
-    death_date = fields.Date(allow_none=True)
 
 
 class MemberPage(PageSchema):
@@ -217,6 +210,7 @@ class Members(MethodView):
 @blp.route(f"/members/<{ID}:member_id>")
 class MemberOne(MethodView):
     @personal_data
+    @blp.etag
     @blp.response(200, MemberSchema)
     def get(self, member_id: int) -> Member:
         """A member, masked (another county's: 404)."""

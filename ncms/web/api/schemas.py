@@ -32,6 +32,25 @@ class Amount(fields.Decimal):
         super().__init__(as_string=True, **kwargs)
 
 
+def exchanged(record: type, names: tuple[str, ...], enums: dict[str, type] | None = None) -> dict[str, fields.Field]:
+    """The API's fields for fields of an exchange record (``ncms.exchange.schemas``) that the API
+    answers as they were sent: the type read from the record's spec, its description, and empty
+    where the format lets it be. The record parses a file's text; these dump the stored row."""
+    from ncms.exchange.fields import BOOLEAN, CODE, DATE, DECIMAL, INTEGER
+
+    made: dict[str, fields.Field] = {}
+    for name in names:
+        spec = record.specs()[name]
+        options = {"required": True, "allow_none": not spec.required and spec.kind != BOOLEAN,
+                   "metadata": {"description": spec.description}}
+        if spec.kind == CODE and enums and name in enums:
+            made[name] = fields.Enum(enums[name], by_value=True, **options)
+        else:
+            kind = {DECIMAL: Amount, DATE: fields.Date, BOOLEAN: fields.Boolean, INTEGER: fields.Integer}
+            made[name] = kind.get(spec.kind, fields.String)(**options)
+    return made
+
+
 def Values(enum_cls):  # type: ignore[no-untyped-def]  # noqa: N802
     return [m.value for m in enum_cls]
 
@@ -65,7 +84,9 @@ class FindingQuery(PageQuery):
     overdue = fields.Boolean()
     sort = fields.String(load_default="first_seen",
                          validate=validate.OneOf(["id", "rule", "county", "severity", "status", "amount",
-                                                  "first_seen"]))
+                                                  "first_seen", "institution", "assignee", "due"]),
+                         metadata={"description": "institution (its code), assignee (the auditor's user name) and "
+                                                  "due may be empty: those findings come last either way"})
     dir = fields.String(validate=validate.OneOf(["asc", "desc"]),
                         metadata={"description": "default: desc by first_seen and amount, asc otherwise"})
 
@@ -99,6 +120,16 @@ class FindingPageSchema(PageSchema):
     items = fields.List(fields.Nested(FindingSchema), required=True)
 
 
+class AttachmentSchema(Schema):
+    """A file a step carried (a county's answer): GET /findings/attachments/{id} downloads it."""
+
+    id = fields.Integer(required=True)
+    file_name = fields.String(required=True)
+    media_type = fields.String(required=True, metadata={"description": "the type found in its content"})
+    size = fields.Integer(required=True)
+    sha256 = fields.String(required=True)
+
+
 class EventSchema(Schema):
     id = fields.Integer(required=True)
     at = fields.DateTime(required=True)
@@ -111,6 +142,7 @@ class EventSchema(Schema):
     due_on = fields.Date(allow_none=True)
     answer_kind = fields.Enum(AnswerKind, by_value=True, allow_none=True)
     assignee_id = fields.Integer(allow_none=True)
+    attachments = fields.List(fields.Nested(AttachmentSchema), required=True)
 
 
 class FindingDetailSchema(FindingSchema):
@@ -122,8 +154,9 @@ class FindingDetailSchema(FindingSchema):
 # --- the steps of the review (ncms.review.workflow) ----------------------------------------------
 
 class Step(Schema):
-    version = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1),
-                             metadata={"description": "the finding's version the client read"})
+    version = fields.Integer(validate=validate.Range(1, 2**31 - 1),
+                             metadata={"description": "the finding's version the client read (409 if stale); "
+                                                      "or send its ETag as If-Match (412 if stale); one of them"})
 
 
 class AssignStep(Step):
@@ -142,6 +175,12 @@ class TextStep(Step):
 
 class AnswerStep(TextStep):
     kind = fields.String(required=True, validate=validate.OneOf(Values(AnswerKind)))
+
+
+class AnswerFiles(Schema):
+    files = fields.List(fields.Raw(metadata={"type": "string", "format": "binary"}), required=True,
+                        metadata={"description": "the files of the answer, as the console takes them (PDF, images, "
+                                                 "Excel, CSV; at most 10 of 10 MiB, 64 MiB a request)"})
 
 
 class SendBackStep(TextStep):

@@ -32,7 +32,7 @@ from ncms.models import (AnswerKind, Claim, County, Finding, FindingAttachment, 
 from ncms.models.base import utcnow
 from ncms.monitor.anomaly import MODEL
 from ncms.monitor.catalogue import RULES
-from ncms.review import attachments as files, workflow
+from ncms.review import attachments as files, steps, workflow
 from ncms.review.calendar import WorkCalendar, read_calendar
 from ncms.review.workflow import Conflict, NotFound, ReviewError
 
@@ -46,7 +46,6 @@ from . import bp
 CLAIM_KEYS = ("other_claim", "previous_claim", "first_claim", "stay_claim")
 UPLOAD_MARGIN = 2 * 2**20  # the form's other fields and the multipart framing
 MAX_REQUEST = files.MAX_FILES * files.MAX_BYTES + UPLOAD_MARGIN
-DECIDING = {"determine", "dismiss", "reopen"}  # steps that change what the summaries count
 PROVINCE_STEPS = ("assign", "push", "send_back", "determine", "recover", "dismiss", "reopen")
 STEP_LABELS = {
     "assign": _l("Assign"), "push": _l("Push to the county"), "send_back": _l("Send back to the county"),
@@ -143,8 +142,6 @@ def act(finding_id: int):  # type: ignore[no-untyped-def]
             raise ReviewError(_("No such step."))
         version = _version()
         take(session, finding, step, version)
-        if step in DECIDING:
-            refresh(session)
         session.commit()
     except NotFound:
         session.rollback()
@@ -177,47 +174,22 @@ def _date(value: str | None) -> date | None:
 
 
 def take(session: Any, finding: Finding, step: str, version: int) -> None:
-    """The step through ``ncms.review``: every rule of who, when and what is the workflow's."""
-    form, user = request.form, current_user._get_current_object()
-    ids = [finding.id]
+    """The form's step through ``ncms.review.steps`` (the API's too): every rule of who, when and
+    what is the workflow's; here, only the form read into its values."""
+    form = request.form
+    values: dict[str, Any] = {key: form.get(key, "") for key in ("note", "text", "kind", "amount")}
     if step == "assign":
         who = form.get("assignee", "")
-        assignee = session.get(User, int(who)) if who.isdigit() else None
-        if who and assignee is None:
+        values["assignee"] = session.get(User, int(who)) if who.isdigit() else None
+        if who and values["assignee"] is None:
             raise ReviewError(_("No such auditor."))
-        _bulk(workflow.assign(session, user, ids, assignee, version=version))
-    elif step == "push":
-        _bulk(workflow.push(session, user, ids, calendar(), form.get("note", ""), due_on=_date(form.get("due_on")),
-                            version=version))
-    elif step == "send_back":
-        workflow.send_back(session, user, finding.id, form.get("text", ""), calendar(),
-                           due_on=_date(form.get("due_on")), version=version)
-    elif step == "determine":
-        workflow.determine(session, user, finding.id, form.get("amount", ""), form.get("text", ""), version=version)
-    elif step == "recover":
-        workflow.recover(session, user, finding.id, form.get("amount", ""), form.get("text", ""), version=version)
-    elif step == "dismiss":
-        _bulk(workflow.dismiss(session, user, ids, form.get("text", ""), version=version))
-    elif step == "reopen":
-        workflow.reopen(session, user, finding.id, form.get("text", ""), version=version)
-    elif step == "comment":
-        workflow.comment(session, user, finding.id, form.get("text", ""))
-    elif step == "answer":
-        uploads = [files.Upload(f.filename or "", f.read()) for f in request.files.getlist("files") if f.filename]
-        workflow.answer(session, user, finding.id, form.get("text", ""), form.get("kind", ""), version=version,
-                        attachments=uploads, data_dir=data_dir())
-
-
-def _bulk(outcome: workflow.Outcome) -> None:
-    if outcome.skipped:
-        raise ReviewError("; ".join(outcome.skipped.values()), "；".join(why.zh for why in outcome.skipped.values()))
-
-
-def refresh(session: Any) -> None:
-    """The findings' summary the dashboard reads, after a decision changed what it counts."""
-    from ncms.indicators import refresh as summaries
-
-    summaries.refresh_findings(session)
+    if step in ("push", "send_back"):
+        values["due_on"] = _date(form.get("due_on"))
+    if step == "answer":
+        values["attachments"] = [files.Upload(f.filename or "", f.read()) for f in request.files.getlist("files")
+                                 if f.filename]
+    steps.take(session, current_user._get_current_object(), finding.id, step, values, version=version,
+               calendar=calendar, data_dir=data_dir())
 
 
 def today() -> date:

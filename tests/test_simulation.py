@@ -193,6 +193,19 @@ def test_a_county_computed_by_hand(county: Session) -> None:
     assert r.affected[0].paid == D("1200.00")  # 24 + 26 + 1,000 + 150
 
 
+def test_one_candidate_alone_gives_what_it_gives_beside_another(county: Session) -> None:
+    """Candidate A simulated alone: the county's scheme and A as beside B above (members at the
+    cap: M1 and M2 under the county's; most affected by A: M1 1,000.00 -> 1,420.00, M2 1,000.00 ->
+    1,125.00, M4 530.00 -> 590.00, M3 208.00 -> 235.00). On SQLite one candidate's change was max() of one argument, the aggregate, and made
+    the members one row."""
+    (r,) = simulate(county, ["520121"], 2015, parse_candidates_text(CANDIDATES)[:1])
+    cur, a = r.outcomes[CURRENT], r.outcomes[A]
+    assert (cur.compensation, cur.members_at_cap, a.compensation, a.members_at_cap) == (
+        D("2738.00"), 2, D("3370.00"), 0)
+    assert [(m.member_no, m.due[A] - m.due[CURRENT]) for m in r.affected] == [
+        ("M1", D("420.00")), ("M2", D("125.00")), ("M4", D("60.00")), ("M3", D("27.00"))]
+
+
 def test_financing_and_growth_given(county: Session) -> None:
     """800.00 a head, no growth: 3,200.00 next year; A spends 3,370.00, a deficit of 170.00
     (surplus rate -0.0531, not above 0.15: that rule passes), cumulative 1,146 - 170 = 976.00 (0.3050)."""

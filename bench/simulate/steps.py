@@ -16,6 +16,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -76,15 +77,50 @@ def ensure_loaded() -> str:
     return url
 
 
-def backend_cpu(cursor) -> float:  # type: ignore[no-untyped-def]
-    """Seconds of CPU the PostgreSQL backend of ``cursor`` has used (user and system, from
-    /proc: the server is on this machine): the figure that the other work on a shared machine
-    does not move as it moves the wall clock."""
+def process_cpu(pid: int | str) -> float:
+    """Seconds of CPU process ``pid`` has used (user and system, from /proc: the server is on
+    this machine), 0 once it is gone."""
     try:
-        fields = Path(f"/proc/{cursor.connection.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu(cursor) -> float:  # type: ignore[no-untyped-def]
+    """Seconds of CPU the PostgreSQL backend of ``cursor`` has used: the figure that the other
+    work on a shared machine does not move as it moves the wall clock."""
+    return process_cpu(cursor.connection.info.backend_pid)
+
+
+class Workers(threading.Thread):
+    """The CPU of the parallel workers of backend ``pid`` while a statement runs: their processes
+    ("postgres: parallel worker for PID <pid>") looked for every 10 ms, each one's last reading
+    kept (a worker's last 10 ms may be missed)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.title, self.seen, self.stopped = f"parallel worker for PID {pid}".encode(), {}, threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.01):
+            for entry in os.scandir("/proc"):
+                if entry.name.isdigit():
+                    try:
+                        with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                            if self.title not in f.read():
+                                continue
+                    except OSError:
+                        continue
+                    cpu = process_cpu(entry.name)
+                    if cpu:
+                        self.seen[entry.name] = cpu
+
+    def stop(self) -> float:
+        self.stopped.set()
+        self.join()
+        return sum(self.seen.values())
 
 
 def main() -> None:
@@ -107,24 +143,25 @@ def main() -> None:
         spec.loader.exec_module(module)
         run = module.simulate
     engine = create_engine(url)
-    timings: list[tuple[float, float, str]] = []
-    pending: dict[int, tuple[float, float]] = {}
+    timings: list[tuple[float, float, float, str]] = []
+    pending: dict[int, tuple[float, float, Workers]] = {}
 
     @sa.event.listens_for(engine, "before_cursor_execute", retval=True)
     def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if explain and statement.lstrip().upper().startswith(("SELECT", "INSERT")) and not executemany:
+        if explain and statement.lstrip().upper().startswith(("SELECT", "INSERT", "WITH", "CREATE TEMPORARY TABLE")) and not executemany:
             cursor.execute("SAVEPOINT explained")  # EXPLAIN ANALYZE runs the statement: undone, then run
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
             print("=" * 100 + "\n" + statement[:3000] + "\n" + "-" * 100)
             print("\n".join(r[0] for r in cursor.fetchall()), flush=True)
             cursor.execute("ROLLBACK TO SAVEPOINT explained")
-        pending[id(cursor)] = (time.perf_counter(), backend_cpu(cursor))
+        pending[id(cursor)] = (time.perf_counter(), backend_cpu(cursor), Workers(cursor.connection.info.backend_pid))
         return statement, parameters
 
     @sa.event.listens_for(engine, "after_cursor_execute")
     def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        began, cpu = pending.pop(id(cursor))
-        timings.append((time.perf_counter() - began, backend_cpu(cursor) - cpu, " ".join(statement.split())[:150]))
+        began, cpu, workers = pending.pop(id(cursor))
+        timings.append((time.perf_counter() - began, backend_cpu(cursor) - cpu, workers.stop(),
+                        " ".join(statement.split())[:150]))
 
     for _ in range(1 if explain else 2):
         timings.clear()
@@ -133,12 +170,13 @@ def main() -> None:
             results = run(session, None, 2011, candidates)
         total = time.perf_counter() - began
         print(f"# {len(candidates)} candidate(s), {sum(r.claims for r in results)} claims: {total:.2f} s, "
-              f"PostgreSQL's CPU {sum(t[1] for t in timings):.2f} s, Python's CPU {time.process_time() - client:.2f} s "
+              f"PostgreSQL's CPU {sum(t[1] + t[2] for t in timings):.2f} s (the backend {sum(t[1] for t in timings):.2f}"
+              f" + its parallel workers {sum(t[2] for t in timings):.2f}), Python's CPU {time.process_time() - client:.2f} s "
               f"(load average {os.getloadavg()[0]:.1f})", flush=True)
-    print("  wall    backend CPU")
-    for seconds, cpu, statement in timings:
+    print("  wall    backend CPU  workers' CPU")
+    for seconds, cpu, workers, statement in timings:
         if seconds >= 0.01:
-            print(f"{seconds:7.2f} s {cpu:7.2f} s  {statement}")
+            print(f"{seconds:7.2f} s {cpu:7.2f} s {workers:7.2f} s  {statement}")
     engine.dispose()
 
 

@@ -22,13 +22,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
-from ncms.compensation import Scheme, Terms
+from ncms.compensation import Scheme
 from ncms.ids import mask_name
-from ncms.models import (Claim, ClaimKind, CompensationScheme, County, Enrolment, FundFinancing, Institution,
-                         InstitutionLevel, Member, Money, Ratio, SchemeLevel)
-from ncms.monitor.catalogue import RULES, larger, referral_cut, scheme_terms, smaller, year_of
+from ncms.models import (Claim, ClaimKind, CompensationScheme, County, Enrolment, FundFinancing, Institution, Member,
+                         SchemeLevel)
+from ncms.monitor.catalogue import RULES, larger, smaller, year_of
 
 from .candidates import Candidate
 
@@ -99,75 +100,7 @@ class CountyResult:
     affected: list[Affected] = field(default_factory=list)
 
 
-def _levels_of(scheme: Scheme, counties: Sequence[str], year: int) -> sa.Select:
-    """A candidate's terms per county, kind and level, as literal rows shaped like the stored ones."""
-    kind_type = SchemeLevel.__table__.c.kind.type
-    level_type = SchemeLevel.__table__.c.level.type
-    rows = []
-    terms = scheme.terms or (Terms(ClaimKind.INPATIENT, InstitutionLevel.COUNTY, Decimal(0), Decimal(1)),)
-    for county in counties:
-        for i, t in enumerate(terms):
-            rows.append(sa.select(
-                sa.literal(county, sa.String(6)).label("county_code"), sa.literal(year).label("year"),
-                sa.literal(scheme.referral_required).label("referral_required"),
-                sa.literal(t.kind, kind_type).label("kind"), sa.literal(t.level, level_type).label("level"),
-                sa.literal(i + 1).label("terms_id"), sa.literal(t.deductible, Money()).label("deductible"),
-                sa.literal(t.ratio, Ratio()).label("ratio"),
-                sa.cast(sa.literal(t.per_visit_cap, Money()), Money()).label("per_visit_cap"),
-                sa.literal(t.unreferred_ratio_cut, Ratio()).label("unreferred_ratio_cut"))
-                .where(sa.true() if scheme.terms else sa.false()))  # a scheme without terms: no row
-    return sa.union_all(*rows) if len(rows) > 1 else rows[0]
-
-
-def _stored_levels(counties: Sequence[str], year: int) -> sa.Select:
-    return (sa.select(CompensationScheme.county_code, CompensationScheme.year, CompensationScheme.referral_required,
-                      SchemeLevel.kind, SchemeLevel.level, SchemeLevel.id.label("terms_id"), SchemeLevel.deductible,
-                      SchemeLevel.ratio, SchemeLevel.per_visit_cap, SchemeLevel.unreferred_ratio_cut)
-            .join(CompensationScheme, CompensationScheme.id == SchemeLevel.scheme_id)
-            .where(CompensationScheme.county_code.in_(counties), CompensationScheme.year == year))
-
-
-def _caps_of(scheme: Scheme | None, counties: Sequence[str], year: int) -> Any:
-    """Per county: the annual cap and the outpatient annual cap (NULL: none)."""
-    if scheme is None:
-        return (sa.select(CompensationScheme.county_code, CompensationScheme.annual_cap,
-                          CompensationScheme.outpatient_annual_cap)
-                .where(CompensationScheme.county_code.in_(counties), CompensationScheme.year == year))
-    rows = [sa.select(sa.literal(c, sa.String(6)).label("county_code"),
-                      sa.literal(scheme.annual_cap, Money()).label("annual_cap"),
-                      sa.cast(sa.literal(scheme.outpatient_annual_cap, Money()), Money())
-                      .label("outpatient_annual_cap"))
-            for c in counties]
-    return sa.union_all(*rows) if len(rows) > 1 else rows[0]
-
-
-@dataclass(frozen=True)
-class Tables:
-    """The temporary tables of one simulation (this session's, dropped by ``drop_tables``):
-    ``terms`` one row per institution, county and kind of care with every scheme's terms side by
-    side (``deductible_<k>``...), ``caps`` one row per county with every scheme's caps, and
-    ``claims`` (``fill_claims``) the base year's claims with what each scheme pays for each alone."""
-
-    schemes: int
-    terms: sa.Table
-    caps: sa.Table
-    claims: sa.Table
-    members: sa.Table
-    outpatient_capped: frozenset[int] = frozenset()  # the schemes with an outpatient annual cap somewhere
-
-
-class _Terms:
-    """Scheme ``k``'s columns of the wide terms table, named as ``claim_pays`` reads a scheme's
-    terms; amounts in fen, ratios in ten-thousandths (``_fen``, ``_points``)."""
-
-    def __init__(self, t: Any, k: int) -> None:
-        self.terms_id = t[f"terms_{k}"]
-        self.deductible, self.ratio = t[f"deductible_{k}"], t[f"ratio_{k}"]
-        self.per_visit_cap, self.unreferred_ratio_cut = t[f"per_visit_cap_{k}"], t[f"cut_{k}"]
-        self.referral_required = t[f"referral_required_{k}"]
-
-
-NO_CAP = 10**16  # fen: a level without a per-visit cap (no claim reaches it)
+NO_CAP = 10**16  # fen: no cap (a level without a per-visit cap, a scheme without an annual cap): none is reached
 
 
 def _fen(value: Any) -> int | None:
@@ -184,151 +117,249 @@ def _yuan(fen: Any) -> Decimal:
     return Decimal(0).quantize(FEN) if fen is None else Decimal(int(fen)).scaleb(-2)
 
 
-def claim_ratio(terms: _Terms) -> Any:
-    """The ratio ``terms`` pay a claim at (of ``Claim``), in ten-thousandths: the scheme's, less
-    the level's referral cut on an unreferred stay (the rules' ``referral_cut``), at least 0."""
-    return larger(terms.ratio - referral_cut(terms), 0)
+def _stored_levels(counties: Sequence[str], year: int) -> sa.Select:
+    return (sa.select(CompensationScheme.county_code, CompensationScheme.referral_required, SchemeLevel.kind,
+                      SchemeLevel.level, SchemeLevel.deductible, SchemeLevel.ratio, SchemeLevel.per_visit_cap,
+                      SchemeLevel.unreferred_ratio_cut)
+            .join(CompensationScheme, CompensationScheme.id == SchemeLevel.scheme_id)
+            .where(CompensationScheme.county_code.in_(counties), CompensationScheme.year == year))
+
+
+def _stored_caps(counties: Sequence[str], year: int) -> sa.Select:
+    return (sa.select(CompensationScheme.county_code, CompensationScheme.annual_cap,
+                      CompensationScheme.outpatient_annual_cap)
+            .where(CompensationScheme.county_code.in_(counties), CompensationScheme.year == year))
+
+
+def terms_fen(referral_required: Any, deductible: Any, ratio: Any, per_visit_cap: Any,
+              unreferred_ratio_cut: Any) -> tuple[int, int, int, int]:
+    """One scheme's terms of a kind of care at a level as a claim meets them, in whole numbers
+    (amounts in fen, ratios in ten-thousandths): the deductible, the ratio of a referred claim,
+    the ratio of an unreferred one and the per-visit cap (``NO_CAP``: none). The ratio less the
+    level's cut where the scheme requires a referral and the level cuts (the rules'
+    ``referral_cut``), at least 0, is worked out here once for the level, not once a claim."""
+    ratio_points, cut = _points(ratio) or 0, _points(unreferred_ratio_cut) or 0
+    unreferred = max(ratio_points - cut, 0) if referral_required and cut > 0 else max(ratio_points, 0)
+    cap = _fen(per_visit_cap)
+    return _fen(deductible) or 0, max(ratio_points, 0), unreferred, NO_CAP if cap is None else cap
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One simulation's schemes as the claims meet them, inline (no temporary table: a query
+    reading one runs in one PostgreSQL process): ``terms`` one row per county, kind of care and
+    level with every scheme's terms side by side (scheme ``k``: ``has_<k>`` 1 where it has terms,
+    ``deductible_<k>``, ``ratio_<k>``, ``unreferred_<k>``, ``per_visit_cap_<k>``; ``terms_fen``),
+    ``caps`` one row per county with every scheme's annual and outpatient annual caps in fen
+    (``cap_<k>``, ``opcap_<k>``; ``NO_CAP``: none), both literal rows (``VALUES``)."""
+
+    counties: tuple[str, ...]
+    year: int
+    schemes: int
+    terms: Any
+    caps: Any
+    outpatient_capped: frozenset[int] = frozenset()  # the schemes with an outpatient annual cap somewhere
+    terms_of: frozenset[tuple[int, str, str, str]] = frozenset()  # (k, county, kind, level): scheme k has terms
+
+
+def plan(session: Session, counties: Sequence[str], year: int, schemes: Sequence[Scheme | None]) -> Plan:
+    """Each scheme's terms and caps (``schemes[k]`` None: the county's stored scheme of ``year``,
+    read from its tables; a candidate: the same in every county) per county, kind and level."""
+    n = len(schemes)
+    wide: dict[tuple[str, str, str], dict[str, int]] = {}
+    caps: dict[str, dict[str, int]] = {c: {} for c in counties}
+    for k, scheme in enumerate(schemes):
+        if scheme is None:
+            levels = [(r.county_code, r.referral_required, r.kind, r.level, r.deductible, r.ratio, r.per_visit_cap,
+                       r.unreferred_ratio_cut) for r in session.execute(_stored_levels(counties, year))]
+            stored = {r.county_code: (r.annual_cap, r.outpatient_annual_cap)
+                      for r in session.execute(_stored_caps(counties, year))}
+        else:
+            levels = [(c, scheme.referral_required, t.kind, t.level, t.deductible, t.ratio, t.per_visit_cap,
+                       t.unreferred_ratio_cut) for c in counties for t in scheme.terms]
+            stored = {c: (scheme.annual_cap, scheme.outpatient_annual_cap) for c in counties}
+        for county, referral_required, kind, level, *terms in levels:
+            deductible, ratio, unreferred, per_visit_cap = terms_fen(referral_required, *terms)
+            wide.setdefault((county, _value(kind) or "", _value(level) or ""), {}).update({
+                f"has_{k}": 1, f"deductible_{k}": deductible, f"ratio_{k}": ratio, f"unreferred_{k}": unreferred,
+                f"per_visit_cap_{k}": per_visit_cap})
+        for county in counties:
+            cap, opcap = (_fen(v) for v in stored.get(county, (None, None)))
+            caps[county].update({f"cap_{k}": NO_CAP if cap is None else cap,
+                                 f"opcap_{k}": NO_CAP if opcap is None else opcap})
+    per_k = [f"{name}_{k}" for k in range(n) for name in ("has", "deductible", "ratio", "unreferred", "per_visit_cap")]
+    blank = {name: 0 for name in per_k}
+    # no row at all (no scheme has terms anywhere): one that no claim meets, VALUES needs a row
+    rows = [(c, kind, level, *({**blank, **w}[name] for name in per_k)) for (c, kind, level), w in wide.items()] \
+        or [("", "", "", *(0 for _ in per_k))]
+    terms = sa.values(sa.column("county_code", sa.String), sa.column("kind", sa.String),
+                      sa.column("level", sa.String), *(sa.column(name, sa.BigInteger) for name in per_k),
+                      name="simulation_terms", literal_binds=True).data(rows).cte("simulation_terms")
+    cap_names = [f"{name}_{k}" for k in range(n) for name in ("cap", "opcap")]
+    caps_rows = sa.values(sa.column("county_code", sa.String), *(sa.column(name, sa.BigInteger) for name in cap_names),
+                          name="simulation_caps", literal_binds=True).data(
+        [(c, *(caps[c][name] for name in cap_names)) for c in counties]).cte("simulation_caps")
+    opcapped = frozenset(k for k in range(n) if any(caps[c][f"opcap_{k}"] != NO_CAP for c in counties))
+    has = frozenset((k, *key) for key, w in wide.items() for k in range(n) if w.get(f"has_{k}"))
+    return Plan(tuple(counties), year, n, terms, caps_rows, opcapped, has)
 
 
 def claim_pays_fen(eligible: Any, deductible: Any, ratio: Any, per_visit_cap: Any) -> Any:
     """The rules' ``claim_pays`` (``ncms.monitor.catalogue``: docs/compensation.md steps 1-5) in
-    whole numbers: ``round((eligible - deductible)+ * ratio, 2)`` (``claim_ratio``), at most the
-    per-visit cap, with the amounts in fen and the ratios in ten-thousandths, so that the share
-    is an exact integer in millionths of a yuan and rounding half up to the fen is
-    ``(share + 5000) // 10000`` (the share is never negative). The same figure to the fen as the
-    numeric arithmetic: at 1,000,000 claims and five schemes on PostgreSQL, NUMERIC's took most
-    of the pass over the claims; on SQLite, which computes money in floats, it is exact."""
+    whole numbers: ``round((eligible - deductible)+ * ratio, 2)`` (the ratio as ``terms_fen``
+    gives it for the claim's referral), at most the per-visit cap, with the amounts in fen and
+    the ratios in ten-thousandths, so that the share is an exact integer in millionths of a yuan
+    and rounding half up to the fen is ``(share + 5000) // 10000`` (the share is never negative).
+    The same figure to the fen as the numeric arithmetic: at 1,000,000 claims and five schemes
+    on PostgreSQL, NUMERIC's took most of the pass over the claims; on SQLite, which computes
+    money in floats, it is exact."""
     share = (larger(eligible - deductible, 0) * ratio + 5000) // 10000
-    return smaller(share, sa.func.coalesce(per_visit_cap, NO_CAP))
+    return smaller(share, per_visit_cap)
 
 
-def load_terms(session: Session, counties: Sequence[str], year: int, schemes: Sequence[Scheme | None]) -> Tables:
-    """Each scheme's terms as institutions meet them, read through the rules' own
-    ``scheme_terms`` (the stored scheme of the year for None, a candidate's literal rows
-    otherwise), laid side by side in temporary tables: a claim then meets every scheme in one
-    join (a join per scheme, PostgreSQL sorted the claims for each: 42 s for four candidates over
-    100,000 claims)."""
-    n, suffix = len(schemes), uuid.uuid4().hex[:8]
-    kind_type = SchemeLevel.__table__.c.kind.type
-    meta = sa.MetaData()
-    per_k = [column for k in range(n) for column in (
-        sa.Column(f"terms_{k}", sa.Integer), sa.Column(f"referral_required_{k}", sa.Boolean),
-        sa.Column(f"deductible_{k}", sa.BigInteger), sa.Column(f"ratio_{k}", sa.BigInteger),
-        sa.Column(f"per_visit_cap_{k}", sa.BigInteger), sa.Column(f"cut_{k}", sa.BigInteger))]
-    terms = sa.Table(f"simulation_terms_{suffix}", meta, sa.Column("institution_id", sa.Integer),
-                     sa.Column("county_code", sa.String(6)), sa.Column("kind", kind_type), *per_k,
-                     prefixes=["TEMPORARY"])
-    caps = sa.Table(f"simulation_caps_{suffix}", meta, sa.Column("county_code", sa.String(6)),
-                    *(c for k in range(n) for c in (sa.Column(f"cap_{k}", sa.BigInteger),
-                                                   sa.Column(f"opcap_{k}", sa.BigInteger))),
-                    prefixes=["TEMPORARY"])
-    claims = sa.Table(
-        f"simulation_claims_{suffix}", meta, sa.Column("claim_id", sa.Integer), sa.Column("county_code", sa.String(6)),
-        sa.Column("member_no", sa.String(32)), sa.Column("settlement_date", sa.Date),
-        sa.Column("source_id", sa.String(64)), sa.Column("kind", kind_type),
-        sa.Column("level", Institution.__table__.c.level.type), sa.Column("total_amount", Money()),
-        sa.Column("compensated_amount", Money()), *(sa.Column(f"alone_{k}", sa.Integer) for k in range(n)),
-        prefixes=["TEMPORARY"])
-    members = sa.Table(
-        f"simulation_members_{suffix}", meta, sa.Column("county_code", sa.String(6)),
-        sa.Column("member_no", sa.String(32)),
-        *(c for k in range(n) for c in (sa.Column(f"due_{k}", sa.BigInteger), sa.Column(f"at_cap_{k}", sa.Boolean))),
-        sa.Column("touched", sa.Boolean), sa.Column("change", sa.BigInteger), prefixes=["TEMPORARY"])
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        # a member's year and the window sums hash and sort a year's claims: in memory, not on disk
-        connection.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-    meta.create_all(connection)
-    wide: dict[tuple[Any, ...], dict[str, Any]] = {}
-    capped: dict[str, dict[str, Any]] = {c: {"county_code": c} for c in counties}
-    for k, scheme in enumerate(schemes):
-        # a candidate's terms are the same in every county: met by the institutions once, then copied
-        levels = _stored_levels(counties, year) if scheme is None else _levels_of(scheme, counties[:1], year)
-        t = scheme_terms(levels.subquery(f"levels_{k}")).subquery(f"terms_{k}")
-        for row in connection.execute(sa.select(t)).mappings():
-            for county in ([row["county_code"]] if scheme is None else counties):
-                w = wide.setdefault((row["institution_id"], county, row["kind"]), {})
-                w.update({f"terms_{k}": row["terms_id"], f"referral_required_{k}": bool(row["referral_required"]),
-                          f"deductible_{k}": _fen(row["deductible"]), f"ratio_{k}": _points(row["ratio"]),
-                          f"per_visit_cap_{k}": _fen(row["per_visit_cap"]),
-                          f"cut_{k}": _points(row["unreferred_ratio_cut"])})
-        for row in connection.execute(_caps_of(scheme, counties, year)).mappings():
-            capped[row["county_code"]].update({f"cap_{k}": _fen(row["annual_cap"]),
-                                               f"opcap_{k}": _fen(row["outpatient_annual_cap"])})
-    blank = {c.name: None for c in terms.c}
-    if wide:
-        connection.execute(terms.insert(), [{**blank, "institution_id": i, "county_code": c, "kind": kind, **w}
-                                            for (i, c, kind), w in wide.items()])
-    blank = {c.name: None for c in caps.c}
-    connection.execute(caps.insert(), [{**blank, **row} for row in capped.values()])
-    if connection.dialect.name == "postgresql":
-        # without statistics the planner took the few hundred terms for a big table and sorted
-        # the million claims to merge-join them (3.5 s at 1,000,000 claims): a hash join now
-        connection.exec_driver_sql(f"ANALYZE {terms.name}")
-        connection.exec_driver_sql(f"ANALYZE {caps.name}")
-    opcapped = frozenset(k for k in range(n) if any(row.get(f"opcap_{k}") is not None for row in capped.values()))
-    return Tables(n, terms, caps, claims, members, opcapped)
+def _of_base_year(p: Plan) -> list[Any]:
+    """The claims a simulation recomputes: the counties', not voided, admitted or visited in the base year."""
+    return [Claim.county_code.in_(p.counties), Claim.voided.is_(False),
+            Claim.admission_date.between(date(p.year, 1, 1), date(p.year, 12, 31))]
 
 
-def fill_claims(session: Session, tables: Tables, counties: Sequence[str], year: int) -> None:
-    """The base year's claims (not voided, admitted or visited in the year) into ``tables.claims``,
-    each with what each scheme pays for it alone in fen (``alone_<k>``, the rules' ``claim_pays``
-    in whole numbers, ``claim_pays_fen``; NULL where the scheme has no terms for it): the one pass
-    over the claims, in one join."""
-    t = tables.terms.alias("terms")
-    n = tables.schemes
+def claims(p: Plan, members: Any | None = None) -> sa.Subquery:
+    """The base year's claims (not voided, admitted or visited in the year; of ``members`` only,
+    a selectable of ``county_code, member_no``, if given), each with what each scheme pays for
+    it alone in fen (``alone_<k>``, ``claim_pays_fen``; NULL where the scheme has no terms for
+    its kind and level): a claim meets its institution's level, then every scheme's terms in one
+    join on its county, kind and level (as the rule overpayment meets the stored terms)."""
+    t = p.terms.c
     columns: list[Any] = [Claim.id.label("claim_id"), Claim.county_code, Claim.member_no, Claim.settlement_date,
                           Claim.source_id, Claim.kind, Institution.level, Claim.total_amount, Claim.compensated_amount,
                           sa.cast(sa.func.round(Claim.eligible_amount * 100), sa.BigInteger).label("eligible_fen")]
-    for k in range(n):
-        terms = _Terms(t.c, k)
-        columns += [terms.terms_id.label(f"terms_{k}"), terms.deductible.label(f"deductible_{k}"),
-                    terms.per_visit_cap.label(f"per_visit_cap_{k}"), claim_ratio(terms).label(f"ratio_{k}")]
+    unreferred = Claim.referral.is_(False)
+    for k in range(p.schemes):
+        columns += [t[f"has_{k}"], t[f"deductible_{k}"], t[f"per_visit_cap_{k}"],
+                    sa.case((unreferred, t[f"unreferred_{k}"]), else_=t[f"ratio_{k}"]).label(f"ratio_{k}")]
+    where = _of_base_year(p)
+    if members is not None:
+        where.append(sa.tuple_(Claim.county_code, Claim.member_no).in_(members))
     joined = (sa.select(*columns).select_from(Claim)
               .outerjoin(Institution, Institution.id == Claim.institution_id)
-              # as the rule overpayment meets the stored terms (_paid_above_terms); the year is the base year's
-              .outerjoin(t, sa.and_(t.c.institution_id == Claim.institution_id, t.c.county_code == Claim.county_code,
-                                    t.c.kind == Claim.kind))
-              .where(Claim.county_code.in_(counties), Claim.voided.is_(False),
-                     Claim.admission_date.between(date(year, 1, 1), date(year, 12, 31)))
+              .outerjoin(p.terms, sa.and_(t.county_code == Claim.county_code, t.kind == Claim.kind,
+                                          t.level == Institution.level))
+              .where(*where)
               # OFFSET 0: PostgreSQL computes the claim's eligible fen once, not once per scheme
               .offset(0).subquery("joined"))
     j = joined.c
-    query = sa.select(*(j[c.name] for c in tables.claims.c if not c.name.startswith("alone_")), *(
+    return sa.select(
+        j.claim_id, j.county_code, j.member_no, j.settlement_date, j.source_id, j.kind, j.level, j.total_amount,
+        j.compensated_amount,
         # PostgreSQL's GREATEST and LEAST pass over NULLs: a claim without terms is NULL, not 0
-        sa.case((j[f"terms_{k}"].is_not(None), claim_pays_fen(j.eligible_fen, j[f"deductible_{k}"], j[f"ratio_{k}"],
-                                                             j[f"per_visit_cap_{k}"])))
-        for k in range(n)))
+        *(sa.case((j[f"has_{k}"] == 1, sa.cast(claim_pays_fen(j.eligible_fen, j[f"deductible_{k}"], j[f"ratio_{k}"],
+                                                               j[f"per_visit_cap_{k}"]), sa.Integer)))
+          .label(f"alone_{k}") for k in range(p.schemes))).subquery("claims")
+
+
+def _sums(p: Plan, c: Any, visits: bool = True) -> list[Any]:
+    """Each scheme's claims paid alone, summed in fen (``all_<k>``), and its visits
+    (``visits_<k>``; 0 unless ``visits``) for the schemes with an outpatient cap (the kinds are
+    two: stays = all - visits). Sums of integers, whose state PostgreSQL keeps in the group's
+    row: a member's year is a hash aggregate of a million claims, every sum in it costs."""
+    cols: list[Any] = []
+    for k in range(p.schemes):
+        cols.append(sa.func.coalesce(sa.func.sum(c[f"alone_{k}"]), 0).label(f"all_{k}"))
+        if k in p.outpatient_capped:
+            cols.append((sa.func.coalesce(sa.func.sum(c[f"alone_{k}"]).filter(c.kind == ClaimKind.OUTPATIENT), 0)
+                         if visits else sa.literal(0, sa.BigInteger)).label(f"visits_{k}"))
+    return cols
+
+
+def _grouped(p: Plan, dialect: str) -> Any:
+    """The claims paid alone (``claims``) summed per member's year (``by_member`` 1) and per
+    county, kind of care and level (``by_member`` 0), from ONE pass over the claims: PostgreSQL
+    groups them both ways at once (``GROUPING SETS``, each claim's pay computed once); SQLite,
+    which has no grouping sets, reads them twice."""
+    if dialect == "postgresql":
+        c = claims(p).c
+        return (sa.select((1 - sa.func.grouping(c.member_no)).label("by_member"), c.county_code, c.member_no, c.kind,
+                          c.level, *_sums(p, c))
+                .group_by(sa.func.grouping_sets(sa.tuple_(c.county_code, c.member_no),
+                                                sa.tuple_(c.county_code, c.kind, c.level)))
+                .subquery("grouped"))
+    c, d = claims(p).c, claims(p).c
+    return sa.union_all(
+        sa.select(sa.literal(1).label("by_member"), c.county_code, c.member_no,
+                  sa.cast(sa.null(), c.kind.type).label("kind"), sa.cast(sa.null(), c.level.type).label("level"),
+                  *_sums(p, c)).group_by(c.county_code, c.member_no),
+        sa.select(sa.literal(0), d.county_code, sa.cast(sa.null(), d.member_no.type), d.kind, d.level,
+                  *_sums(p, d, visits=False)).group_by(d.county_code, d.kind, d.level)).subquery("grouped")
+
+
+def _years(p: Plan, dialect: str) -> sa.Select:
+    """``_grouped`` with each member's year per scheme: what the caps leave of the claims paid
+    alone, ``min(cap, stays + min(outpatient cap, visits))`` (the window sums' telescoped total,
+    ``due_<k>``), whether it reaches the annual cap (``at_cap_<k>``), whether a cap takes
+    something off under some scheme (``touched``) and the most any candidate's year differs from
+    the county's own scheme's (``change``); a county's kind and level rows keep their sums
+    (``due_<k>``: ``all_<k>``)."""
+    m = _grouped(p, dialect).c
+    caps = p.caps.c
+    member = m.by_member == 1
+    out: list[Any] = [m.by_member, m.county_code, m.member_no, m.kind, m.level]
+    due: list[Any] = []
+    capped: list[Any] = []
+    for k in range(p.schemes):
+        cap = caps[f"cap_{k}"]
+        before = m[f"all_{k}"]
+        if k in p.outpatient_capped:
+            visits, opcap = m[f"visits_{k}"], caps[f"opcap_{k}"]
+            before = before - visits + smaller(visits, opcap)
+            capped.append(visits > opcap)
+        due.append(smaller(before, cap))
+        capped.append(before > cap)
+        out += [sa.case((member, due[k]), else_=m[f"all_{k}"]).label(f"due_{k}"),
+                sa.and_(member, before >= cap).label(f"at_cap_{k}")]
+    # one candidate: its change alone (SQLite's max of one argument is the aggregate, and made
+    # the members one row)
+    changes = [sa.func.abs(due[k] - due[0]) for k in range(1, p.schemes)]
+    change = larger(*changes) if len(changes) > 1 else changes[0] if changes else sa.literal(0, sa.BigInteger)
+    out += [sa.and_(member, sa.or_(*capped)).label("touched"), change.label("change")]
+    return sa.select(*out).join(p.caps, caps.county_code == m.county_code)
+
+
+class _CreateTemporaryTableAs(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """``CREATE TEMPORARY TABLE name AS query``."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, query: sa.Select) -> None:
+        self.name, self.query = name, query
+
+
+@compiles(_CreateTemporaryTableAs)
+def _create_temporary_table_as(element: _CreateTemporaryTableAs, compiler: Any, **kw: Any) -> str:
+    return f"CREATE TEMPORARY TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+
+
+def fill_years(session: Session, p: Plan) -> sa.TableClause:
+    """``_years`` into a temporary table (dropped by the caller): the one pass over the claims."""
+    years = sa.table(f"simulation_years_{uuid.uuid4().hex[:8]}", sa.column("by_member", sa.Integer),
+                     sa.column("county_code", sa.String), sa.column("member_no", sa.String),
+                     sa.column("kind", Claim.__table__.c.kind.type), sa.column("level", Institution.__table__.c.level.type),
+                     *(c for k in range(p.schemes) for c in (sa.column(f"due_{k}", sa.BigInteger),
+                                                             sa.column(f"at_cap_{k}", sa.Boolean))),
+                     sa.column("touched", sa.Boolean), sa.column("change", sa.BigInteger))
     connection = session.connection()
-    connection.execute(tables.claims.insert().from_select([c.name for c in tables.claims.c], query))
-    m = _member_years(tables).c
-    change = (larger(*(sa.func.abs(m[f"due_{k}"] - m["due_0"]) for k in range(1, tables.schemes)))
-              if tables.schemes > 1 else sa.literal(0))
-    connection.execute(tables.members.insert().from_select([c.name for c in tables.members.c], sa.select(
-        m.county_code, m.member_no, *(m[f"{name}_{k}"] for k in range(tables.schemes)
-                                              for name in ("due", "at_cap")),
-        sa.or_(*(m[f"capped_{k}"] for k in range(tables.schemes))), change)))
-    if connection.dialect.name == "postgresql":
-        # the members only: the few whose claims the window sums read are picked from them; the
-        # claims are read whole, hashed against those few, without statistics (0.4-0.5 s of CPU)
-        connection.exec_driver_sql(f"ANALYZE {tables.members.name}")
+    connection.execute(_CreateTemporaryTableAs(years.name, _years(p, connection.dialect.name)))
+    return years
 
 
-def drop_tables(session: Session, tables: Tables) -> None:
-    for table in (tables.members, tables.claims, tables.caps, tables.terms):
-        table.drop(session.connection())
-
-
-def windowed(tables: Tables, claims: Any | None = None) -> sa.Select:
-    """Claims of ``tables.claims`` (or of ``claims``, a selectable of its rows) with what each
-    scheme pays after the caps (``due_<k>``): window sums over the member's claims of the year in
-    settlement order apply the outpatient annual cap to outpatient care, then the annual cap:
+def windowed(p: Plan, source: Any) -> sa.Select:
+    """Claims of ``source`` (``claims``) with what each scheme pays after the caps (``due_<k>``):
+    window sums over the member's claims of the year in settlement order apply the outpatient
+    annual cap to outpatient care, then the annual cap:
     ``min(cap, so far with this one) - min(cap, so far before it)``."""
-    n = tables.schemes
-    source = tables.claims if claims is None else claims
-    caps = tables.caps
+    n = p.schemes
+    caps = p.caps
     first = (sa.select(source, *(caps.c[f"{name}_{k}"] for k in range(n) for name in ("cap", "opcap")))
-             .outerjoin(caps, caps.c.county_code == source.c.county_code).subquery("claims_alone"))
+             .join(caps, caps.c.county_code == source.c.county_code).subquery("claims_alone"))
     c = first.c
     w = dict(partition_by=(c.county_code, c.member_no), order_by=(c.settlement_date, c.source_id), rows=(None, 0))
     outpatient = c.kind == ClaimKind.OUTPATIENT
@@ -339,8 +370,7 @@ def windowed(tables: Tables, claims: Any | None = None) -> sa.Select:
         o = sa.case((outpatient, a), else_=0)
         so_far = sa.func.sum(o).over(**w)
         opcap = c[f"opcap_{k}"]
-        after = sa.case((sa.and_(outpatient, opcap.is_not(None)), smaller(so_far, opcap) - smaller(so_far - o, opcap)),
-                        else_=a)
+        after = sa.case((outpatient, smaller(so_far, opcap) - smaller(so_far - o, opcap)), else_=a)
         second_cols += [c[f"alone_{k}"], c[f"cap_{k}"], after.label(f"after_op_{k}")]
     second = sa.select(*second_cols).subquery("claims_outpatient_capped")
     s = second.c
@@ -350,23 +380,22 @@ def windowed(tables: Tables, claims: Any | None = None) -> sa.Select:
     for k in range(n):
         x, cap = s[f"after_op_{k}"], s[f"cap_{k}"]
         so_far = sa.func.sum(x).over(**w)
-        due = sa.case((cap.is_not(None), smaller(so_far, cap) - smaller(so_far - x, cap)), else_=x)
-        third_cols += [due.label(f"due_{k}"), s[f"alone_{k}"], cap.label(f"cap_{k}")]
+        third_cols += [(smaller(so_far, cap) - smaller(so_far - x, cap)).label(f"due_{k}"), s[f"alone_{k}"],
+                       cap.label(f"cap_{k}")]
     return sa.select(*third_cols)
 
 
 def per_claim(session: Session, counties: Sequence[str], year: int,
               schemes: Sequence[Scheme | None]) -> list[dict[str, Any]]:
     """Every claim of the base year with what each scheme pays for it (``due_<k>``, ``alone_<k>``;
-    ``schemes[k]`` None: the county's stored scheme), claim by claim: the identity check's view."""
-    tables = load_terms(session, counties, year, schemes)
-    try:
-        fill_claims(session, tables, counties, year)
-        fen = [f"{name}_{k}" for k in range(tables.schemes) for name in ("due", "alone", "cap")]
-        return [{**row, **{key: None if row[key] is None else _yuan(row[key]) for key in fen}}
-                for row in session.execute(windowed(tables)).mappings()]
-    finally:
-        drop_tables(session, tables)
+    ``schemes[k]`` None: the county's stored scheme) and its annual cap (``cap_<k>``, None:
+    none), claim by claim: the identity check's view."""
+    p = plan(session, counties, year, schemes)
+    fen = [f"{name}_{k}" for k in range(p.schemes) for name in ("due", "alone")]
+    caps = [f"cap_{k}" for k in range(p.schemes)]
+    return [{**row, **{key: None if row[key] is None else _yuan(row[key]) for key in fen},
+             **{key: None if row[key] == NO_CAP else _yuan(row[key]) for key in caps}}
+            for row in session.execute(windowed(p, claims(p))).mappings()]
 
 
 def simulate(session: Session, county_codes: Iterable[str] | None, base_year: int, candidates: Sequence[Candidate],
@@ -391,74 +420,72 @@ def simulate(session: Session, county_codes: Iterable[str] | None, base_year: in
         r.outcomes = {label: Outcome(label) for label in labels}
     if not counties:
         return []
-    tables = load_terms(session, counties, base_year, schemes)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # the members' years are a hash table of half a million groups: in memory, not on disk
+        connection.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+    p = plan(session, counties, base_year, schemes)
+    years = fill_years(session, p)
     try:
-        fill_claims(session, tables, counties, base_year)
-        _by_kind_level(session, tables, results, labels)
-        _members(session, tables, results, labels, affected)
+        _by_kind_level(session, p, years, results, labels)
+        _members(session, years, results, labels, affected)
     finally:
-        drop_tables(session, tables)
+        connection.exec_driver_sql(f"DROP TABLE {years.name}")
     _fund(session, counties, base_year, results, labels, per_head_financing, growth)
     return [results[c] for c in counties]
 
 
-def _member_years(tables: Tables) -> Any:
-    """Each member's year per scheme: stays and visits paid alone, and what the caps leave of
-    them, ``min(cap, stays + min(outpatient cap, visits))`` (the window sums' telescoped total)."""
-    c, caps = tables.claims.c, tables.caps
-    # the year's claims of each scheme, and its visits only where it has an outpatient cap (the
-    # kinds are two: stays = all - visits); a member's year is a million claims' hash aggregate,
-    # every sum in it costs (3.1 -> 2.8 s of the backend's CPU at 1,000,000 claims, five schemes)
-    cols: list[Any] = [c.county_code, c.member_no]
-    for k in range(tables.schemes):
-        cols.append(sa.func.coalesce(sa.func.sum(c[f"alone_{k}"]), 0).label(f"all_{k}"))
-        if k in tables.outpatient_capped:
-            cols.append(sa.func.coalesce(sa.func.sum(c[f"alone_{k}"]).filter(c.kind == ClaimKind.OUTPATIENT), 0)
-                        .label(f"visits_{k}"))
-    grouped = sa.select(*cols).group_by(c.county_code, c.member_no).subquery("member_sums")
-    m = grouped.c
-    out: list[Any] = [m.county_code, m.member_no]
-    for k in range(tables.schemes):
-        cap, opcap = caps.c[f"cap_{k}"], caps.c[f"opcap_{k}"]
-        before, over_opcap = m[f"all_{k}"], sa.false()
-        if k in tables.outpatient_capped:
-            visits = m[f"visits_{k}"]
-            before = sa.case((opcap.is_not(None), before - visits + smaller(visits, opcap)), else_=before)
-            over_opcap = sa.and_(opcap.is_not(None), visits > opcap)
-        out += [sa.case((cap.is_not(None), smaller(before, cap)), else_=before).label(f"due_{k}"),
-                sa.and_(cap.is_not(None), before >= cap).label(f"at_cap_{k}"),
-                sa.or_(sa.and_(cap.is_not(None), before > cap), over_opcap).label(f"capped_{k}")]
-    return sa.select(*out).outerjoin(caps, caps.c.county_code == m.county_code).subquery("member_years")
-
-
-def _by_kind_level(session: Session, tables: Tables, results: dict[str, CountyResult], labels: list[str]) -> None:
-    """Sums per county, kind and level: each claim alone, corrected by the window sums over the
-    claims of the members whom a cap touches (a few: the others' claims are paid alone)."""
-    c = tables.claims.c
-    cols: list[Any] = [c.county_code, c.kind, c.level, sa.func.count().label("claims"),
-                       sa.func.sum(c.total_amount).label("total"), sa.func.sum(c.compensated_amount).label("paid")]
-    for k in range(len(labels)):
-        # FILTER, not a CASE giving 0: NUMERIC sums only the claims without terms (the few)
-        cols += [sa.func.sum(c[f"alone_{k}"]).label(f"due_{k}"),
-                 (sa.func.count() - sa.func.count(c[f"alone_{k}"])).label(f"noterms_{k}"),
-                 sa.func.sum(c.compensated_amount).filter(c[f"alone_{k}"].is_(None)).label(f"noterms_paid_{k}")]
-    rows = [dict(row) for row in
-            session.execute(sa.select(*cols).group_by(c.county_code, c.kind, c.level)).mappings().all()]
-    m = tables.members.c
-    touched = sa.select(m.county_code, m.member_no).where(m.touched).subquery("touched")
-    theirs = (sa.select(tables.claims).join(touched, sa.and_(touched.c.county_code == c.county_code,
-                                                            touched.c.member_no == c.member_no))
-              .subquery("touched_claims"))
-    w = windowed(tables, theirs).subquery("touched_due")
-    correction = {(row["county_code"], row["kind"], row["level"]): row for row in session.execute(
-        sa.select(w.c.county_code, w.c.kind, w.c.level,
-                  *(sa.func.sum(w.c[f"due_{k}"] - sa.func.coalesce(w.c[f"alone_{k}"], 0)).label(f"less_{k}")
-                    for k in range(len(labels))))
-        .group_by(w.c.county_code, w.c.kind, w.c.level)).mappings()}
+def _by_kind_level(session: Session, p: Plan, years: sa.TableClause, results: dict[str, CountyResult],
+                   labels: list[str]) -> None:
+    """Sums per county, kind and level: the claims, their cost and what the county paid (a pass
+    over the claims without the schemes, which PostgreSQL may split among parallel workers); what
+    each scheme pays them alone (``years``), corrected by the window sums over the claims of the
+    members whom a cap touches (a few: the others' claims are paid alone); the members reaching
+    each scheme's annual cap. A scheme without terms for a county's kind and level pays none of
+    its claims (``Plan.terms_of``)."""
+    cols: list[Any] = [Claim.county_code, Claim.kind, Institution.level, sa.func.count().label("claims"),
+                       sa.func.sum(Claim.total_amount).label("total"),
+                       sa.func.sum(Claim.compensated_amount).label("paid")]
+    rows = [dict(row) for row in session.execute(
+        sa.select(*cols).select_from(Claim).outerjoin(Institution, Institution.id == Claim.institution_id)
+        .where(*_of_base_year(p)).group_by(Claim.county_code, Claim.kind, Institution.level)).mappings().all()]
+    y = years.c
+    alone: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    touched = 0
+    for row in session.execute(
+            sa.select(y.by_member, y.county_code, y.kind, y.level, sa.func.count().filter(y.touched).label("touched"),
+                      *(sa.func.sum(y[f"due_{k}"]).label(f"due_{k}") for k in range(p.schemes)),
+                      *(sa.func.count().filter(y[f"at_cap_{k}"]).label(f"at_cap_{k}") for k in range(p.schemes)))
+            .group_by(y.by_member, y.county_code, y.kind, y.level)).mappings():
+        if row["by_member"] == 1:
+            touched += row["touched"]
+            for k, label in enumerate(labels):
+                results[row["county_code"]].outcomes[label].members_at_cap = row[f"at_cap_{k}"]
+        else:
+            alone[(row["county_code"], _value(row["kind"]) or "", _value(row["level"]))] = row
+    correction: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    if touched:
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            # the few members a cap touches: their claims looked up by the member index, not
+            # every claim hashed against them (0.4-0.6 s of CPU at 1,000,000 claims)
+            connection.exec_driver_sql(f"ANALYZE {years.name} (touched)")
+        w = windowed(p, claims(p, sa.select(y.county_code, y.member_no).where(y.touched))).subquery("touched_due")
+        correction = {(row["county_code"], _value(row["kind"]) or "", _value(row["level"])): row
+                      for row in session.execute(
+            sa.select(w.c.county_code, w.c.kind, w.c.level,
+                      *(sa.func.sum(w.c[f"due_{k}"] - sa.func.coalesce(w.c[f"alone_{k}"], 0)).label(f"less_{k}")
+                        for k in range(p.schemes)))
+            .group_by(w.c.county_code, w.c.kind, w.c.level)).mappings()}
     for row in rows:
-        fix = correction.get((row["county_code"], row["kind"], row["level"]))
-        for k in range(len(labels)):
-            row[f"due_{k}"] = _yuan(row[f"due_{k}"]) + (_yuan(fix[f"less_{k}"]) if fix else Decimal(0))
+        key = (row["county_code"], _value(row["kind"]) or "", _value(row["level"]))
+        sums, fix = alone.get(key), correction.get(key)
+        for k in range(p.schemes):
+            row[f"due_{k}"] = ((_yuan(sums[f"due_{k}"]) if sums else Decimal(0).quantize(FEN))
+                               + (_yuan(fix[f"less_{k}"]) if fix else Decimal(0)))
+            without = (k, *key) not in p.terms_of
+            row[f"noterms_{k}"] = row["claims"] if without else 0
+            row[f"noterms_paid_{k}"] = row["paid"] if without else None
     stays: dict[tuple[str, str | None], tuple[Decimal, list[Decimal]]] = {}
     for row in rows:
         r = results[row["county_code"]]
@@ -488,18 +515,14 @@ def _by_kind_level(session: Session, tables: Tables, results: dict[str, CountyRe
             r.outcomes[label].actual_ratio_inpatient = _rate(due, total)
 
 
-def _members(session: Session, tables: Tables, results: dict[str, CountyResult], labels: list[str],
+def _members(session: Session, years: sa.TableClause, results: dict[str, CountyResult], labels: list[str],
              top: int) -> None:
-    """Members reaching each scheme's annual cap, and those whose year changes most."""
-    m = tables.members
-    at_cap = [sa.func.count(sa.case((m.c[f"at_cap_{k}"], 1))).label(f"at_cap_{k}") for k in range(len(labels))]
-    for row in session.execute(sa.select(m.c.county_code, *at_cap).group_by(m.c.county_code)).mappings():
-        for k, label in enumerate(labels):
-            results[row["county_code"]].outcomes[label].members_at_cap = row[f"at_cap_{k}"]
+    """The members whose year changes most."""
     if len(labels) < 2 or top <= 0:
         return
     # each county's first ``top`` by change: a bounded sort per county (ranking all the members of
     # the province by a window sorted them all: 3.5 s at 1,000,000 claims)
+    m = sa.select(years).where(years.c.by_member == 1).subquery("members")
     first = [sa.select(m).where(m.c.county_code == code).order_by(m.c.change.desc(), m.c.member_no).limit(top)
              .subquery(f"first_{i}") for i, code in enumerate(results)]
     ranked = sa.union_all(*(sa.select(f) for f in first)).subquery("ranked") if len(first) > 1 else first[0]
@@ -507,7 +530,7 @@ def _members(session: Session, tables: Tables, results: dict[str, CountyResult],
         Member, sa.and_(Member.county_code == ranked.c.county_code, Member.member_no == ranked.c.member_no))
         .order_by(ranked.c.county_code, ranked.c.change.desc(), ranked.c.member_no)).mappings().all()
     paid: dict[tuple[str, str], Decimal] = {}
-    if chosen:  # what the county paid them on the claims of the base year, as fill_claims chooses the claims
+    if chosen:  # what the county paid them on the claims of the base year, as ``claims`` chooses the claims
         year = next(iter(results.values())).base_year
         keys = sa.tuple_(Claim.county_code, Claim.member_no).in_([(r["county_code"], r["member_no"]) for r in chosen])
         paid = {(cc, no): _money(v) for cc, no, v in session.execute(
@@ -608,5 +631,5 @@ def _value(value: Any) -> str | None:
     return value.value if hasattr(value, "value") else str(value)
 
 
-__all__ = ["AFFECTED", "CURRENT", "Affected", "BalanceCheck", "CountyResult", "Outcome", "Tables", "drop_tables",
-           "fill_claims", "load_terms", "per_claim", "simulate", "windowed"]
+__all__ = ["AFFECTED", "CURRENT", "Affected", "BalanceCheck", "CountyResult", "Outcome", "Plan", "claims",
+           "fill_years", "per_claim", "plan", "simulate", "windowed"]

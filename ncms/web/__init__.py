@@ -71,6 +71,8 @@ def register_blueprints(app: Flask) -> None:
     findings.init_app(app)  # /findings/ (workbench, a finding), /inbox/ (a county's), the audit notice
     from . import simulation
     simulation.init_app(app)  # /simulation/: candidate schemes tested on a year's claims, PDF and Excel
+    from . import tokens
+    tokens.init_app(app)  # /tokens/: an administrator makes and revokes the API's tokens
     from . import api
     api.init_app(app)  # /api/v1: the REST API, bearer tokens, its OpenAPI document
 

@@ -217,10 +217,13 @@ def claim_pays_fen(eligible: Any, deductible: Any, ratio: Any, per_visit_cap: An
     return smaller(share, per_visit_cap)
 
 
+def _admitted(p: Plan) -> Any:
+    return Claim.admission_date.between(date(p.year, 1, 1), date(p.year, 12, 31))
+
+
 def _of_base_year(p: Plan) -> list[Any]:
     """The claims a simulation recomputes: the counties', not voided, admitted or visited in the base year."""
-    return [Claim.county_code.in_(p.counties), Claim.voided.is_(False),
-            Claim.admission_date.between(date(p.year, 1, 1), date(p.year, 12, 31))]
+    return [Claim.county_code.in_(p.counties), Claim.voided.is_(False), _admitted(p)]
 
 
 def claims(p: Plan, members: Any | None = None) -> sa.Subquery:
@@ -427,28 +430,56 @@ def simulate(session: Session, county_codes: Iterable[str] | None, base_year: in
     p = plan(session, counties, base_year, schemes)
     years = fill_years(session, p)
     try:
-        _by_kind_level(session, p, years, results, labels)
+        rows, spent = _claim_sums(session, p)
+        _by_kind_level(session, p, rows, years, results, labels)
         _members(session, years, results, labels, affected)
     finally:
         connection.exec_driver_sql(f"DROP TABLE {years.name}")
-    _fund(session, counties, base_year, results, labels, per_head_financing, growth)
+    _fund(session, counties, base_year, results, labels, per_head_financing, growth, spent)
     return [results[c] for c in counties]
 
 
-def _by_kind_level(session: Session, p: Plan, years: sa.TableClause, results: dict[str, CountyResult],
-                   labels: list[str]) -> None:
+def _claim_sums(session: Session, p: Plan) -> tuple[list[dict[str, Any]], dict[tuple[str, int], Decimal]]:
+    """The claims of the base year per county, kind and level: their number, cost and what the
+    county paid; and what the counties paid per year of settlement up to the end of the base year
+    (the fund's history, ``_fund``): one pass over the claims for both, without the schemes,
+    which PostgreSQL may split among parallel workers (two passes: 0.25-0.3 s more CPU at
+    1,000,000 claims)."""
+    settled = year_of(Claim.settlement_date).label("settled")
+    of_base_year = _admitted(p).label("of_base_year")
+    year_end = date(p.year, 12, 31)
+    groups = session.execute(
+        sa.select(Claim.county_code, Claim.kind, Institution.level, settled, of_base_year,
+                  sa.func.count().label("claims"), sa.func.sum(Claim.total_amount).label("total"),
+                  sa.func.sum(Claim.compensated_amount).label("paid"))
+        .select_from(Claim).outerjoin(Institution, Institution.id == Claim.institution_id)
+        .where(Claim.county_code.in_(p.counties), Claim.voided.is_(False),
+               sa.or_(_admitted(p), Claim.settlement_date <= year_end))
+        .group_by(Claim.county_code, Claim.kind, Institution.level, settled, of_base_year)).mappings().all()
+    rows: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+    spent: dict[tuple[str, int], Decimal] = {}
+    for g in groups:
+        if g["of_base_year"]:
+            row = rows.setdefault((g["county_code"], g["kind"], g["level"]), {
+                "county_code": g["county_code"], "kind": g["kind"], "level": g["level"], "claims": 0,
+                "total": Decimal(0), "paid": Decimal(0)})
+            row["claims"] += g["claims"]
+            row["total"] += _money(g["total"])
+            row["paid"] += _money(g["paid"])
+        if int(g["settled"]) <= p.year:
+            key = (g["county_code"], int(g["settled"]))
+            spent[key] = spent.get(key, Decimal(0)) + _money(g["paid"])
+    return list(rows.values()), spent
+
+
+def _by_kind_level(session: Session, p: Plan, rows: list[dict[str, Any]], years: sa.TableClause,
+                   results: dict[str, CountyResult], labels: list[str]) -> None:
     """Sums per county, kind and level: the claims, their cost and what the county paid (a pass
     over the claims without the schemes, which PostgreSQL may split among parallel workers); what
     each scheme pays them alone (``years``), corrected by the window sums over the claims of the
     members whom a cap touches (a few: the others' claims are paid alone); the members reaching
     each scheme's annual cap. A scheme without terms for a county's kind and level pays none of
     its claims (``Plan.terms_of``)."""
-    cols: list[Any] = [Claim.county_code, Claim.kind, Institution.level, sa.func.count().label("claims"),
-                       sa.func.sum(Claim.total_amount).label("total"),
-                       sa.func.sum(Claim.compensated_amount).label("paid")]
-    rows = [dict(row) for row in session.execute(
-        sa.select(*cols).select_from(Claim).outerjoin(Institution, Institution.id == Claim.institution_id)
-        .where(*_of_base_year(p)).group_by(Claim.county_code, Claim.kind, Institution.level)).mappings().all()]
     y = years.c
     alone: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     touched = 0
@@ -544,7 +575,9 @@ def _members(session: Session, years: sa.TableClause, results: dict[str, CountyR
 
 
 def _fund(session: Session, counties: list[str], year: int, results: dict[str, CountyResult], labels: list[str],
-          per_head: Decimal | None, growth: Decimal | None) -> None:
+          per_head: Decimal | None, growth: Decimal | None, spent: dict[tuple[str, int], Decimal]) -> None:
+    """The fund of the next year: ``spent``, what the counties paid per year of settlement up to
+    the end of the base year (``_claim_sums``)."""
     counts: dict[tuple[str, int], int] = {
         (cc, y): n for cc, y, n in session.execute(
             sa.select(Enrolment.county_code, Enrolment.year, sa.func.count())
@@ -555,13 +588,6 @@ def _fund(session: Session, counties: list[str], year: int, results: dict[str, C
             sa.select(FundFinancing.county_code, FundFinancing.year, sa.func.sum(FundFinancing.amount))
             .where(FundFinancing.county_code.in_(counties), FundFinancing.year <= year)
             .group_by(FundFinancing.county_code, FundFinancing.year)).all()}
-    settled = year_of(Claim.settlement_date)
-    spent: dict[tuple[str, int], Decimal] = {
-        (cc, int(y)): _money(v) for cc, y, v in session.execute(
-            sa.select(Claim.county_code, settled, sa.func.sum(Claim.compensated_amount))
-            .where(Claim.county_code.in_(counties), Claim.voided.is_(False),
-                   Claim.settlement_date <= date(year, 12, 31))
-            .group_by(Claim.county_code, settled)).all()}
     surplus_limit = Decimal(str(RULES["fund_surplus"].params["max_surplus"]))
     carried_limit = Decimal(str(RULES["fund_cumulative_surplus"].params["max_carried"]))
     for code in counties:

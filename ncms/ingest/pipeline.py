@@ -39,7 +39,7 @@ from .checks import run_checks
 from .prefetch import prefetch
 from .liveness import process_folder
 from .receipt import write_receipt
-from .recovery import BatchGuard, owed_receipt, work_dir
+from .recovery import IN_THIS_SCHEMA, BatchGuard, owed_receipt, work_dir
 from .staging import (DETAIL, ERROR, FILE_NO, ITEM_CLAIMS, STAGED, append, create_staging, drop_staging,
                       index_staging)
 from .upsert import load_staged
@@ -250,7 +250,7 @@ def lock_county(conn: Connection, county: str) -> None:
     """Batches of one county load one after the other (the upsert relies on it); batches of
     different counties load side by side. SQLite serialises every writer anyway."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:space, :county)"),
+        conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({IN_THIS_SCHEMA}, :county)"),
                      {"space": COUNTY_LOCK_SPACE, "county": int(county)})
 
 

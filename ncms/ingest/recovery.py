@@ -36,6 +36,10 @@ from .receipt import write_receipt
 
 logger = logging.getLogger("ncms.ingest.recovery")
 BATCH_LOCK_SPACE = 0x4E434D42  # "NCMB": the advisory-lock namespace of batches being loaded
+# Advisory locks are the whole server's, not a schema's: the namespace is mixed with a hash of
+# the schema, so that two installations (or test runs) in schemas of one database, whose batch
+# ids repeat, never wait on each other's batches.
+IN_THIS_SCHEMA = "(CAST(:space AS integer) # hashtext(current_schema()))"
 LOADER_DIED = "loader_died"
 BATCH_MARK = "batch-"  # <process folder>/batch-<id>.lock: the batch is being loaded, or its receipt written
 
@@ -81,7 +85,7 @@ class BatchGuard:
         owner: dict[str, Any] = {**Owner.me().record(), "work": folder.name}
         self.marker = folder / f"{BATCH_MARK}{batch.id}.lock"  # until its receipt is written: see recover
         if self.conn is not None:
-            session.execute(sa.text("SELECT pg_advisory_lock(:space, :id)"),
+            session.execute(sa.text(f"SELECT pg_advisory_lock({IN_THIS_SCHEMA}, :id)"),
                             {"space": BATCH_LOCK_SPACE, "id": batch.id})
             self.marker.touch()
             owner["lock"] = "advisory"
@@ -101,7 +105,7 @@ class BatchGuard:
             return
         try:
             if self.batch_id is not None:
-                self.conn.execute(sa.text("SELECT pg_advisory_unlock(:space, :id)"),
+                self.conn.execute(sa.text(f"SELECT pg_advisory_unlock({IN_THIS_SCHEMA}, :id)"),
                                   {"space": BATCH_LOCK_SPACE, "id": self.batch_id})
                 self.conn.commit()
         except Exception:  # noqa: BLE001 - a connection that cannot unlock must not go back to the pool
@@ -209,13 +213,13 @@ def _take_if_dead(conn: Connection, settings: Settings, row: Any) -> Callable[[]
     older version) is dead unless PostgreSQL says otherwise."""
     if conn.dialect.name == "postgresql":
         key = {"space": BATCH_LOCK_SPACE, "id": row.id}
-        if not conn.scalar(sa.text("SELECT pg_try_advisory_lock(:space, :id)"), key):
+        if not conn.scalar(sa.text(f"SELECT pg_try_advisory_lock({IN_THIS_SCHEMA}, :id)"), key):
             conn.rollback()
             return None
         conn.commit()
 
         def unlock() -> None:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:space, :id)"), key)
+            conn.execute(sa.text(f"SELECT pg_advisory_unlock({IN_THIS_SCHEMA}, :id)"), key)
             conn.commit()
         return unlock
     owner = (row.counts or {}).get("owner") or {}

@@ -266,3 +266,40 @@ def test_the_documentation_page_runs_no_inline_script(api) -> None:  # type: ign
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert {"/api/v1/findings", "/api/v1/batches", "/api/v1/indicators", "/api/v1/reports"} <= set(spec["paths"])
+
+
+def test_a_countys_claims_page_newest_first_through_the_cursor(api) -> None:  # type: ignore[no-untyped-def]
+    """The one-county list (the officer's, or ?county= of an auditor's) is ordered by county
+    and id for its index (migration 0021): the pages must still be the county's claims only,
+    newest first, each once, and the province-wide list every claim."""
+    client, engine, headers, _, claims = api
+    added: dict[str, list[int]] = {COUNTY: [claims[COUNTY]], OTHER_COUNTY: [claims[OTHER_COUNTY]]}
+    with session_scope(engine) as s:
+        for n in range(7):  # interleaved, as two counties' batches may be
+            county = COUNTY if n % 2 else OTHER_COUNTY
+            template = s.get(Claim, claims[county])
+            claim = Claim(**{c: getattr(template, c) for c in ("county_code", "kind", "member_no", "national_id",
+                                                                "institution_id", "admission_date", "settlement_date",
+                                                                "diagnosis_code", "total_amount", "eligible_amount",
+                                                                "compensated_amount")},
+                          source_id=f"P-{county}-{n}")
+            s.add(claim)
+            s.flush()
+            added[county].append(claim.id)
+
+    def pages(url: str, who: dict[str, str]) -> list[int]:
+        seen, cursor = [], None
+        for _ in range(20):
+            body = client.get(url + (f"&cursor={cursor}" if cursor else ""), headers=who).get_json()
+            assert len(body["items"]) <= 2
+            seen += [c["id"] for c in body["items"]]
+            if not (cursor := body["next_cursor"]):
+                return seen
+        raise AssertionError("the cursor never ran out")
+
+    mine = sorted(added[COUNTY], reverse=True)
+    assert pages("/api/v1/claims?limit=2", headers["officer"]) == mine
+    assert pages(f"/api/v1/claims?limit=2&county={COUNTY}", headers["auditor"]) == mine
+    assert pages(f"/api/v1/claims?limit=2&county={OTHER_COUNTY}", headers["auditor"]) == \
+        sorted(added[OTHER_COUNTY], reverse=True)
+    assert pages("/api/v1/claims?limit=2", headers["auditor"]) == sorted(mine + added[OTHER_COUNTY], reverse=True)

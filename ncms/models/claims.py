@@ -56,6 +56,8 @@ class Claim(TimestampMixin, Base):
         # the pages' lookups (docs/web.md): a member's claims, an institution's claims of a period
         Index("ix_claim_member", "member_no", "county_code"),
         Index("ix_claim_institution_admission", "institution_id", "admission_date"),
+        # the API's list of a county's claims, newest first (migration 0021)
+        Index("ix_claim_county_id", "county_code", "id"),
         CheckConstraint("total_amount >= 0", name="total_positive"),
         CheckConstraint("eligible_amount >= 0 AND eligible_amount <= total_amount", name="eligible_le_total"),
         CheckConstraint("compensated_amount >= 0", name="compensated_positive"),

@@ -2,16 +2,18 @@
 the county fund of the next year (docs/simulation.md).
 
 One statement reads each claim of the base year once, joined to the terms of every scheme (the
-county's own and each candidate) the way the rule ``overpayment`` joins the stored terms
-(``ncms.monitor.catalogue.scheme_terms``), and computes what each pays for the claim alone with
-the rules' arithmetic (``claim_pays``: deductible, ratio less any referral cut, rounding, per-visit
-cap); window sums over the member's claims of the year in settlement order then apply the
-outpatient annual cap and the annual cap, as ``ncms.compensation`` does claim by claim::
+county's own and each candidate, inline) by its county, kind of care and institution level as the
+rule ``overpayment`` meets the stored terms, computes what each pays for the claim alone with the
+rules' arithmetic (``claim_pays``: deductible, ratio less any referral cut, rounding, per-visit
+cap) and sums it per member's year and per county, kind and level. The caps apply over the
+member's claims of the year in settlement order, the outpatient annual cap then the annual cap,
+as ``ncms.compensation`` does claim by claim::
 
     due = min(cap, claims so far including this one) - min(cap, claims before it)
 
-(what the member received before is what the scheme would have paid them before). The fund
-figures are then a few sums per county."""
+(what the member received before is what the scheme would have paid them before): a member's
+year totals ``min(cap, stays + min(outpatient cap, visits))``, and window sums run over the claims
+of the few members a cap touches only. The fund figures are then a few sums per county."""
 from __future__ import annotations
 
 import uuid

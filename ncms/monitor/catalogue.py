@@ -499,20 +499,6 @@ NO_TERMS = "no scheme terms for the kind of care at the level"
 NO_PRICE = "an item not in the price catalogue"
 
 
-def scheme_terms(levels: Any) -> Any:
-    """Schemes' terms as an institution meets them, as ``_scheme_terms`` gives the stored ones,
-    from ``levels``: a selectable of the terms per kind and level with the columns
-    ``county_code, year, referral_required, kind, level, terms_id, deductible, ratio,
-    per_visit_cap, unreferred_ratio_cut`` (a scheme simulation's candidates, ncms.simulation).
-    Joined to a claim as ``_paid_above_terms`` joins it, ``claim_pays`` and ``referral_cut`` over
-    it give the rules' arithmetic with other terms."""
-    lv = levels.subquery("levels") if isinstance(levels, sa.Select) else levels
-    return (sa.select(Institution.id.label("institution_id"), Institution.level, lv.c.county_code, lv.c.year,
-                      lv.c.referral_required, lv.c.kind, lv.c.terms_id, lv.c.deductible, lv.c.ratio,
-                      lv.c.per_visit_cap, lv.c.unreferred_ratio_cut)
-            .join(lv, lv.c.level == Institution.level))
-
-
 @functools.lru_cache(maxsize=1)
 def _scheme_terms() -> Any:
     """Every scheme's terms as an institution meets them: per institution, county, year and kind
@@ -545,18 +531,11 @@ NO_CAP = sa.literal(Decimal("1e12"), sa.Numeric(18, 2))  # a level without a per
 
 def _due(ratio: Any, terms: Any) -> Any:
     """What the scheme pays for the claim alone at ``ratio``, before the annual cap (of ``Claim``
-    joined to ``terms``: ``_scheme_terms`` or ``scheme_terms``)."""
+    joined to ``terms``: ``_scheme_terms``)."""
     due = sa.func.round(larger(Claim.eligible_amount - terms.deductible, 0) * larger(ratio, 0), 2)
     return smaller(due, sa.func.coalesce(terms.per_visit_cap, NO_CAP))
 
 
-def claim_pays(terms: Any) -> Any:
-    """What ``terms`` (joined to ``Claim``) pay for the claim alone, the level's referral cut
-    taken off an unreferred stay: the rules' ``cut_pays`` (docs/compensation.md steps 1-5)."""
-    return _due(terms.ratio - _referral_cut(terms), terms)
-
-
-referral_cut = _referral_cut
 
 
 UNDER_HALF_A_CENT = sa.literal(Decimal("0.004"), sa.Numeric(18, 6))

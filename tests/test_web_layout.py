@@ -117,7 +117,7 @@ def test_a_page_with_charts_loads_echarts_and_charts_js_from_the_app(app):
 
 def test_the_vendored_files_are_those_their_readme_lists():
     readme = (VENDOR / "README.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| `([\w.]+)` \|.*\| `([0-9a-f]{64})` \|$", readme, re.M)
+    rows = re.findall(r"^\| `([\w.-]+)` \|.*\| `([0-9a-f]{64})` \|$", readme, re.M)
     files = {p.name for p in VENDOR.iterdir() if p.suffix in (".js", ".css")}
     assert {name for name, _ in rows} == files == {
         "echarts.min.js", "htmx.min.js", "axe.min.js", "swagger-ui-bundle.js", "swagger-ui.css"}

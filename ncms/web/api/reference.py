@@ -140,14 +140,13 @@ class Claims(MethodView):
     @blp.response(200, ClaimPage)
     def get(self, **args: Any) -> dict[str, Any]:
         """Claims, newest first, of the token's county for a county officer."""
-        stmt = scoped(sa.select(Claim), Claim.county_code)
-        if (county := _county(args)) is not None:
-            stmt = stmt.where(Claim.county_code == county)
-        one_county = county or county_scope()
+        # One county's (the officer's own, or the ?county= one may read: ``_county`` 404s another)
+        # as a one-value range, ordered by county then id: PostgreSQL reads it through
+        # ix_claim_county_id (migration 0021). Said as an equality, here or by ``scoped``, the
+        # planner drops the county from the order and reads every county's claims backwards by id.
+        one_county = _county(args) or county_scope()
+        stmt = sa.select(Claim)
         if one_county is not None:
-            # The county as a one-value range and first in the order: PostgreSQL then reads its
-            # claims through ix_claim_county_id (migration 0021). Said as an equality, the planner
-            # drops the county from the order and reads every county's claims backwards by id.
             stmt = stmt.where(Claim.county_code.between(one_county, one_county))
         if args.get("institution"):
             stmt = stmt.where(Claim.institution_id.in_(sa.select(Institution.id)

@@ -22,7 +22,9 @@ SOURCE_TIMEZONE = ZoneInfo("Asia/Shanghai")  # county systems keep Beijing time
 
 
 @contextmanager
-def _platform() -> Iterator[tuple[Settings, Engine]]:
+def configured_platform() -> Iterator[tuple[Settings, Engine]]:
+    """The settings and an engine built from ``NCMS_*``, disposed of afterwards (every job's,
+    ``reports.jobs``' too)."""
     settings = load_settings()
     settings.ensure_dirs()
     engine = create_engine(settings.database_url)
@@ -45,7 +47,7 @@ def etl_county(county: str, *, interval_start: datetime | None = None, interval_
     from .ingest.mapping import load_mapping
     from .ingest.recovery import recover
 
-    with _platform() as (settings, engine):
+    with configured_platform() as (settings, engine):
         recover(engine, settings)  # batches and work folders of a task that was killed, as `ncms etl` does
         options: dict[str, Any] = {"url": url}
         if backfill:
@@ -66,7 +68,7 @@ def ingest_inbox() -> dict[str, Any]:
     """Load every complete package the gateway has left in the spool inboxes."""
     from .ingest.inbox import ingest_inbox as take
 
-    with _platform() as (settings, engine):
+    with configured_platform() as (settings, engine):
         results = take(engine, settings)
     return {"batches": [r.batch_id for r in results], "rows_loaded": sum(r.rows_loaded for r in results),
             "rows_rejected": sum(r.rows_rejected for r in results),
@@ -79,7 +81,7 @@ def ingestion_status(as_of: datetime) -> dict[str, Any]:
     from .ingest.status import judge_all, timeliness
     from .reference import read_province
 
-    with _platform() as (settings, engine), session_scope(engine) as session:
+    with configured_platform() as (settings, engine), session_scope(engine) as session:
         statuses = timeliness(session)
         cadence = read_province(settings.config_dir).cadence
     day = as_of.astimezone(SOURCE_TIMEZONE).date()
@@ -97,7 +99,7 @@ def batches_received(start: datetime, end: datetime) -> dict[str, dict[str, int]
 
     from .models import Batch
 
-    with _platform() as (_, engine), engine.connect() as conn:
+    with configured_platform() as (_, engine), engine.connect() as conn:
         rows = conn.execute(
             sa.select(Batch.county_code, sa.func.count(), sa.func.sum(Batch.rows_loaded), sa.func.sum(Batch.rows_rejected))
             .where(Batch.received_at >= start, Batch.received_at < end).group_by(Batch.county_code))
@@ -111,7 +113,7 @@ def monitor_rules() -> dict[str, Any]:
     and the anomaly model if anything arrived; the run's counts."""
     from .monitor import run_monitor
 
-    with _platform() as (settings, engine):
+    with configured_platform() as (settings, engine):
         result = run_monitor(engine, settings, incremental=True, model=True)
     return {"run": result.run_id, "people": result.people, "hits": result.per_rule("hits"),
             "raised": sum(o.raised for o in result.outcomes), "closed": sum(o.closed for o in result.outcomes),

@@ -10,30 +10,14 @@ raises after all were tried, so the scheduler retries the task with its backoff.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
-
-from ncms.config import Settings, load_settings
-from ncms.db import create_engine
 from ncms.indicators import Period
+from ncms.jobs import configured_platform
 
 REPORT_TIMEZONE = ZoneInfo("Asia/Shanghai")
-
-
-@contextmanager
-def _platform() -> Iterator[tuple[Settings, Engine]]:
-    settings = load_settings()
-    settings.ensure_dirs()
-    engine = create_engine(settings.database_url)
-    try:
-        yield settings, engine
-    finally:
-        engine.dispose()
 
 
 def due_reports(interval_start: datetime) -> list[tuple[str, Period]]:
@@ -54,7 +38,7 @@ def build_due(interval_start: datetime, interval_end: datetime) -> dict[str, Any
     from .registry import MINISTRY_LANG, current
 
     built, present = {}, {}
-    with _platform() as (settings, engine):
+    with configured_platform() as (settings, engine):
         for kind, period in due_reports(interval_start):
             with session_scope(engine) as session:
                 run = current(session, kind, period, None, MINISTRY_LANG)
@@ -71,7 +55,7 @@ def build_due(interval_start: datetime, interval_end: datetime) -> dict[str, Any
 def publish_due() -> dict[str, Any]:
     from .publish import publish_pending
 
-    with _platform() as (settings, engine):
+    with configured_platform() as (settings, engine):
         if settings.ministry is None:
             return {"skipped": "no ministry endpoint configured (NCMS_MINISTRY_HOST)"}
         # the scheduler's own retries pace the attempts: every pending report is tried now

@@ -40,8 +40,11 @@ def digest(secret: str) -> str:
 
 
 def create(session: Session, user: User, name: str, scope: TokenScope | str, expires_days: int,
-           created_by: str, *, now: datetime | None = None) -> Issued:
-    """A new token for ``user``; the secret is in the result only."""
+           created_by: str, *, now: datetime | None = None, actor_id: int | None = None,
+           remote_addr: str | None = None) -> Issued:
+    """A new token for ``user``; the secret is in the result only. ``actor_id`` and
+    ``remote_addr``: the console's administrator and their address, for the audit line (the CLI
+    has neither)."""
     name = (name or "").strip()
     if not name or len(name) > 128:
         raise TokenError("a token needs a name of 1 to 128 characters (what or who uses it)")
@@ -56,20 +59,22 @@ def create(session: Session, user: User, name: str, scope: TokenScope | str, exp
                      expires_at=now + timedelta(days=expires_days))
     session.add(token)
     session.flush()
-    session.add(AuditLog(user_id=None, actor=created_by, action="token.create", target=f"token:{token.id}",
+    session.add(AuditLog(user_id=actor_id, actor=created_by, action="token.create", target=f"token:{token.id}",
                          detail={"user": user.username, "prefix": token.prefix, "scope": token.scope.value,
-                                 "expires_at": token.expires_at.isoformat(), "name": name}))
+                                 "expires_at": token.expires_at.isoformat(), "name": name},
+                         remote_addr=remote_addr))
     return Issued(token, secret)
 
 
-def revoke(session: Session, token_id: int, revoked_by: str, *, now: datetime | None = None) -> ApiToken:
+def revoke(session: Session, token_id: int, revoked_by: str, *, now: datetime | None = None,
+           actor_id: int | None = None, remote_addr: str | None = None) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None:
         raise TokenError(f"no token {token_id}")
     if token.revoked_at is None:
         token.revoked_at = now or utcnow()
-        session.add(AuditLog(user_id=None, actor=revoked_by, action="token.revoke", target=f"token:{token.id}",
-                             detail={"prefix": token.prefix}))
+        session.add(AuditLog(user_id=actor_id, actor=revoked_by, action="token.revoke", target=f"token:{token.id}",
+                             detail={"prefix": token.prefix}, remote_addr=remote_addr))
     return token
 
 

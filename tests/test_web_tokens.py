@@ -77,6 +77,7 @@ def test_a_token_made_on_the_page_is_shown_once_and_works_until_revoked(app, adm
 
     [created] = audit(loaded_engine, "token.create")
     assert (created.actor, created.target) == ("admin", f"token:{token_id}")
+    assert created.user_id == user_id(loaded_engine, "admin") and created.remote_addr == "127.0.0.1"
     assert created.detail["user"] == "officer" and created.detail["prefix"] == prefix
     assert created.detail["scope"] == "read" and secret not in str(created.detail)
 
@@ -87,6 +88,7 @@ def test_a_token_made_on_the_page_is_shown_once_and_works_until_revoked(app, adm
     assert f'data-token="{token_id}" data-state="revoked"' in admin.get("/tokens/").get_data(as_text=True)
     [line] = audit(loaded_engine, "token.revoke")
     assert (line.actor, line.target, line.detail) == ("admin", f"token:{token_id}", {"prefix": prefix})
+    assert line.user_id == user_id(loaded_engine, "admin") and line.remote_addr == "127.0.0.1"
     admin.post(f"/tokens/{token_id}/revoke", data={"csrf_token": csrf_token(page)})  # again: nothing more
     assert len(audit(loaded_engine, "token.revoke")) == 1
 

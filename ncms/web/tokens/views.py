@@ -9,7 +9,7 @@ redirect or a flash message, and that answer is not to be stored (``Cache-Contro
 """
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -81,7 +81,7 @@ def create():  # type: ignore[no-untyped-def]
         return _page(form, status=400)
     try:
         issued = tokens.create(session, user, form.name.data, form.scope.data, form.expires_days.data,
-                               current_user.username)
+                               current_user.username, actor_id=current_user.id, remote_addr=request.remote_addr)
     except tokens.TokenError as exc:
         session.rollback()
         flash(_("The token was not made: %(why)s", why=str(exc)), "error")
@@ -100,7 +100,8 @@ def _blank_form() -> CreateForm:
 def revoke(token_id: int):  # type: ignore[no-untyped-def]
     session = get_session()  # the request's CSRF token was checked before the view (CSRFProtect)
     try:
-        token = tokens.revoke(session, token_id, current_user.username)
+        token = tokens.revoke(session, token_id, current_user.username, actor_id=current_user.id,
+                              remote_addr=request.remote_addr)
     except tokens.TokenError:
         flash(_("There is no token %(id)s.", id=token_id), "error")
         return redirect(url_for("tokens.index"), 303)

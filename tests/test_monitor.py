@@ -288,16 +288,18 @@ def test_a_rerun_updates_instead_of_duplicating_and_keeps_reviews(province, sett
             assert [(e.kind, e.to_status) for e in finding.events] == [(FindingEventKind.RAISED, FindingStatus.OPEN)]
             version = next(rule.version for rule in CATALOGUE if rule.code == finding.rule_code)
             assert finding.events[0].text.startswith(f"rule {finding.rule_code} version {version} (")
-        reviewed = s.scalar(sa.select(Finding).where(Finding.rule_code == "not_enrolled"))
+        # one of the three (by id: with no order, which row comes first is the plan's and the
+        # rows' places', which the run's VACUUM changes)
+        reviewed = s.scalar(sa.select(Finding).where(Finding.rule_code == "not_enrolled").order_by(Finding.id))
         reviewed.status = FindingStatus.CONFIRMED
+        reviewed_id = reviewed.id
         count = s.scalar(sa.select(sa.func.count()).select_from(Finding))
     second = run_monitor(province, settings, counties=[COUNTY])
     assert second.hits == first.hits and sum(o.raised for o in second.outcomes) == 0
     with session_scope(province) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Finding)) == count
         assert s.scalar(sa.select(sa.func.count()).select_from(FindingEvent)) == count  # no event raised again
-        assert s.scalar(sa.select(Finding.status).where(Finding.rule_code == "not_enrolled")) \
-            is FindingStatus.CONFIRMED
+        assert s.get(Finding, reviewed_id).status is FindingStatus.CONFIRMED
         runs = s.scalars(sa.select(RuleRun).where(RuleRun.run_id == second.run_id)).all()
     assert len(runs) == len(CATALOGUE) and all(r.rows_scanned + r.unchecked == len(CLAIMS) for r in runs)
 
@@ -715,6 +717,21 @@ def test_reference_data_loaded_a_moment_ago_is_analysed_before_the_rules_run(eng
     monitor_engine._analyse(engine)  # noqa: SLF001
     with engine.connect() as conn:
         assert set(conn.scalars(unknown, {"names": reference})) == set()
+
+
+def test_the_findings_a_run_filed_are_analysed(province, settings) -> None:  # type: ignore[no-untyped-def]
+    """The workbench's and the API's filtered lists plan with the findings' statistics at once:
+    before, a run's fresh findings waited for autovacuum, and PostgreSQL sorted every open
+    finding for a page of 50 (bench/api, 10,000 findings: 14 ms a page, 7 ms analysed)."""
+    if province.dialect.name != "postgresql":
+        pytest.skip("statistics are PostgreSQL's")
+    never = sa.text("SELECT reltuples FROM pg_class WHERE relname = 'finding' "
+                    "AND relnamespace = current_schema()::regnamespace")
+    with province.connect() as conn:
+        assert conn.scalar(never) < 0  # no run yet: never analysed
+    run_monitor(province, settings, counties=[COUNTY])
+    with province.connect() as conn:
+        assert conn.scalar(never) == conn.scalar(sa.select(sa.func.count()).select_from(Finding)) > 0
 
 
 def test_each_query_plans_with_the_settings_of_its_run(province, settings) -> None:  # type: ignore[no-untyped-def]

@@ -303,3 +303,23 @@ def test_a_countys_claims_page_newest_first_through_the_cursor(api) -> None:  # 
     assert pages(f"/api/v1/claims?limit=2&county={OTHER_COUNTY}", headers["auditor"]) == \
         sorted(added[OTHER_COUNTY], reverse=True)
     assert pages("/api/v1/claims?limit=2", headers["auditor"]) == sorted(mine + added[OTHER_COUNTY], reverse=True)
+
+
+def test_the_lists_rows_are_dumped_as_their_schemas_dump_them(api) -> None:  # type: ignore[no-untyped-def]
+    """The findings and claims lists dump their rows with ``row_dumper`` (the fields' own
+    conversions, without marshmallow's lookups): every row as ``schema.dump`` gives it, and the
+    pages the same."""
+    from ncms.web.api.reference import ClaimSchema
+    from ncms.web.api.schemas import FindingSchema, row_dumper
+
+    client, engine, headers, _, _ = api
+    with session_scope(engine) as s:
+        s.get(Finding, s.scalar(sa.select(Finding.id).limit(1))).due_on = date(2011, 5, 1)  # a date among them
+    for model, schema in ((Finding, FindingSchema()), (Claim, ClaimSchema())):
+        with session_scope(engine) as s:
+            rows = s.scalars(sa.select(model).order_by(model.id.desc())).all()
+            dumped = schema.dump(rows, many=True)
+            assert rows and [row_dumper(schema)(row) for row in rows] == dumped
+        listed = client.get(f"/api/v1/{model.__tablename__}s?limit=500", headers=headers["auditor"]).get_json()
+        assert sorted(listed["items"], key=lambda row: row["id"]) == sorted(dumped, key=lambda row: row["id"])
+        assert listed["next_cursor"] is None

@@ -29,9 +29,12 @@ from .schemas import (
     FindingDetailSchema,
     FindingPageSchema,
     FindingQuery,
+    FindingSchema,
     PushStep,
     SendBackStep,
     TextStep,
+    page_response,
+    row_dumper,
 )
 
 blp = Blueprint("api_findings", __name__, description="Findings of the rules and the model, and their review")
@@ -43,6 +46,7 @@ KEYS = {"id": (Finding.id, "int"), "rule": (Finding.rule_code, "str"), "county":
         "institution": (Institution.code, "str"), "assignee": (User.username, "str"), "due": (Finding.due_on, "date")}
 NULLABLE = {"institution", "assignee", "due"}  # may be empty: last in either direction, as on the workbench
 ENUMS = {"severity": Severity, "status": FindingStatus}
+_dump_finding = row_dumper(FindingSchema())
 
 
 def _workbench_args(args: dict[str, Any]) -> MultiDict:
@@ -99,7 +103,7 @@ class Findings(MethodView):
         more = len(rows) > limit
         rows = rows[:limit]
         cursor = paging.encode(asked.sort, asked.descending, rows[-1][1], rows[-1][0].id) if more and rows else None
-        return {"items": [finding for finding, _ in rows], "next_cursor": cursor}
+        return page_response(_dump_finding, (finding for finding, _ in rows), cursor)
 
 
 def _detail(finding: Finding) -> dict[str, Any]:

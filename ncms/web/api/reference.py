@@ -2,6 +2,7 @@
 through the console's scope (another county's row is *not found*), a page at a time by id."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,13 +16,14 @@ from ..database import get_session
 from ..masking import mask_name, mask_national_id
 from ..scope import county_or_404, county_scope, personal_data, scoped, scoped_get_or_404, signed_in
 from . import ApiBlueprint as Blueprint, abort, paging
-from .schemas import PageQuery, PageSchema, Text, Values, exchanged
+from .schemas import PageQuery, PageSchema, Text, Values, exchanged, page_response, row_dumper
 
 blp = Blueprint("api_reference", __name__, description="Claims, members and institutions (read only)")
 ID = "int(max=2147483647)"
 
 
-def _page(stmt: sa.Select, id_column: Any, args: dict[str, Any], leading: Any = None) -> dict[str, Any]:
+def _page(stmt: sa.Select, id_column: Any, args: dict[str, Any], leading: Any = None,
+          dump: Callable[[Any], dict[str, Any]] | None = None) -> Any:
     """Newest first (id descending), ``limit`` rows after the cursor's; ``leading``: a column
     the statement holds to one value, ordered on first (the same order), so that an index on
     (``leading``, id) serves it."""
@@ -33,7 +35,7 @@ def _page(stmt: sa.Select, id_column: Any, args: dict[str, Any], leading: Any = 
     more = len(rows) > args["limit"]
     rows = rows[:args["limit"]]
     cursor = paging.encode("id", True, rows[-1].id, rows[-1].id) if more else None
-    return {"items": rows, "next_cursor": cursor}
+    return {"items": rows, "next_cursor": cursor} if dump is None else page_response(dump, rows, cursor)
 
 
 def _county(args: dict[str, Any]) -> str | None:
@@ -116,6 +118,9 @@ class ClaimSchema(Schema.from_dict(exchanged(ClaimRecord, (
     batch_id = fields.Integer(allow_none=True)
 
 
+_dump_claim = row_dumper(ClaimSchema())
+
+
 class ClaimDetailSchema(ClaimSchema):
     items = fields.List(fields.Nested(ClaimItemSchema), required=True)
 
@@ -159,7 +164,8 @@ class Claims(MethodView):
             stmt = stmt.where(Claim.settlement_date >= args["settled_from"])
         if args.get("settled_to"):
             stmt = stmt.where(Claim.settlement_date <= args["settled_to"])
-        return _page(stmt, Claim.id, args, leading=Claim.county_code if one_county is not None else None)
+        return _page(stmt, Claim.id, args, leading=Claim.county_code if one_county is not None else None,
+                     dump=_dump_claim)
 
 
 @blp.route(f"/claims/<{ID}:claim_id>")

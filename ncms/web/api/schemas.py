@@ -1,6 +1,10 @@
 """The API's request and response schemas (marshmallow), and the checks every text input passes."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Response, jsonify
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ncms.models import AnswerKind, FindingEventKind, FindingStatus, Severity
@@ -58,6 +62,27 @@ def Values(enum_cls):  # type: ignore[no-untyped-def]  # noqa: N802
 class PageSchema(Schema):
     next_cursor = fields.String(allow_none=True, required=True,
                                 metadata={"description": "pass as ?cursor= for the next page; null on the last"})
+
+
+def row_dumper(schema: Schema) -> Callable[[Any], dict[str, Any]]:
+    """``schema.dump`` of one row of a list, in half the time: each field's own conversion
+    (``_serialize``: the same output) applied to the row's attribute, without marshmallow's
+    per-field lookup (a page of 50 findings 1.46 -> 0.74 ms, of 50 claims 1.12 -> 0.58 ms; the
+    pages under load are bound by the server's CPU, bench/api). For ORM rows, whose attributes
+    are all there: a missing one raises instead of being left out of the answer."""
+    plan = [(field.data_key or name, field.attribute or name, field._CHECK_ATTRIBUTE, field._serialize)
+            for name, field in schema.dump_fields.items()]
+
+    def dump(row: Any) -> dict[str, Any]:
+        return {key: convert(getattr(row, attribute) if read else None, attribute, row)
+                for key, attribute, read, convert in plan}
+    return dump
+
+
+def page_response(dump: Callable[[Any], dict[str, Any]], rows: Iterable[Any], cursor: str | None) -> Response:
+    """A list's page as JSON, the rows dumped by ``dump`` (``row_dumper``): the view returns it
+    whole, and flask-smorest, which documents the page's schema, passes a response through."""
+    return jsonify({"items": [dump(row) for row in rows], "next_cursor": cursor})
 
 
 class PageQuery(Schema):

@@ -415,3 +415,80 @@ def test_inbox_handoff_ingests_each_county_and_empties_the_inbox(cli, settings, 
     assert "0 package(s) taken" in again.output
     both = cli("ingest", "--inbox", str(basic(tmp_path / "x.zip")))
     assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_a_countys_first_package_loads_as_the_staged_path_loads_it(load, loaded_engine, tmp_path, monkeypatch):
+    """A county's first people and claims skip the staging tables on PostgreSQL
+    (ncms.ingest.direct: the checks on the spools, a COPY into each table); the same package
+    through the staging path must leave the same rows and refusals, reasons and details
+    included."""
+    from ncms.ingest import direct
+
+    path = basic(
+        tmp_path / "p.zip",
+        members=[member("M1"), member("M2", relation="spouse", household_no="HM1", township="龙场镇"),
+                 member("M3", household_no="HM1", relation="child", village=None, death_date="2011-02-01"),
+                 member("M5", relation="child", household_no="H5"), member("M5", household_no="H5"),
+                 member("M6", household_no="H6", relation="other")],
+        enrolments=[dict(member_no="M1", year="2011", contribution="30.00", enrolled_on="2011-01-05"),
+                    dict(member_no="M2", year="2011", contribution="30.5", enrolled_on=None),
+                    dict(member_no="M2", year="2012", contribution="30.00", enrolled_on=None),
+                    dict(member_no="M3", year="2011", contribution="1", enrolled_on=None),
+                    dict(member_no="M3", year="2011", contribution="2", enrolled_on=None),
+                    dict(member_no="M5", year="2011", contribution="30.00", enrolled_on=None),
+                    dict(member_no="M404", year="2011", contribution="30.00", enrolled_on=None)],
+        claims=[claim("C1", referral="1"), claim("C2", kind="outpatient", discharge_date=None, settlement_date="2011-03-02"),
+                claim("C3", institution_code="999"), claim("C4", total_amount="31.00"),
+                claim("C6", total_amount="12.3", eligible_amount="0", compensated_amount="0.00", diagnosis_code=" K35 "),
+                claim("C7", voided="1"), claim("C7", total_amount="31.00"), claim("C8", institution_code="998"),
+                claim("C8")],
+        claim_items=items("C1", "17.00", "13.00") + items("C3", "30.00") + items("C4", "30.00")
+        + items("C7", "30.00") + items("C9", "1.00"))
+    taken = []
+    copy_rows = direct.load
+    monkeypatch.setattr(direct, "load", lambda conn, checked, *a: (taken.append(sorted(checked)),
+                                                                   copy_rows(conn, checked, *a)))
+
+    def snapshot():
+        tables = {m.__tablename__: m.__table__ for m in (Household, Member, Enrolment, Claim)}
+        skip = ("id", "batch_id", "created_at", "updated_at", "household_id", "member_id")
+        got = {}
+        with loaded_engine.connect() as conn:
+            for name, table in tables.items():
+                got[name] = sorted(tuple(map(str, row)) for row in conn.execute(
+                    sa.select(*(col for col in table.c if col.name not in skip))))
+            h, m, e = tables["household"], tables["member"], tables["enrolment"]
+            got["member.household"] = sorted(conn.execute(sa.select(m.c.member_no, h.c.household_no)
+                                                          .join(h, h.c.id == m.c.household_id)).all())
+            got["enrolment.member"] = sorted(conn.execute(sa.select(e.c.member_no, e.c.year, m.c.member_no)
+                                                          .join(m, m.c.id == e.c.member_id)).all())
+            c, ci, r = tables["claim"], ClaimItem.__table__, RejectedRow.__table__
+            got["claim_item"] = sorted(tuple(map(str, row)) for row in conn.execute(
+                sa.select(c.c.source_id, *(col for col in ci.c if col.name != "claim_id")).join(c, c.c.id == ci.c.claim_id)))
+            got["refused"] = sorted((row.file, row.line, row.field or "", row.value or "", row.code, row.message_en,
+                                     json.dumps(row.record, sort_keys=True)) for row in conn.execute(sa.select(r)))
+        return got
+
+    first = load(path, sender=COUNTY)
+    postgresql = loaded_engine.dialect.name == "postgresql"
+    assert taken == [["claim", "enrolment", "member"] if postgresql else []]
+    direct_result = snapshot()
+    with loaded_engine.begin() as conn:
+        for model in (ClaimItem, Claim, Enrolment, Member, Household, FundFinancing, RejectedRow):
+            conn.execute(sa.delete(model))
+        conn.execute(sa.delete(Batch).where(Batch.id == first.batch_id))
+    monkeypatch.setattr(direct, "record_types", lambda conn, county: set())
+    second = load(path, sender=COUNTY)
+    assert taken[1:] == [[]]
+    assert (second.rows_loaded, second.rows_rejected) == (first.rows_loaded, first.rows_rejected)
+    assert snapshot() == direct_result
+    assert {row[1] for row in direct_result["claim"]} == {"C1", "C2", "C6"}
+    assert {row[1] for row in direct_result["member"]} == {"M1", "M2", "M3", "M6"}
+    assert direct_result["household"] == [
+        ("520122", "H6", "None", "永靖镇", "底寨村"), ("520122", "HM1", "张M1", "龙场镇", "底寨村")]
+    assert {(r[0], r[1], r[4]) for r in direct_result["refused"] if r[0] != "claim_items.csv"} == {
+        ("members.csv", 5, "duplicate_key"), ("members.csv", 6, "duplicate_key"),
+        ("enrolments.csv", 5, "duplicate_key"), ("enrolments.csv", 6, "duplicate_key"),
+        ("enrolments.csv", 7, "unknown_member"), ("enrolments.csv", 8, "unknown_member"),
+        ("claims.csv", 4, "unknown_institution"), ("claims.csv", 5, "items_sum"), ("claims.csv", 7, "duplicate_key"),
+        ("claims.csv", 8, "duplicate_key"), ("claims.csv", 9, "duplicate_key"), ("claims.csv", 10, "duplicate_key")}

@@ -39,7 +39,7 @@ from common import ROOT, databases, migrated_database  # noqa: E402
 from ncms.cli import main as cli  # noqa: E402
 from ncms.db import normalise_url  # noqa: E402
 from ncms.exchange.schemas import RECORD_SCHEMAS  # noqa: E402
-from ncms.ingest import checks, items, pipeline, staging, upsert  # noqa: E402
+from ncms.ingest import checks, direct, items, pipeline, staging, upsert  # noqa: E402
 from ncms.reference import read_reference  # noqa: E402
 from ncms.synth import generate, write_packages  # noqa: E402
 
@@ -114,7 +114,7 @@ def count_statements() -> None:
         return wrapper
 
     append = counting(staging.append, lambda table, frame: f"COPY {table.name}")
-    for module in (staging, items, pipeline):
+    for module in (staging, items, direct, pipeline):
         module.append = append
 
 

@@ -33,7 +33,7 @@ from ncms.indicators.refresh import after_batch
 from ncms.models import Batch, BatchSource, BatchStatus, County, RejectedRow
 from ncms.models.base import utcnow
 
-from . import items
+from . import direct, items
 from .archive import archive_file
 from .checks import run_checks
 from .prefetch import prefetch
@@ -126,11 +126,14 @@ class _Loader:
         self.touched: dict[str, set[Any]] = {"months": set(), "years": set()}  # what the indicators recompute
         (workdir / "items").mkdir()
         self.items = items.ItemSpool(workdir / "items")
+        self.workdir = workdir
+        self.direct = direct.Spools(workdir, set())  # a county's first people and claims (``direct``)
 
     def run(self, package: Package) -> None:
         self.file_names = [f.name for f in package.files]
         self.record_files = package.files
         lock_county(self.conn, self.county)
+        self.direct = direct.Spools(self.workdir, direct.record_types(self.conn, self.county))
         tables = create_staging(self.conn)
         files = [f for record_type in LOAD_ORDER for f in package.files if f.record_type == record_type]
         # read ahead across files: a file is often one chunk, and read file by file the
@@ -141,9 +144,10 @@ class _Loader:
                 self.stage_file(record_file, screened, tables.get(record_file.record_type))
         may_repeat = self.keys_that_may_repeat()
         duplicate_items = items.duplicate_lines(self.items, "claim_item" in may_repeat)
-        items.stage_claims(self.conn, tables[ITEM_CLAIMS],
-                           items.claim_totals(self.items, duplicate_items, self.staged_claims(),
-                                              self.screened_out_claims))
+        totals = items.claim_totals(self.items, duplicate_items, self.staged_claims(), self.screened_out_claims)
+        items.stage_claims(self.conn, tables[ITEM_CLAIMS], totals)
+        checked = self.direct.checked(self.conn, totals, may_repeat)
+        direct.stage_refused(self.conn, tables, checked)
         index_staging(self.conn, tables)
         run_checks(self.conn, tables, self.county, may_repeat=may_repeat)
         for record_type in STAGED:
@@ -153,6 +157,7 @@ class _Loader:
         self.save(self.problems("claim_item", items.refused_rows(self.items, duplicate_items, refused_claims)))
         items.drop_resent(self.conn, tables[ITEM_CLAIMS], self.county)
         self.touched["years"].update(load_staged(self.conn, tables, self.county, self.batch_id))
+        direct.load(self.conn, checked, self.county, self.batch_id, utcnow())
         items.load(self.conn, self.items, tables[ITEM_CLAIMS], self.county, duplicate_items, refused_claims)
         drop_staging(self.conn, tables)
         self.close_batch()
@@ -173,6 +178,9 @@ class _Loader:
         for result in iter(lambda: next(screened), None):
             if table is None:
                 self.items.add(result.good, record_file.name)
+            elif record_file.record_type in self.direct:
+                self.direct.add(record_file.record_type, result.good.with_columns(pl.lit(file_no, pl.Int16).alias(FILE_NO)),
+                                record_file.name)
             else:
                 append(self.conn, table, result.good.with_columns(pl.lit(file_no, pl.Int16).alias(FILE_NO)))
             if record_file.record_type == "enrolment":

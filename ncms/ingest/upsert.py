@@ -1,7 +1,9 @@
 """Moving checked rows from staging into the platform's tables, keyed on natural keys.
 
 Loading a batch twice leaves one copy of everything, and a row that did not change is not
-even rewritten. Claim items are not staged: ``ncms.ingest.items`` loads them.
+even rewritten. Claim items are not staged: ``ncms.ingest.items`` loads them; nor, on
+PostgreSQL, a county's first people and claims: ``ncms.ingest.direct`` copies them in (their
+staging tables then hold only refused rows, and the statements here insert nothing).
 
 Per table, on PostgreSQL: an ``INSERT … SELECT`` of the keys not there yet (an anti-join),
 then an ``UPDATE … FROM`` of the known keys whose values changed. When the table holds no

@@ -54,7 +54,7 @@ class Claim(TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("county_code", "source_id"),
         # the pages' lookups (docs/web.md): a member's claims, an institution's claims of a period
-        Index("ix_claim_member", "member_no", "county_code"),
+        Index("ix_claim_member", "member_no", postgresql_using="hash"),  # equality only (migration 0022)
         Index("ix_claim_institution_admission", "institution_id", "admission_date"),
         # the API's list of a county's claims, newest first (migration 0021)
         Index("ix_claim_county_id", "county_code", "id"),

@@ -128,12 +128,30 @@ class _Checked:
             yield self.mark(chunk.drop(FILE))
 
 
-def stage_refused(conn: Connection, tables: dict[str, sa.Table], checked: dict[str, _Checked]) -> None:
+def stage_refused(conn: Connection, tables: dict[str, sa.Table], checked: dict[str, _Checked]) -> pl.Series:
     """The refused rows into their staging tables, marked: the receipt and the claims'
-    items read them there."""
+    items read them there. Returns the refused claims' ids."""
+    refused = [pl.Series("claim_id", [], pl.String)]
     for record_type, rows in checked.items():
         for chunk in rows.chunks():
-            append(conn, tables[record_type], chunk.filter(pl.col(ERROR).is_not_null()))
+            marked = chunk.filter(pl.col(ERROR).is_not_null())
+            append(conn, tables[record_type], marked)
+            if record_type == "claim":
+                refused.append(marked["claim_id"])
+    return pl.concat(refused).unique()
+
+
+def item_claims(totals: pl.DataFrame, refused: pl.Series) -> pl.DataFrame:
+    """The per-claim item totals (``items.claim_totals``) of a batch whose claims take the
+    direct path, with ``checks.run_checks``' verdicts on the claims' items: a claim neither
+    in the package nor loaded (the county has none) is unknown, one refused takes its
+    items with it. Only the marked rows need staging then."""
+    unknown = ~pl.col("in_package")
+    return (totals.with_columns(
+        pl.when(pl.col(ERROR).is_not_null()).then(pl.col(ERROR))
+        .when(unknown).then(pl.lit("unknown_claim"))
+        .when(pl.col("claim_id").is_in(refused.implode())).then(pl.lit("claim_rejected")).alias(ERROR))
+        .filter(pl.col(ERROR).is_not_null()))
 
 
 def load(conn: Connection, checked: dict[str, _Checked], county: str, batch_id: int, now: datetime) -> None:

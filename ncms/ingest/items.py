@@ -133,11 +133,14 @@ def drop_resent(conn: Connection, table: sa.Table, county: str) -> None:
 
 
 def load(conn: Connection, spool: ItemSpool, table: sa.Table, county: str, duplicates: pl.DataFrame,
-         refused_claims: pl.DataFrame) -> None:
+         refused_claims: pl.DataFrame, every_claim: bool = False) -> None:
     """Add the spooled lines that passed to ``claim_item``, with their claim's id and whether
     the catalogue knows the item code. The claims must be loaded, and the lines of claims
     sent again deleted (``drop_resent``): nothing here can then clash with a row already
     there.
+
+    ``every_claim``: the claims' ids are read for the whole county, not for the claims of
+    ``table`` (which then holds only the refused ones, ``ncms.ingest.direct``).
 
     The claims' ids are read once and joined on here, and the lines go in a chunk at a
     time (``staging.append``: one ``COPY`` on PostgreSQL), in key order. SQLite had taken
@@ -148,9 +151,12 @@ def load(conn: Connection, spool: ItemSpool, table: sa.Table, county: str, dupli
     """
     known = pl.Series(conn.execute(sa.select(CatalogueItem.code)).scalars().all(), dtype=pl.String)
     c = Claim.__table__
-    ids = read_frame(conn, sa.select(table.c.claim_id, c.c.id)
-                     .join(c, sa.and_(c.c.county_code == county, c.c.source_id == table.c.claim_id)),
-                     {"claim_id": pl.String, "_claim_pk": pl.Int64})
+    if every_claim:  # the county's first claims (``ncms.ingest.direct``): its every claim is this batch's
+        select = sa.select(c.c.source_id, c.c.id).where(c.c.county_code == county)
+    else:
+        select = (sa.select(table.c.claim_id, c.c.id)
+                  .join(c, sa.and_(c.c.county_code == county, c.c.source_id == table.c.claim_id)))
+    ids = read_frame(conn, select, {"claim_id": pl.String, "_claim_pk": pl.Int64})
     with _checked_by_screen(conn):
         for chunk in spool.chunks():
             append(conn, ClaimItem.__table__, _with_ids(chunk, duplicates, refused_claims, ids, known))

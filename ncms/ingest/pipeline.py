@@ -145,9 +145,11 @@ class _Loader:
         may_repeat = self.keys_that_may_repeat()
         duplicate_items = items.duplicate_lines(self.items, "claim_item" in may_repeat)
         totals = items.claim_totals(self.items, duplicate_items, self.staged_claims(), self.screened_out_claims)
-        items.stage_claims(self.conn, tables[ITEM_CLAIMS], totals)
         checked = self.direct.checked(self.conn, totals, may_repeat)
-        direct.stage_refused(self.conn, tables, checked)
+        refused = direct.stage_refused(self.conn, tables, checked)
+        if "claim" in self.direct:  # the items' claims are checked here too: only refusals are staged
+            totals = direct.item_claims(totals, refused)
+        items.stage_claims(self.conn, tables[ITEM_CLAIMS], totals)
         index_staging(self.conn, tables)
         run_checks(self.conn, tables, self.county, may_repeat=may_repeat)
         for record_type in STAGED:
@@ -158,7 +160,8 @@ class _Loader:
         items.drop_resent(self.conn, tables[ITEM_CLAIMS], self.county)
         self.touched["years"].update(load_staged(self.conn, tables, self.county, self.batch_id))
         direct.load(self.conn, checked, self.county, self.batch_id, utcnow())
-        items.load(self.conn, self.items, tables[ITEM_CLAIMS], self.county, duplicate_items, refused_claims)
+        items.load(self.conn, self.items, tables[ITEM_CLAIMS], self.county, duplicate_items, refused_claims,
+                   every_claim="claim" in self.direct)
         drop_staging(self.conn, tables)
         self.close_batch()
 

@@ -139,6 +139,7 @@ def main() -> None:
         ("checks", checks, ["mark_duplicates", "mark_item_totals"]),
         ("items", items, ["duplicate_lines", "claim_totals", "stage_claims", "refused_by_claim", "drop_resent",
                           "load"]),
+        ("direct", direct, ["stage_refused", "load"]),
     ):
         for name in names:
             timed(owner, name, f"{label}.{name}")

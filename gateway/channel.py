@@ -7,6 +7,7 @@ ends a session the way ``sftp-server`` does: exit status 0, then close.
 """
 from __future__ import annotations
 
+import struct
 import threading
 import time
 
@@ -22,6 +23,7 @@ SFTP_ONLY = ("ncms-gateway: 本网关只提供 SFTP：请用 sftp、scp（OpenSS
              "(OpenSSH 9 or later, without -O), WinSCP or ncms-gateway push; shells, commands and forwarding "
              "are not available")
 WHAT_ZH = {"connections": "个连接", "SFTP sessions": "个 SFTP 会话"}
+REPLIES_AT_MOST = 1 << 16  # bytes of SFTP replies held back before they are sent anyway
 
 
 def too_many(account: str, count: int, what: str, limit: int) -> str:
@@ -97,12 +99,36 @@ def disconnect(transport: paramiko.Transport, reason: int, message: str) -> None
 
 class GatewaySFTPServer(paramiko.SFTPServer):
     """paramiko's SFTP subsystem, plus what a stock client needs to hear on the channel:
-    an exit status when the session ends, and why a request was refused (a :class:`Refusal`)."""
+    an exit status when the session ends, and why a request was refused (a :class:`Refusal`).
+
+    Replies wait while more requests are already in: a client keeps many writes in flight
+    (OpenSSH's ``sftp`` 64 of 32 KiB), and a reply apiece had cost an SSH packet, its
+    encryption and a ``send`` each, half the SFTP thread's time in an upload. They go out
+    together, in order, as one channel write, before the thread waits for the next request
+    (or when 64 KiB of them wait, or the session ends)."""
 
     def __init__(self, channel, name, server, *args, **kwargs):
         super().__init__(channel, name, server, *args, **kwargs)
         self.channel = channel
         self.conn = server
+        self.replies: list[bytes] = []
+        self.held = 0
+
+    def _send_packet(self, t, packet):
+        packet = packet.asbytes()
+        self.replies.append(struct.pack(">IB", len(packet) + 1, t) + packet)
+        self.held += len(self.replies[-1])
+        if self.held >= REPLIES_AT_MOST:
+            self.send_replies()
+
+    def _read_packet(self):
+        if self.replies and not self.sock.recv_ready():
+            self.send_replies()  # nothing more to answer now: the client may be waiting
+        return super()._read_packet()
+
+    def send_replies(self) -> None:
+        out, self.replies, self.held = b"".join(self.replies), [], 0
+        self._write_all(out)
 
     def _send_status(self, request_number, code, desc=None):
         if isinstance(code, Refusal):
@@ -113,5 +139,9 @@ class GatewaySFTPServer(paramiko.SFTPServer):
         super()._send_status(request_number, int(code), desc)
 
     def finish_subsystem(self):
+        try:
+            self.send_replies()
+        except (EOFError, OSError):  # the client is gone: nobody is left to tell
+            pass
         send_exit_status(self.channel, 0)
         super().finish_subsystem()

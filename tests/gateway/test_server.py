@@ -491,3 +491,30 @@ def test_only_aead_ciphers_are_offered_unless_configured(gateway_factory):
     gw.restart()
     done = openssh(gw, "520122", gw.keys["520122"][0].path, "ls inbox\n", "-c", "aes128-ctr")
     assert done.returncode == 0, done.stderr
+
+
+def test_replies_to_writes_in_flight_go_out_together(gateway, connect, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A client that keeps writes in flight (paramiko's put, like OpenSSH's sftp) gets their
+    replies a channel write at a time, not one each; a client that waits for each reply
+    still gets it (no reply waits for a request that is not coming)."""
+    from gateway.channel import GatewaySFTPServer
+    from tests.gateway.conftest import big_package
+
+    sends = []
+    original = GatewaySFTPServer._write_all
+    monkeypatch.setattr(GatewaySFTPServer, "_write_all", lambda self, out: (sends.append(len(out)), original(self, out)))
+    payload = big_package(4 << 20)  # 128 writes of 32 KiB
+    sftp = connect("520122")
+    with sftp.open("inbox/pipelined.zip.part", "wb") as f:
+        f.set_pipelined(True)
+        for start in range(0, len(payload), 32768):
+            f.write(payload[start:start + 32768])
+    pipelined = len(sends)
+    assert pipelined < 128 // 2, sends
+    assert (gateway.county("520122") / ".partial" / "pipelined.zip.part").read_bytes() == payload
+    sends.clear()
+    with sftp.open("inbox/waiting.zip.part", "wb") as f:  # not pipelined: a reply before each next write
+        for start in range(0, 8 * 32768, 32768):
+            f.write(payload[start:start + 32768])
+    assert len(sends) >= 8 + 1  # each write's reply, and the open's, went out on its own
+    assert (gateway.county("520122") / ".partial" / "waiting.zip.part").read_bytes() == payload[:8 * 32768]

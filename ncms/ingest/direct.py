@@ -38,7 +38,7 @@ from ncms.exchange.schemas import RECORD_SCHEMAS
 from ncms.exchange.screen import LINE
 from ncms.models import Claim, Enrolment, Household, Institution, Member
 
-from .items import FILE, ItemSpool
+from .items import FILE, ItemSpool, duplicate_keys
 from .staging import DETAIL, ERROR, append, read_frame
 
 PEOPLE = ("member", "enrolment")
@@ -202,14 +202,8 @@ def _households(conn: Connection, members: pl.DataFrame | None, county_code: pl.
 
 
 def _duplicates(spool: ItemSpool, record_type: str) -> pl.DataFrame:
-    """Every key sent more than once, with ``checks.mark_duplicates``' detail: copies, first
-    line, last line."""
-    key = list(RECORD_SCHEMAS[record_type].key)
-    return (spool.scan(*key, LINE).group_by(key)
-            .agg(pl.len().alias("n"), pl.col(LINE).min().alias("first"), pl.col(LINE).max().alias("last"))
-            .filter(pl.col("n") > 1)
-            .select(*key, pl.format("{},{},{}", "n", "first", "last").alias(TWICE))
-            .collect())
+    """Every key of ``record_type`` sent more than once, with its detail (as ``TWICE``)."""
+    return duplicate_keys(spool, list(RECORD_SCHEMAS[record_type].key)).rename({DETAIL: TWICE})
 
 
 def _mark(chunk: pl.DataFrame, twice: pl.DataFrame | None, record_type: str) -> pl.DataFrame:

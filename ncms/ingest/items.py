@@ -67,11 +67,17 @@ def duplicate_lines(spool: ItemSpool, may_repeat: bool = True) -> pl.DataFrame:
     rows = spool.scan(*KEY, LINE)
     if not may_repeat:
         return rows.select(FILE, LINE, pl.lit(None, pl.String).alias(DETAIL)).head(0).collect()
-    dupes = (rows.group_by(KEY).agg(pl.len().alias("n"), pl.col(LINE).min().alias("first"),
-                                    pl.col(LINE).max().alias("last"))
-             .filter(pl.col("n") > 1))
-    detail = pl.format("{},{},{}", "n", "first", "last").alias(DETAIL)  # as messages.DETAILS reads it
-    return rows.join(dupes, on=KEY).select(FILE, LINE, detail).collect()
+    return rows.join(duplicate_keys(spool, KEY).lazy(), on=KEY).select(FILE, LINE, DETAIL).collect()
+
+
+def duplicate_keys(spool: ItemSpool, key: list[str]) -> pl.DataFrame:
+    """Every key the spool holds more than once, with ``checks.mark_duplicates``' detail
+    (``_detail``: copies, first line, last line, as messages.DETAILS reads it)."""
+    return (spool.scan(*key, LINE).group_by(key)
+            .agg(pl.len().alias("n"), pl.col(LINE).min().alias("first"), pl.col(LINE).max().alias("last"))
+            .filter(pl.col("n") > 1)
+            .select(*key, pl.format("{},{},{}", "n", "first", "last").alias(DETAIL))
+            .collect())
 
 
 def claim_totals(spool: ItemSpool, duplicates: pl.DataFrame, claims: pl.DataFrame,

@@ -181,11 +181,12 @@ class _Loader:
         for result in iter(lambda: next(screened), None):
             if table is None:
                 self.items.add(result.good, record_file.name)
-            elif record_file.record_type in self.direct:
-                self.direct.add(record_file.record_type, result.good.with_columns(pl.lit(file_no, pl.Int16).alias(FILE_NO)),
-                                record_file.name)
             else:
-                append(self.conn, table, result.good.with_columns(pl.lit(file_no, pl.Int16).alias(FILE_NO)))
+                staged = result.good.with_columns(pl.lit(file_no, pl.Int16).alias(FILE_NO))
+                if record_file.record_type in self.direct:
+                    self.direct.add(record_file.record_type, staged, record_file.name)
+                else:
+                    append(self.conn, table, staged)
             if record_file.record_type == "enrolment":
                 self.touched["years"].update(int(y) for y in result.good["year"].unique())
             if record_file.record_type == "claim":

@@ -210,9 +210,9 @@ def run_monitor(engine: Engine, settings: Settings, *, counties: list[str] | Non
                 conn.execute(sa.delete(MonitorScopeClaim).where(MonitorScopeClaim.run_id == result.run_id))
     # the findings just filed or seen again, analysed before anything reads them: the money at
     # stake below reads them by their new last_seen_at, which the statistics of the run before
-    # put at one row (a rerun over 10,009 findings: 37 s instead of 0.1 s); the workbench's and
-    # the API's filtered lists, unanalysed, guessed 5 open findings of 9,955 and sorted them all
-    # for a page of 50 (bench/api: 14 ms a page, 7 ms with statistics)
+    # put at one row (a rerun over 10,009 findings: 45 s of its 51 s in that query, 0.14 s once
+    # analysed); the workbench's and the API's filtered lists, unanalysed, guessed 5 open findings
+    # of 9,955 and sorted them all for a page of 50 (bench/api: 14 ms a page, 7 ms with statistics)
     _analyse(engine, ("finding",), written=sum(o.hits + o.closed for o in result.outcomes))
     with engine.connect() as conn:  # what the run found: each finding it filed or saw again
         result.stake = money_at_stake(conn, Finding.last_seen_at >= began)
